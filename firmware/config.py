@@ -1,0 +1,408 @@
+# The node's configuration: defaults, then config.json, then secrets.json from the
+# device filesystem. Validated as a whole with errors that name the key and the reason;
+# saved atomically, config.json holding only what differs from the defaults.
+import json
+
+from atomicfile import exists, recover, write_atomic
+from firmware.defaults import DEFAULTS, HIDDEN_KEYS, NAMED, PROFILES, SECRET_KEYS
+
+CONFIG_FILE = "config.json"
+SECRETS_FILE = "secrets.json"
+
+_NO_SUCH_GPIO = (20, 24, 28, 29, 30, 31)
+_FLASH_GPIO = (6, 7, 8, 9, 10, 11)
+_MAX_DROP_ROUNDS = 4
+
+
+class ConfigError(ValueError):
+    """A config was refused. problems: list of (key, reason); key/reason: the first."""
+
+    def __init__(self, problems):
+        super().__init__("; ".join("%s: %s" % p for p in problems))
+        self.problems = problems
+        self.key = problems[0][0]
+        self.reason = problems[0][1]
+
+
+# --- value rules: each returns None when the value is fine, else the reason ---
+
+def _range(low, high):
+    def check(value):
+        if not low <= value <= high:
+            return "must be between %s and %s, got %s" % (low, high, value)
+    return check
+
+
+def _choice(options):
+    def check(value):
+        if value not in options:
+            return "must be one of %s, got %r" % (", ".join(str(o) for o in options), value)
+    return check
+
+
+def _name(value):
+    # Used inside MQTT topics and as relay names: no wildcards, no level separators.
+    if len(value) > 64:
+        return "must be at most 64 characters"
+    for ch in value:
+        if not (ch.isalpha() or ch.isdigit() or ch in "-_."):
+            return "may only hold letters, digits, '-', '_' and '.', got %r" % value
+
+
+def _nonempty_name(value):
+    return "must not be empty" if not value else _name(value)
+
+
+def _gpio(value):
+    if not 0 <= value <= 39 or value in _NO_SUCH_GPIO:
+        return "GPIO %d does not exist on the ESP32" % value
+    if value in _FLASH_GPIO:
+        return "GPIO %d is wired to the SPI flash" % value
+
+
+def _output_gpio(value):
+    if 34 <= value <= 39:
+        return "GPIO %d is input-only (34-39 cannot drive an output)" % value
+    return _gpio(value)
+
+
+def _pullup_gpio(value):
+    if 34 <= value <= 39:
+        return "GPIO %d has no internal pull-up (34-39)" % value
+    return _gpio(value)
+
+
+def _adc1_gpio(value):
+    if not 32 <= value <= 39:
+        return "must be an ADC1 pin (GPIO 32-39): ADC2 cannot be read while Wi-Fi is on"
+
+
+_MQTT_PREFIX_FORBIDDEN = "+#"
+
+
+def _topic_prefix(value):
+    if not value or any(ch in _MQTT_PREFIX_FORBIDDEN for ch in value):
+        return "must be a non-empty topic level without '+' or '#'"
+
+
+RULES = {
+    "device_id": _name,
+    "farm_id": _name,
+    "org_id": _name,
+    "profile": _choice(PROFILES),
+    "interval_s": _range(1, 86400),
+    "failsafe_s": _range(10, 86400),
+    "mqtt.port": _range(1, 65535),
+    "mqtt.keepalive": _range(0, 65535),
+    "mqtt.prefix": _topic_prefix,
+    "mqtt.client": _choice(("farmnode", "umqtt")),
+    "i2c.id": _range(0, 1),
+    "i2c.scl": _output_gpio,
+    "i2c.sda": _output_gpio,
+    "i2c.freq": _range(10000, 1000000),
+    "sensors.soil.pin": _adc1_gpio,
+    "sensors.soil.samples": _range(1, 64),
+    "sensors.soil.dry": _range(0, 4095),
+    "sensors.soil.wet": _range(0, 4095),
+    "sensors.dht.pin": _output_gpio,  # one-wire: the pin also drives the start pulse
+    "sensors.dht.type": _choice(("DHT11", "DHT22")),
+    "sensors.npk.uart": _range(1, 2),  # UART0 is the REPL
+    "sensors.npk.tx": _output_gpio,
+    "sensors.npk.rx": _gpio,
+    "sensors.npk.de": _output_gpio,
+    "sensors.npk.baud": _choice((2400, 4800, 9600, 19200)),
+    "sensors.npk.addr": _range(1, 247),
+    "sensors.npk.reg_n": _range(0, 0xFFFF),
+    "sensors.npk.reg_p": _range(0, 0xFFFF),
+    "sensors.npk.reg_k": _range(0, 0xFFFF),
+    "sensors.ec.bus": _choice(("adc", "i2c")),
+    "sensors.ec.pin": _adc1_gpio,
+    "sensors.ec.i2c_addr": _range(8, 119),
+    "sensors.ec.temp_coef": _range(0.0, 0.1),
+    "sensors.ph.bus": _choice(("adc", "i2c")),
+    "sensors.ph.pin": _adc1_gpio,
+    "sensors.ph.i2c_addr": _range(8, 119),
+    "sensors.wind.pin": _pullup_gpio,
+    "sensors.wind.kmh_per_hz": _range(0.01, 100.0),
+    "relays.*": _nonempty_name,  # the relay's name
+    "relays.*.pin": _output_gpio,
+    "relays.*.max_on_s": _range(1, 86400),
+}
+
+
+# --- structure ---
+
+def _type_name(value):
+    kind = type(value)
+    if kind is dict:
+        return "an object"
+    if kind is bool:
+        return "true or false"
+    if kind is int:
+        return "an integer"
+    if kind is float:
+        return "a number"
+    if kind is str:
+        return "a string"
+    return "null" if value is None else "a list"
+
+
+def _same_type(value, template):
+    want = type(template)
+    return type(value) is want or (want is float and type(value) is int)
+
+
+def _check_tree(value, template, path, rule_path, problems):
+    for key in value:
+        shown = path + key
+        pattern = rule_path + key
+        if key not in template:
+            problems.append((shown, "unknown key"))
+            continue
+        got = value[key]
+        entry_template = NAMED.get(pattern)
+        if entry_template is not None:
+            if type(got) is not dict:
+                problems.append((shown, "must be an object"))
+                continue
+            for name in got:
+                _check_value(name, "", shown + "." + name, pattern + ".*", problems)
+                if type(got[name]) is not dict:
+                    problems.append((shown + "." + name, "must be an object"))
+                else:
+                    _check_tree(got[name], entry_template, shown + "." + name + ".",
+                                pattern + ".*.", problems)
+        elif type(template[key]) is dict:
+            if type(got) is not dict:
+                problems.append((shown, "must be an object"))
+            else:
+                _check_tree(got, template[key], shown + ".", pattern + ".", problems)
+        else:
+            _check_value(got, template[key], shown, pattern, problems)
+
+
+def _check_value(value, template, shown, pattern, problems):
+    if not _same_type(value, template):
+        problems.append((shown, "must be %s, got %s" % (_type_name(template), _type_name(value))))
+        return
+    rule = RULES.get(pattern)
+    reason = rule(value) if rule else None
+    if reason:
+        problems.append((shown, reason))
+
+
+def _pins_in_use(cfg):
+    """(key, gpio) for every pin the config wires, to catch two uses of one pin."""
+    used = []
+    sensors = cfg["sensors"]
+    uses_i2c = False
+    for name in sensors:
+        sensor = sensors[name]
+        if not sensor.get("enabled"):
+            continue
+        if sensor.get("bus") == "i2c":
+            uses_i2c = True
+            continue
+        for key in ("pin", "tx", "rx", "de"):
+            if key in sensor:
+                used.append(("sensors.%s.%s" % (name, key), sensor[key]))
+    if uses_i2c:
+        used.append(("i2c.scl", cfg["i2c"]["scl"]))
+        used.append(("i2c.sda", cfg["i2c"]["sda"]))
+    for name in cfg["relays"]:
+        used.append(("relays.%s.pin" % name, cfg["relays"][name]["pin"]))
+    return used
+
+
+def _check_whole(cfg, problems):
+    if problems:
+        return  # cross-checks assume well-typed values
+    # A clash names both keys, so either side can be the one that is fixed or dropped.
+    owner = {}
+    for key, pin in _pins_in_use(cfg):
+        if pin in owner:
+            problems.append((key, "GPIO %d is also used by %s" % (pin, owner[pin])))
+            problems.append((owner[pin], "GPIO %d is also used by %s" % (pin, key)))
+        else:
+            owner[pin] = key
+    soil = cfg["sensors"]["soil"]
+    if soil["dry"] == soil["wet"]:
+        problems.append(("sensors.soil.wet", "must differ from sensors.soil.dry"))
+        problems.append(("sensors.soil.dry", "must differ from sensors.soil.wet"))
+
+
+def check(cfg):
+    """All problems of a complete config, as a list of (key, reason); empty when valid."""
+    problems = []
+    if type(cfg) is not dict:
+        return [("config", "must be an object, got %s" % _type_name(cfg))]
+    _check_tree(cfg, DEFAULTS, "", "", problems)
+    _check_whole(cfg, problems)
+    return problems
+
+
+def validate(cfg):
+    problems = check(cfg)
+    if problems:
+        raise ConfigError(problems)
+    return cfg
+
+
+# --- merging ---
+
+def merge(base, patch, path=""):
+    """A new config: patch laid over base. Named entries (relays) are filled from their
+    template and removed by a null; plain dicts merge key by key."""
+    out = {}
+    for key in base:
+        out[key] = _copy(base[key])
+    if type(patch) is not dict:
+        return out
+    for key in patch:
+        value = patch[key]
+        here = path + key
+        template = NAMED.get(here)
+        if template is not None and type(value) is dict and type(out.get(key)) is dict:
+            entries = out[key]
+            for name in value:
+                entry = value[name]
+                if entry is None:
+                    entries.pop(name, None)
+                elif type(entry) is dict:
+                    entries[name] = merge(entries.get(name, template), entry, here + ".*.")
+                else:
+                    entries[name] = entry  # left for check() to refuse
+
+        elif type(value) is dict and type(out.get(key)) is dict:
+            out[key] = merge(out[key], value, here + ".")
+        else:
+            out[key] = _copy(value)
+    return out
+
+
+def _copy(value):
+    if type(value) is dict:
+        return {key: _copy(value[key]) for key in value}
+    if type(value) is list:
+        return [_copy(item) for item in value]
+    return value
+
+
+def apply(cfg, patch):
+    """The config that results from a partial update, validated as a whole; cfg is untouched.
+    Raises ConfigError naming every bad key."""
+    if type(patch) is not dict:
+        raise ConfigError([("config", "must be an object, got %s" % _type_name(patch))])
+    return validate(merge(cfg, patch))
+
+
+def get(cfg, key):
+    for part in key.split("."):
+        cfg = cfg[part]
+    return cfg
+
+
+def _drop(tree, key):
+    """Remove a dotted key from a nested dict, if present."""
+    parts = key.split(".")
+    for part in parts[:-1]:
+        tree = tree.get(part) if type(tree) is dict else None
+    if type(tree) is dict:
+        tree.pop(parts[-1], None)
+
+
+# --- files ---
+
+def _path(root, name):
+    return root.rstrip("/") + "/" + name if root else name
+
+
+def _read_json(path, problems):
+    if not exists(path):
+        return None
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, ValueError) as exc:
+        problems.append((path, "unreadable, ignored: %s" % exc))
+        return None
+    if type(data) is not dict:
+        problems.append((path, "must hold a JSON object, ignored"))
+        return None
+    return data
+
+
+def _lay_over(cfg, data, source, problems):
+    """cfg with data laid over it; bad keys are dropped (the previous value stays) and reported."""
+    for _ in range(_MAX_DROP_ROUNDS):
+        candidate = merge(cfg, data)
+        found = check(candidate)
+        if not found:
+            return candidate
+        for key, reason in found:
+            problems.append((key, "%s (in %s, ignored)" % (reason, source)))
+            _drop(data, key)
+    problems.append((source, "still invalid after dropping bad keys, ignored"))
+    return cfg
+
+
+def load(root=""):
+    """Read the config from root's config.json and secrets.json.
+
+    Returns (config, problems). Never raises for bad files: a file that cannot be read
+    is ignored, a bad key keeps its default; each is named in problems as (key, reason).
+    Files are never modified here, so a technician can still inspect a bad one."""
+    problems = []
+    cfg = merge(DEFAULTS, None)
+    for name in (CONFIG_FILE, SECRETS_FILE):
+        path = _path(root, name)
+        recover(path)
+        data = _read_json(path, problems)
+        if data is not None:
+            cfg = _lay_over(cfg, data, name, problems)
+    return cfg, problems
+
+
+def _split(cfg, default, path, secret):
+    """The part of cfg that differs from default, secret keys only or all but them."""
+    out = {}
+    for key in cfg:
+        here = path + key
+        value = cfg[key]
+        base = default.get(key) if type(default) is dict else None
+        if type(value) is dict and type(base) is dict and here not in NAMED:
+            part = _split(value, base, here + ".", secret)
+            if part:
+                out[key] = part
+        elif (here in SECRET_KEYS) == secret and value != base:
+            out[key] = _copy(value)
+    return out
+
+
+def _store(path, data):
+    """Write data as JSON unless the file already holds exactly that (spares the flash)."""
+    if _read_json(path, []) == data:
+        return False
+    write_atomic(path, json.dumps(data))
+    return True
+
+
+def save(cfg, root=""):
+    """Validate and save: settings that differ from the defaults to config.json,
+    secrets to secrets.json. Each file is replaced atomically and only when it changes."""
+    validate(cfg)
+    _store(_path(root, CONFIG_FILE), _split(cfg, DEFAULTS, "", False))
+    _store(_path(root, SECRETS_FILE), _split(cfg, DEFAULTS, "", True))
+
+
+def reset(cfg):
+    """Back to the defaults, keeping Wi-Fi and broker secrets."""
+    return merge(merge(DEFAULTS, None), _split(cfg, DEFAULTS, "", True))
+
+
+def public(cfg):
+    """A copy that can leave the device: passwords removed."""
+    out = _copy(cfg)
+    for key in HIDDEN_KEYS:
+        _drop(out, key)
+    return out

@@ -1,0 +1,53 @@
+# Every setting a node has, with its default. config.json on the device holds only
+# what differs from here; secrets.json holds the keys listed in SECRET_KEYS.
+# Pin numbers are ESP32 GPIOs; the wiring is described in README.md.
+
+DEFAULTS = {
+    "device_id": "",  # empty: "node-" + the MAC in hex
+    "farm_id": "",
+    "org_id": "",
+    "profile": "farmnode",
+    "interval_s": 60,
+    "failsafe_s": 300,
+    "wifi": {"ssid": "", "password": ""},
+    "mqtt": {
+        "host": "",
+        "port": 1883,
+        "user": "",
+        "password": "",
+        "keepalive": 60,
+        "tls": False,
+        "ca": "",
+        "prefix": "farm",
+        "client": "farmnode",
+    },
+    "ntp": {"host": "pool.ntp.org"},
+    "i2c": {"id": 0, "scl": 22, "sda": 21, "freq": 100000},
+    "sensors": {
+        "soil": {"enabled": True, "pin": 34, "samples": 9, "dry": 3200, "wet": 1300},
+        "dht": {"enabled": True, "pin": 4, "type": "DHT22"},
+        "npk": {"enabled": True, "uart": 2, "tx": 17, "rx": 16, "de": 23, "baud": 9600,
+                "addr": 1, "reg_n": 0x1E, "reg_p": 0x1F, "reg_k": 0x20},
+        "ec": {"enabled": True, "bus": "adc", "pin": 35, "i2c_addr": 0x64, "temp_coef": 0.02},
+        "ph": {"enabled": True, "bus": "adc", "pin": 36, "i2c_addr": 0x63},
+        "wind": {"enabled": True, "pin": 27, "kmh_per_hz": 2.4},
+    },
+    # Relays are named by the user; each entry follows RELAY_TEMPLATE.
+    "relays": {
+        "irrigation": {"pin": 26, "active_low": False, "max_on_s": 1800},
+        "fertigation": {"pin": 25, "active_low": False, "max_on_s": 600},
+    },
+}
+
+RELAY_TEMPLATE = {"pin": 26, "active_low": False, "max_on_s": 600}
+
+# Config keys whose values are the user's to name: path -> template of each entry.
+NAMED = {"relays": RELAY_TEMPLATE}
+
+# Kept in secrets.json, never sent off the device, kept by reset_config.
+SECRET_KEYS = ("wifi.ssid", "wifi.password", "mqtt.host", "mqtt.port", "mqtt.user",
+               "mqtt.password", "mqtt.tls", "mqtt.ca")
+# Of those, the ones never shown (get_config leaves them out).
+HIDDEN_KEYS = ("wifi.password", "mqtt.password")
+
+PROFILES = ("farmnode", "smartfarm", "plantnanny", "harit", "iotnode", "dese")

@@ -1,0 +1,1 @@
+"""farmctl: host-side tools for farmnode devices (simulator, deploy, broker helpers)."""
