@@ -1,6 +1,6 @@
 """pytest plugin: run device-side test modules under CPython *and* MicroPython.
 
-Every ``test_*.py`` module below a directory named in the ``dual_dirs`` ini option
+Every test module below a directory named in the ``dual_dirs`` ini option
 is collected twice per test function: ``test_x[cpython]`` runs in this process,
 ``test_x[micropython]`` runs in a fresh ``micropython -X heapsize=...`` process with
 the hardware stubs, ``lib/*`` and the repo root on its path. A failure on either
@@ -54,7 +54,8 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     for name in INTERPRETERS:
-        config.addinivalue_line("markers", f"{name}: test ran under {name}")
+        config.addinivalue_line("markers", f"{name}: device test run under {name}")
+    config.addinivalue_line("markers", "host: host-only test (CPython)")
     for entry in reversed(device_sys_path()):
         if entry not in sys.path:
             sys.path.insert(0, entry)
@@ -67,7 +68,7 @@ def _is_dual(config, path):
 
 
 def pytest_pycollect_makemodule(module_path, parent):
-    if module_path.name.startswith("test_") and _is_dual(parent.config, module_path):
+    if _is_dual(parent.config, module_path):
         return DualModule.from_parent(parent, path=module_path)
     return None
 
@@ -88,7 +89,7 @@ class DualModule(pytest.Module):
         for item in super().collect():
             if isinstance(item, pytest.Function) and item.name in micropython_items:
                 twin = pytest.Function.from_parent(
-                    self, name=f"{item.name}[cpython]", callobj=item.obj, originalname=item.name)
+                    self, name=f"{item.name}[cpython]", callobj=item.obj)
                 twin.add_marker("cpython")
                 yield twin
                 yield micropython_items.pop(item.name)

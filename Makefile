@@ -1,0 +1,29 @@
+# farmnode. `make sim`: a simulated farm on a local broker. `make test`: every test,
+# on CPython and on the MicroPython unix port. Both install what they need first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: setup test sim broker clean
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+setup: $(INSTALLED)
+	@tools/ensure-mosquitto.sh
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+sim: setup
+	$(BIN)/farmctl sim $(SIM_ARGS)
+
+broker: setup
+	$(BIN)/farmctl broker
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info tools/*.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,5 @@
+import sys
+
+from farmctl.cli import main
+
+sys.exit(main())

@@ -1,0 +1,115 @@
+"""A private mosquitto on a free loopback port, with a config we write.
+
+Used by the tests (one broker per test or session) and by `farmctl sim`."""
+import getpass
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+INSTALL_HINT = ("mosquitto is not installed: run `make test` (it installs it), or "
+                "`sudo apt-get install mosquitto` (Debian/Ubuntu), `brew install mosquitto` (macOS)")
+
+
+def find_mosquitto():
+    # Debian installs the broker in /usr/sbin, which is not on every user's PATH.
+    found = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")
+    if not found:
+        raise RuntimeError(INSTALL_HINT)
+    return found
+
+
+def free_port(host="127.0.0.1"):
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(host, port, timeout_s):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return True
+        except OSError:
+            time.sleep(0.02)
+    return False
+
+
+class Mosquitto:
+    """mosquitto on 127.0.0.1:port, its config, log and persistence kept in workdir."""
+
+    host = "127.0.0.1"
+
+    def __init__(self, workdir, port=None, persistence=True, extra_config=""):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port(self.host)
+        self.persistence = persistence
+        self.extra_config = extra_config
+        self.conf_path = self.workdir / "mosquitto.conf"
+        self.log_path = self.workdir / "mosquitto.log"
+        self.process = None
+
+    def config_text(self):
+        lines = [
+            f"listener {self.port} {self.host}",
+            "allow_anonymous true",
+            # Started as root, mosquitto would drop to user "mosquitto" and lose our workdir.
+            f"user {getpass.getuser()}",
+            # mosquitto leaves Nagle on: small back-to-back packets would wait ~40 ms
+            "set_tcp_nodelay true",
+            f"log_dest file {self.log_path}",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "log_type information",
+            "connection_messages true",
+            f"persistence {'true' if self.persistence else 'false'}",
+            f"persistence_location {self.workdir}/",
+            "autosave_interval 1",
+        ]
+        return "\n".join(lines) + "\n" + self.extra_config
+
+    @property
+    def address(self):
+        return f"{self.host}:{self.port}"
+
+    def start(self, timeout_s=10.0):
+        self.conf_path.write_text(self.config_text())
+        self.process = subprocess.Popen(
+            [find_mosquitto(), "-c", str(self.conf_path)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        if not wait_for_port(self.host, self.port, timeout_s):
+            self.stop()
+            raise RuntimeError(f"mosquitto did not listen on {self.address} within {timeout_s} s:\n"
+                               + self.log())
+        return self
+
+    def stop(self, timeout_s=5.0):
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout_s)
+        if self.process.stderr:
+            self.process.stderr.close()
+        self.process = None
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    def log(self):
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
