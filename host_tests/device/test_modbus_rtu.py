@@ -155,3 +155,32 @@ def test_count_out_of_protocol_range():
     bus = ModbusRTU(ScriptedUART([]))
     raises(ValueError, bus.read_holding, 1, 0, 0)
     raises(ValueError, bus.read_holding, 1, 0, 126)
+
+
+class LateUART(ScriptedUART):
+    """The reply becomes readable only after `late` polls of any()."""
+
+    def __init__(self, replies, late):
+        super().__init__(replies)
+        self.late = late
+
+    def any(self):
+        if self.late:
+            self.late -= 1
+            return 0
+        return len(self.pending)
+
+
+def test_transaction_yields_to_the_caller_while_waiting():
+    from modbus_rtu import READ_HOLDING
+
+    uart = LateUART([with_crc(b"\x01\x03\x02\x01\x00")], late=5)
+    steps = ModbusRTU(uart).read_steps(1, READ_HOLDING, 0, 1)
+    yields = 0
+    try:
+        while True:
+            next(steps)
+            yields += 1
+    except StopIteration as stop:
+        assert stop.value == [256]
+    assert yields >= 4  # the caller got control back while the slave was silent

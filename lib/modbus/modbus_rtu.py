@@ -1,12 +1,15 @@
 # Modbus RTU master over a half-duplex RS485 UART (MAX485-style transceiver whose
 # DE/RE pins are tied to one GPIO). Reads holding (3) and input (4) registers.
-# Every call returns within timeout_ms plus the request's wire time.
+# A transaction is a step generator (see coop) that yields while it waits for the
+# reply, so a main loop can keep serving the network; read_holding()/read_input()
+# run one alone. Either way it ends within timeout_ms plus the request's wire time.
 from micropython import const
 
+from coop import run
 from ticks import sleep_ms, ticks_diff, ticks_ms
 
-_READ_HOLDING = const(3)
-_READ_INPUT = const(4)
+READ_HOLDING = const(3)
+READ_INPUT = const(4)
 _MAX_REGISTERS = const(125)  # the protocol's limit for one read
 _ERROR_FLAG = const(0x80)
 
@@ -60,12 +63,14 @@ class ModbusRTU:
             de.value(0)  # listen
 
     def read_holding(self, slave, start, count, into=None):
-        return self._read(slave, _READ_HOLDING, start, count, into)
+        """Registers start..start+count-1 of slave as a list of 16-bit ints."""
+        return run(self.read_steps(slave, READ_HOLDING, start, count, into))
 
     def read_input(self, slave, start, count, into=None):
-        return self._read(slave, _READ_INPUT, start, count, into)
+        return run(self.read_steps(slave, READ_INPUT, start, count, into))
 
-    def _read(self, slave, function, start, count, into):
+    def read_steps(self, slave, function, start, count, into=None):
+        """Step generator of one read (function 3 or 4); its result is the values."""
         if not 1 <= count <= _MAX_REGISTERS:
             raise ValueError("count must be 1..125")
         req = self._request
@@ -80,7 +85,7 @@ class ModbusRTU:
         req[7] = crc >> 8
         self._drain()
         self._send(req)
-        self._receive(slave, function, 5 + 2 * count)
+        yield from self._receive(slave, function, 5 + 2 * count)
         reply = self._reply
         if reply[2] != 2 * count:
             raise ModbusError("frame", "byte count %d, expected %d" % (reply[2], 2 * count))
@@ -136,7 +141,7 @@ class ModbusRTU:
                 if got:
                     raise ModbusError("timeout", "reply cut short: %d of %d bytes" % (got, need))
                 raise ModbusError("timeout", "no reply from slave %d in %d ms" % (slave, self.timeout_ms))
-            sleep_ms(1)
+            yield
         crc = crc16(reply, need - 2)
         if reply[need - 2] != crc & 0xFF or reply[need - 1] != crc >> 8:
             raise ModbusError("crc", "bad CRC in reply from slave %d" % slave)
