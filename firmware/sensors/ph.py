@@ -1,0 +1,79 @@
+# pH from an analog probe through its amplifier board on an ADC1 pin, or from an
+# Atlas EZO-pH circuit on I2C. The analog calibration is stored as a slope (mV per pH
+# at 25 C, negative: the electrode's voltage falls as pH rises) and an offset (volts
+# at pH 7); the slope is scaled with temperature as the Nernst equation says.
+from micropython import const
+
+from ezo import EzoError
+from firmware.sensors.sampling import median
+
+NERNST_MV = 59.16  # ideal electrode slope at 25 C, mV per pH
+_K25 = 298.15
+_MIN_EFFICIENCY = 0.80  # a probe below this is worn out or a buffer was wrong
+_MAX_EFFICIENCY = 1.05
+_RAIL_LOW_UV = const(50000)  # an open input reads at a rail
+_RAIL_HIGH_UV = const(3100000)
+
+
+def _kelvin(temp_c):
+    return temp_c + 273.15
+
+
+def fit(points, temp_c=25.0, gain=1.0):
+    """Calibration from 2 or 3 (buffer pH, volts) points measured at temp_c.
+
+    Returns (slope_mv_per_ph_at_25, offset_volts_at_ph7) by least squares; raises
+    ValueError when the slope is outside 80-105 % of 59.16 mV/pH times the board's gain."""
+    n = len(points)
+    if n not in (2, 3):
+        raise ValueError("pH calibration needs 2 or 3 buffers, got %d" % n)
+    mean_ph = sum(p[0] for p in points) / n
+    mean_v = sum(p[1] for p in points) / n
+    sxx = sum((p[0] - mean_ph) ** 2 for p in points)
+    if sxx == 0:
+        raise ValueError("pH calibration buffers must differ")
+    slope_v = sum((p[0] - mean_ph) * (p[1] - mean_v) for p in points) / sxx
+    slope_mv25 = slope_v * 1000 * _K25 / _kelvin(temp_c)
+    efficiency = -slope_mv25 / (NERNST_MV * gain)
+    if not _MIN_EFFICIENCY <= efficiency <= _MAX_EFFICIENCY:
+        raise ValueError("pH slope %.1f mV/pH is %d%% of the ideal %.2f: check the buffers and the probe"
+                         % (slope_mv25, round(efficiency * 100), NERNST_MV * gain))
+    return slope_mv25, mean_v + slope_v * (7 - mean_ph)
+
+
+def ph_from_volts(volts, slope_mv25, offset_v, temp_c=25.0):
+    slope_v = slope_mv25 / 1000 * _kelvin(temp_c) / _K25
+    return 7 + (volts - offset_v) / slope_v
+
+
+class AnalogPH:
+    name = "ph"
+    keys = ("ph",)
+
+    def __init__(self, adc, slope_mv=-NERNST_MV, offset_v=1.5, samples=9):
+        self._adc = adc
+        self._samples = [0] * samples
+        self.slope_mv = slope_mv
+        self.offset_v = offset_v
+        self.volts = None
+        self.temp_c = None  # set by the caller from a soil or air temperature
+
+    def read_volts(self):
+        """Median of the samples in microvolts (the ADC's calibrated read_uv())."""
+        micro = median(self._adc.read_uv, self._samples)
+        self.volts = micro / 1000000
+        return micro
+
+    def read_steps(self, values, errors):
+        micro = self.read_volts()
+        yield
+        values["ph"] = None
+        if micro < _RAIL_LOW_UV or micro > _RAIL_HIGH_UV:
+            errors["ph"] = "unplugged"
+            return
+        temp = 25.0 if self.temp_c is None else self.temp_c  # unknown: no compensation
+        ph = ph_from_volts(self.volts, self.slope_mv, self.offset_v, temp)
+        if not 0 <= ph <= 14:
+            errors["ph"] = "range"
+            return
+        values["ph"] = round(ph, 2)

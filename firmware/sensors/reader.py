@@ -1,0 +1,61 @@
+# Reads every configured sensor in one pass. A failed, slow or missing sensor costs
+# at most its own time bound and never stops the others; any exception a driver
+# lets out is caught here and reported as that sensor's error.
+from coop import run
+
+# Every telemetry sensor name: one not fitted is reported as None.
+SENSOR_KEYS = ("moisture", "temp", "humidity", "n", "p", "k", "ec", "ph", "wind_speed")
+_TEMP_SOURCES = ("soil_temp", "temp")  # for EC and pH compensation, best first
+
+
+class SensorReader:
+    def __init__(self, drivers):
+        # Drivers that compensate for temperature read after those that measure it.
+        self.drivers = [d for d in drivers if not hasattr(d, "temp_c")]
+        self.drivers += [d for d in drivers if hasattr(d, "temp_c")]
+        self.values = {}
+        self.errors = {}
+        self.last_exception = None  # kept for the REPL and the logs
+
+    def driver(self, name):
+        for d in self.drivers:
+            if d.name == name:
+                return d
+        return None
+
+    def poll(self):
+        """Between passes: lets drivers that count (the anemometer) close their slots."""
+        for d in self.drivers:
+            if hasattr(d, "poll"):
+                d.poll()
+
+    def pass_steps(self):
+        """Step generator of one pass; its result is (values, errors), reused between passes."""
+        values = self.values
+        errors = self.errors
+        values.clear()
+        errors.clear()
+        for key in SENSOR_KEYS:
+            values[key] = None
+        for d in self.drivers:
+            if hasattr(d, "temp_c"):
+                d.temp_c = self._temperature()
+            try:
+                yield from d.read_steps(values, errors)
+            except Exception as exc:
+                self.last_exception = exc
+                errors[d.name] = "error"
+                for key in d.keys:
+                    values[key] = None
+        return values, errors
+
+    def _temperature(self):
+        for key in _TEMP_SOURCES:
+            value = self.values.get(key)
+            if value is not None:
+                return value
+        return None
+
+    def read(self):
+        """One pass run alone (the REPL, a test)."""
+        return run(self.pass_steps())
