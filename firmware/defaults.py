@@ -27,10 +27,14 @@ DEFAULTS = {
         "soil": {"enabled": True, "pin": 34, "samples": 9, "dry": 3200, "wet": 1300},
         "dht": {"enabled": True, "pin": 4, "type": "DHT22"},
         "npk": {"enabled": True, "uart": 2, "tx": 17, "rx": 16, "de": 23, "baud": 9600,
-                "addr": 1, "reg_n": 0x1E, "reg_p": 0x1F, "reg_k": 0x20},
-        "ec": {"enabled": True, "bus": "adc", "pin": 35, "i2c_addr": 0x64, "temp_coef": 0.02},
-        "ph": {"enabled": True, "bus": "adc", "pin": 36, "i2c_addr": 0x63},
-        "wind": {"enabled": True, "pin": 27, "kmh_per_hz": 2.4},
+                "addr": 1, "reg_n": 0x1E, "reg_p": 0x1F, "reg_k": 0x20, "timeout_ms": 500},
+        # Analog EC: ec_t = k * volts + offset (mS/cm), then compensated to 25 C.
+        "ec": {"enabled": True, "bus": "adc", "pin": 35, "i2c_addr": 0x64, "temp_coef": 0.02,
+               "k": 1.0, "offset": 0.0},
+        # Analog pH: slope_mv per pH at 25 C through the board's gain, offset_v at pH 7.
+        "ph": {"enabled": True, "bus": "adc", "pin": 36, "i2c_addr": 0x63, "gain": 1.0,
+               "slope_mv": -59.16, "offset_v": 1.5},
+        "wind": {"enabled": True, "pin": 27, "kmh_per_hz": 2.4, "debounce_ms": 5},
     },
     # Relays are named by the user; each entry follows RELAY_TEMPLATE.
     "relays": {

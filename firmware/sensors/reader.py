@@ -8,6 +8,26 @@ SENSOR_KEYS = ("moisture", "temp", "humidity", "n", "p", "k", "ec", "ph", "wind_
 _TEMP_SOURCES = ("soil_temp", "temp")  # for EC and pH compensation, best first
 
 
+# The telemetry names each sensor fills, for sensors whose driver could not be made.
+KEYS_OF = {"soil": ("moisture",), "dht": ("temp", "humidity"), "npk": ("n", "p", "k"),
+           "ec": ("ec",), "ph": ("ph",), "wind": ("wind_speed", "wind_gust")}
+
+
+class Unavailable:
+    """Stands in for a configured sensor whose hardware could not be set up."""
+
+    def __init__(self, name, reason):
+        self.name = name
+        self.keys = KEYS_OF[name]
+        self.reason = reason
+
+    def read_steps(self, values, errors):
+        for key in self.keys:
+            values[key] = None
+        errors[self.name] = self.reason
+        yield  # a step generator like the others, with nothing to wait for
+
+
 class SensorReader:
     def __init__(self, drivers):
         # Drivers that compensate for temperature read after those that measure it.

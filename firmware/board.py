@@ -1,0 +1,93 @@
+# Board setup: the one module that imports machine (and dht). It builds each
+# configured sensor's hardware from the config and hands it to the driver, so every
+# other module can be given stubs instead.
+import machine
+
+from ezo import EzoCircuit
+from firmware.sensors.air import AirSensor
+from firmware.sensors.ec import AnalogEC
+from firmware.sensors.ezo_probes import EzoEC, EzoPH
+from firmware.sensors.npk import NPKProbe
+from firmware.sensors.ph import AnalogPH
+from firmware.sensors.reader import Unavailable
+from firmware.sensors.soil import SoilMoisture
+from firmware.sensors.wind import Anemometer
+from modbus_rtu import ModbusRTU
+
+
+def analog_input(gpio):
+    # 11 dB: the full 0-3.1 V range the probes' outputs span.
+    return machine.ADC(machine.Pin(gpio), atten=machine.ADC.ATTN_11DB)
+
+
+class _Buses:
+    """Buses shared by several sensors, made once when first needed."""
+
+    def __init__(self, cfg):
+        self._cfg = cfg
+        self._i2c = None
+
+    def i2c(self):
+        if self._i2c is None:
+            c = self._cfg["i2c"]
+            self._i2c = machine.I2C(c["id"], scl=machine.Pin(c["scl"]), sda=machine.Pin(c["sda"]),
+                                    freq=c["freq"])
+        return self._i2c
+
+
+def _soil(spec, buses):
+    return SoilMoisture(analog_input(spec["pin"]), spec["dry"], spec["wet"], spec["samples"])
+
+
+def _dht(spec, buses):
+    import dht
+
+    kind = spec["type"]
+    device = (dht.DHT22 if kind == "DHT22" else dht.DHT11)(machine.Pin(spec["pin"]))
+    return AirSensor(device, kind)
+
+
+def _npk(spec, buses):
+    uart = machine.UART(spec["uart"], baudrate=spec["baud"], tx=spec["tx"], rx=spec["rx"])
+    de = machine.Pin(spec["de"], machine.Pin.OUT, value=0)
+    bus = ModbusRTU(uart, de, spec["baud"], spec["timeout_ms"])
+    return NPKProbe(bus, spec["addr"], spec["reg_n"], spec["reg_p"], spec["reg_k"])
+
+
+def _ec(spec, buses):
+    if spec["bus"] == "i2c":
+        return EzoEC(EzoCircuit(buses.i2c(), spec["i2c_addr"]))
+    return AnalogEC(analog_input(spec["pin"]), spec["k"], spec["offset"], spec["temp_coef"])
+
+
+def _ph(spec, buses):
+    if spec["bus"] == "i2c":
+        return EzoPH(EzoCircuit(buses.i2c(), spec["i2c_addr"]))
+    return AnalogPH(analog_input(spec["pin"]), spec["slope_mv"], spec["offset_v"])
+
+
+def _wind(spec, buses):
+    pin = machine.Pin(spec["pin"], machine.Pin.IN, machine.Pin.PULL_UP)
+    return Anemometer(pin, spec["kmh_per_hz"], spec["debounce_ms"])
+
+
+_BUILDERS = (("soil", _soil), ("dht", _dht), ("npk", _npk), ("ec", _ec), ("ph", _ph), ("wind", _wind))
+
+
+def build_sensors(cfg):
+    """A driver for every enabled sensor. Hardware that refuses to be set up (a pin
+    the chip rejects, a bus that fails) gives a driver that reports 'setup' instead,
+    with the reason in problems as (key, reason)."""
+    buses = _Buses(cfg)
+    drivers = []
+    problems = []
+    for name, build in _BUILDERS:
+        spec = cfg["sensors"][name]
+        if not spec["enabled"]:
+            continue
+        try:
+            drivers.append(build(spec, buses))
+        except (OSError, ValueError) as exc:
+            problems.append(("sensors." + name, "hardware setup failed: %s" % exc))
+            drivers.append(Unavailable(name, "setup"))
+    return drivers, problems
