@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup test sim broker clean
+.PHONY: setup test sim broker bench clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,3 +27,6 @@ broker: setup
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info tools/*.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+bench: setup
+	$(BIN)/python bench/run.py

@@ -36,5 +36,5 @@ class NPKProbe:
             error = "range" if max(self._values) > _MAX_MG_KG else None
         if error:
             errors["npk"] = error
-        for key, value in zip(self.keys, self._values):
-            values[key] = None if error else value
+        for i in range(3):
+            values[self.keys[i]] = None if error else self._values[i]

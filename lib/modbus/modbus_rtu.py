@@ -59,6 +59,7 @@ class ModbusRTU:
         self._char_us = 10000000 // baudrate
         self._request = bytearray(8)
         self._reply = bytearray(5 + 2 * _MAX_REGISTERS)
+        self._reply_view = memoryview(self._reply)
         if de is not None:
             de.value(0)  # listen
 
@@ -122,7 +123,7 @@ class ModbusRTU:
         """Read one reply into self._reply within timeout_ms and check it."""
         uart = self._uart
         reply = self._reply
-        view = memoryview(reply)
+        view = self._reply_view
         got = 0
         need = expected
         started = ticks_ms()
