@@ -21,7 +21,7 @@ class Anemometer:
         self._debounce_ms = debounce_ms
         self._count = 0
         now = ticks_ms()
-        self._last_edge = now
+        self._last_edge = ticks_add(now, -1000)  # the very first edge counts
         self._marks = [0] * _RING
         self._mark = 0
         self._mark_at = now
