@@ -30,7 +30,7 @@ DEFAULTS = {
                 "addr": 1, "reg_n": 0x1E, "reg_p": 0x1F, "reg_k": 0x20, "timeout_ms": 500},
         # Analog EC: ec_t = k * volts + offset (mS/cm), then compensated to 25 C.
         "ec": {"enabled": True, "bus": "adc", "pin": 35, "i2c_addr": 0x64, "temp_coef": 0.02,
-               "k": 1.0, "offset": 0.0},
+               "k": 2.0, "offset": 0.0},
         # Analog pH: slope_mv per pH at 25 C through the board's gain, offset_v at pH 7.
         "ph": {"enabled": True, "bus": "adc", "pin": 36, "i2c_addr": 0x63, "gain": 1.0,
                "slope_mv": -59.16, "offset_v": 1.5},

@@ -1,0 +1,358 @@
+# The simulated ESP32 board behind the stub modules (machine, network, dht, esp32,
+# ntptime). One chip per process, as one ESP32 per board: the stubs find it through
+# chip(); a test or the simulator installs a fresh one with new_chip(). The chip turns
+# the field model's physical values into what the pins see: ADC counts through each
+# probe's transfer curve, Modbus RTU frames from the NPK probe, DHT bytes, EZO replies
+# and anemometer edges. It records what the firmware did (pin writes with timestamps).
+import struct
+
+from fieldmodel import Field
+from ticks import sleep_ms, ticks_add, ticks_diff, ticks_ms
+
+try:
+    import _thread
+except ImportError:
+    _thread = None
+try:
+    from micropython import schedule
+except ImportError:
+    schedule = None
+
+NO_GPIO = (20, 24, 28, 29, 30, 31)
+INPUT_ONLY = (34, 35, 36, 37, 38, 39)
+ADC1_PINS = (32, 33, 34, 35, 36, 37, 38, 39)
+ADC2_PINS = (0, 2, 4, 12, 13, 14, 15, 25, 26, 27)
+LOG_MAX = 2000  # pin writes kept; a long simulation must not grow without bound
+
+DEFAULT_WIRING = {
+    "soil": {"pin": 34},
+    "dht": {"pin": 4, "type": "DHT22"},
+    "npk": {"uart": 2, "tx": 17, "rx": 16, "de": 23, "baud": 9600, "addr": 1},
+    "ec": {"pin": 35, "bus": "adc", "i2c_addr": 0x64},
+    "ph": {"pin": 36, "bus": "adc", "i2c_addr": 0x63},
+    "wind": {"pin": 27},
+    "i2c": {"scl": 22, "sda": 21},
+    "relays": {"irrigation": {"pin": 26, "active_low": False},
+               "fertigation": {"pin": 25, "active_low": False}},
+}
+
+# Probe transfer curves (volts at the ADC pin).
+SOIL_DRY_V = 2.4225  # 3200 counts at 11 dB: a capacitive probe in dry air
+SOIL_WET_V = 0.9840  # 1300 counts: in saturated soil
+PH_OFFSET_V = 1.5  # at pH 7, through a unity-gain board
+NERNST_V = 0.05916  # per pH at 25 C
+EC_V_PER_MS = 0.5  # the analog EC board: 2 mS/cm per volt
+RAIL_V = 3.3  # an open analog input floats to the top rail here
+NPK_REGISTERS = (0x1E, 0x1F, 0x20)
+
+
+def merge_wiring(wiring):
+    out = {}
+    for key in DEFAULT_WIRING:
+        out[key] = dict(DEFAULT_WIRING[key])
+    for key in wiring or {}:
+        if type(wiring[key]) is dict and key in out:
+            out[key].update(wiring[key])
+        else:
+            out[key] = wiring[key]
+    return out
+
+
+def wiring_from_config(cfg):
+    """The wiring a firmware config describes, so the simulated board matches it."""
+    sensors = cfg["sensors"]
+    wiring = {name: dict(sensors[name]) for name in sensors}
+    wiring["i2c"] = dict(cfg["i2c"])
+    wiring["relays"] = {name: dict(cfg["relays"][name]) for name in cfg["relays"]}
+    return merge_wiring(wiring)
+
+
+class PinState:
+    def __init__(self):
+        self.mode = None
+        self.pull = None
+        self.level = 0
+        self.handler = None
+        self.trigger = 0
+        self.pin = None
+
+
+class NPKProbe:
+    """An RS485 soil NPK probe answering Modbus RTU function 3/4 on its UART.
+
+    mode (for tests): "ok", "late" (answers after 800 ms), "wrong_addr", "garbage",
+    "exception" (illegal data address)."""
+
+    def __init__(self, chip, spec):
+        self.chip = chip
+        self.spec = spec
+        self.mode = "ok"
+        self.requests = []
+
+    def registers(self):
+        field = self.chip.field
+        return {NPK_REGISTERS[i]: int(round(field.value(k))) for i, k in enumerate(("n", "p", "k"))}
+
+    def on_frame(self, frame):
+        """A frame the master wrote; returns (reply bytes, delay ms) or None."""
+        self.requests.append(bytes(frame))
+        fault = self.chip.field.fault_of("npk")
+        if fault in ("timeout", "unplugged") or len(frame) != 8:
+            return None
+        if crc16(frame[:6]) != frame[6] | (frame[7] << 8):
+            return None  # a slave ignores a frame with a bad CRC
+        addr, function, start, count = frame[0], frame[1], (frame[2] << 8) | frame[3], (frame[4] << 8) | frame[5]
+        if addr != self.spec.get("addr", 1) or function not in (3, 4):
+            return None
+        registers = self.registers()
+        wanted = [start + i for i in range(count)]
+        if self.mode == "exception" or any(r not in registers for r in wanted):
+            reply = bytearray((addr, function | 0x80, 2))
+        else:
+            reply = bytearray((addr, function, 2 * count))
+            for r in wanted:
+                reply += struct.pack(">H", registers[r] & 0xFFFF)
+        if self.mode == "wrong_addr":
+            reply[0] = addr + 1
+        crc = crc16(reply)
+        reply += bytes((crc & 0xFF, crc >> 8))
+        if fault == "crc":
+            reply[-1] ^= 0x5A
+        if self.mode == "garbage":
+            reply = bytearray(b"\x00\xff\x13\x37\xaa")
+        char_ms = 10000 / self.spec.get("baud", 9600)
+        delay = 10 + int(len(reply) * char_ms) + (800 if self.mode == "late" else 0)
+        return bytes(reply), delay
+
+
+class EzoCircuit:
+    """An Atlas Scientific EZO-pH or EZO-EC circuit in I2C mode."""
+
+    def __init__(self, chip, sensor):
+        self.chip = chip
+        self.sensor = sensor  # "ph" or "ec"
+        self.read_ms = 900 if sensor == "ph" else 600
+        self.temp_c = 25.0
+        self.commands = []
+        self._reply = None
+        self._ready_at = None
+
+    def present(self):
+        return self.chip.field.fault_of(self.sensor) != "unplugged"
+
+    def write(self, data):
+        text = bytes(data).decode()
+        self.commands.append(text)
+        wait = self.read_ms
+        body = ""
+        status = 1
+        parts = text.split(",")
+        if text in ("R", "r"):
+            value = self.chip.field.value(self.sensor)
+            body = ("%.3f" % value) if self.sensor == "ph" else ("%.2f" % (value * 1000))
+        elif parts[0] in ("T", "t") and len(parts) == 2:
+            try:
+                self.temp_c = float(parts[1])
+                wait = 300
+            except ValueError:
+                status = 2
+        elif parts[0] in ("Cal", "cal") and len(parts) >= 2:
+            pass
+        elif text in ("i", "I"):
+            body = "?I,%s,2.10" % ("pH" if self.sensor == "ph" else "EC")
+            wait = 300
+        else:
+            status = 2
+        if self.chip.field.fault_of(self.sensor) == "crc":
+            status = 2
+        self._reply = bytes((status,)) + body.encode() + b"\x00"
+        self._ready_at = ticks_add(ticks_ms(), wait)
+
+    def read(self, n):
+        if self._reply is None:
+            reply = b"\xff"
+        elif ticks_diff(ticks_ms(), self._ready_at) < 0 or self.chip.field.fault_of(self.sensor) == "timeout":
+            reply = b"\xfe"
+        else:
+            reply = self._reply
+            self._reply = None
+        return (reply + b"\x00" * n)[:n]
+
+
+def crc16(data):
+    crc = 0xFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc
+
+
+class Chip:
+    def __init__(self, field=None, wiring=None, mac=b"\x24\x0a\xc4\x5e\x11\x07"):
+        self.field = field if field is not None else Field()
+        self.wiring = merge_wiring(wiring)
+        self.mac = mac
+        self.pins = {}
+        self.log = []  # (ticks_ms, gpio, level) of every pin write
+        self.adc_reads = []  # (ticks_ms, gpio, raw)
+        self.uart_log = []  # (uart id, bytes written)
+        self.wifi_active = False
+        self.ap = {"ssid": "farm", "password": "farmpass", "up": True, "rssi": -62}
+        self.rtc_offset_s = None  # None: the clock was never set since power-on
+        self.rtc_memory = b""
+        self.nvs = {}
+        self.wdt_timeout_ms = None
+        self.wdt_fed = None
+        self.wdt_feeds = 0
+        self.reset_cause = 1  # PWRON_RESET
+        self.wake_reason = 0
+        self.freq = 160000000
+        self.closed = False
+        self.booted_ms = ticks_ms()
+        self.npk = NPKProbe(self, self.wiring["npk"])
+        self.i2c_devices = {}
+        for sensor in ("ec", "ph"):
+            spec = self.wiring[sensor]
+            if spec.get("bus") == "i2c":
+                self.i2c_devices[spec["i2c_addr"]] = EzoCircuit(self, sensor)
+        self._wind_running = False
+
+    # --- pins ---
+
+    def pin(self, gpio):
+        if not isinstance(gpio, int) or not 0 <= gpio <= 39 or gpio in NO_GPIO:
+            raise ValueError("invalid pin")
+        state = self.pins.get(gpio)
+        if state is None:
+            state = self.pins[gpio] = PinState()
+            if gpio == self.wiring["wind"]["pin"] or gpio == self.wiring["dht"]["pin"]:
+                state.level = 1  # pulled up on the board
+        return state
+
+    def write_pin(self, gpio, level):
+        level = 1 if level else 0
+        self.pin(gpio).level = level
+        self.log.append((ticks_ms(), gpio, level))
+        if len(self.log) > LOG_MAX:
+            del self.log[: LOG_MAX // 4]
+        relays = self.wiring["relays"]
+        for name in relays:
+            relay = relays[name]
+            if relay["pin"] == gpio:
+                self.field.set_actuator(name, level != (1 if relay.get("active_low") else 0))
+
+    def writes(self, gpio):
+        """[(ticks_ms, level), ...] written to gpio, oldest first."""
+        return [(t, level) for t, g, level in self.log if g == gpio]
+
+    def relay_on(self, name):
+        relay = self.wiring["relays"][name]
+        level = self.pin(relay["pin"]).level
+        return level != (1 if relay.get("active_low") else 0)
+
+    # --- analog ---
+
+    def sensor_on_adc(self, gpio):
+        for sensor in ("soil", "ec", "ph"):
+            spec = self.wiring[sensor]
+            if spec.get("pin") == gpio and spec.get("bus", "adc") == "adc":
+                return sensor
+        return None
+
+    def volts(self, gpio):
+        """What the probe wired to gpio puts on the pin now."""
+        field = self.field
+        sensor = self.sensor_on_adc(gpio)
+        if sensor is None:
+            return abs(field._noise(0.02))  # an unconnected input near ground
+        if field.fault_of(sensor) in ("unplugged", "timeout", "crc"):
+            return RAIL_V
+        if sensor == "soil":
+            m = min(100.0, max(0.0, field.value("moisture")))
+            return SOIL_DRY_V + (SOIL_WET_V - SOIL_DRY_V) * m / 100 + field._noise(0.004)
+        temp = field.value("soil_temp")
+        if sensor == "ph":
+            slope = NERNST_V * (temp + 273.15) / 298.15
+            return PH_OFFSET_V - slope * (field.value("ph") - 7) + field._noise(0.0005)
+        ec_t = field.value("ec") * (1 + 0.02 * (temp - 25))
+        return ec_t * EC_V_PER_MS + field._noise(0.001)
+
+    # --- Wi-Fi ---
+
+    def ap_reachable(self):
+        return self.ap["up"]
+
+    # --- anemometer ---
+
+    def start_wind(self, state):
+        """Deliver anemometer edges to state.handler in real time until the chip is replaced."""
+        if self._wind_running or _thread is None:
+            return
+        self._wind_running = True
+        _thread.start_new_thread(self._wind_loop, (state,))
+
+    def _wind_loop(self, state):
+        kmh_per_hz = 2.4
+        try:
+            while not self.closed and state.handler is not None:
+                fault = self.field.fault_of("wind")
+                if fault == "stuck":
+                    state.level = 0  # the reed switch stays closed: no edges
+                    sleep_ms(50)
+                    continue
+                hz = 0.0 if fault in ("unplugged", "timeout") else self.field.value("wind_speed") / kmh_per_hz
+                if hz < 0.2:
+                    sleep_ms(50)
+                    continue
+                period_ms = int(1000 / hz)
+                sleep_ms(period_ms - 3)
+                self._edge(state)
+                sleep_ms(3)
+                state.level = 1
+        finally:
+            self._wind_running = False
+
+    def _edge(self, state):
+        state.level = 0
+        handler = state.handler
+        if handler is not None and state.trigger & 2:  # IRQ_FALLING
+            if schedule is not None:
+                try:
+                    schedule(handler, state.pin)
+                except RuntimeError:
+                    pass  # schedule queue full: the real chip drops the IRQ as well
+            else:
+                handler(state.pin)
+
+    def pulse(self, gpio, count, period_ms):
+        """Deliver count falling edges on gpio, period_ms apart, from this thread (tests)."""
+        state = self.pin(gpio)
+        for _ in range(count):
+            state.level = 0
+            if state.handler is not None and state.trigger & 2:
+                state.handler(state.pin)
+            sleep_ms(max(1, period_ms // 2))
+            state.level = 1
+            sleep_ms(max(0, period_ms - period_ms // 2))
+
+    def close(self):
+        self.closed = True
+
+
+_current = [None]
+
+
+def chip():
+    """The chip of this process (a default one, on a default field, if none was made)."""
+    if _current[0] is None:
+        new_chip()
+    return _current[0]
+
+
+def new_chip(field=None, wiring=None, **kwargs):
+    """Install and return a fresh chip, as after a power cycle."""
+    if _current[0] is not None:
+        _current[0].close()
+    _current[0] = Chip(field, wiring, **kwargs)
+    return _current[0]
