@@ -106,6 +106,7 @@ def test_malformed_steering_is_reported_and_ignored():
     path = tmpdir() + "/field.json"
     field = Field(steer_path=path)
     steer(path, {"ph": 5.0})
+    assert field.value("ph") == 5.0
     for bad in ('{"ph": ', '[1, 2]', '{"ph": "acid"}', '{"faults": {"dht": "melted"}}', '{"colour": 1}'):
         steer(path, bad)
         assert field.value("ph") == 5.0  # the last good steering stays
