@@ -7,7 +7,7 @@ from micropython import const
 
 from firmware.sensors.sampling import median
 
-_RAIL_HIGH_UV = const(3100000)
+_RAIL_HIGH_UV = const(3050000)  # at 11 dB the ADC saturates near 3.1 V: an open input
 _MAX_MS_CM = 20.0  # the analog probes' range
 
 
@@ -66,7 +66,7 @@ class AnalogEC:
         micro = self.read_volts()
         yield
         values["ec"] = None
-        if micro > _RAIL_HIGH_UV:
+        if micro >= _RAIL_HIGH_UV:
             errors["ec"] = "unplugged"
             return
         temp = 25.0 if self.temp_c is None else self.temp_c  # unknown: no compensation

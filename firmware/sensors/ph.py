@@ -12,7 +12,7 @@ _K25 = 298.15
 _MIN_EFFICIENCY = 0.80  # a probe below this is worn out or a buffer was wrong
 _MAX_EFFICIENCY = 1.05
 _RAIL_LOW_UV = const(50000)  # an open input reads at a rail
-_RAIL_HIGH_UV = const(3100000)
+_RAIL_HIGH_UV = const(3050000)  # at 11 dB the ADC saturates near 3.1 V
 
 
 def _kelvin(temp_c):
@@ -68,7 +68,7 @@ class AnalogPH:
         micro = self.read_volts()
         yield
         values["ph"] = None
-        if micro < _RAIL_LOW_UV or micro > _RAIL_HIGH_UV:
+        if micro < _RAIL_LOW_UV or micro >= _RAIL_HIGH_UV:
             errors["ph"] = "unplugged"
             return
         temp = 25.0 if self.temp_c is None else self.temp_c  # unknown: no compensation

@@ -89,6 +89,7 @@ class Field:
             self._set_faults.pop(sensor, None)
         elif kind in FAULTS:
             self._set_faults[sensor] = kind
+            self.fault_of(sensor)  # a stuck sensor freezes at this moment's values
         else:
             raise ValueError("unknown fault %r" % kind)
 

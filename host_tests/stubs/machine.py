@@ -1,6 +1,7 @@
 # Stand-in for the ESP32 port's machine module, backed by the simulated chip
 # (simchip). Shaped like the real one, it refuses what an ESP32 refuses, with the
 # same exception types and messages where known.
+import errno
 import time
 
 import simchip
@@ -155,8 +156,9 @@ class ADC:
     def _volts(self):
         chip = _chip()
         if self._gpio in simchip.ADC2_PINS and chip.wifi_active:
-            # ESP-IDF hands ADC2 to the Wi-Fi driver; the port reports the IDF's timeout.
-            raise OSError("ESP_ERR_TIMEOUT")
+            # ESP-IDF lends ADC2 to the Wi-Fi driver and answers ESP_ERR_TIMEOUT, which
+            # the port's check_esp_err() turns into OSError(ETIMEDOUT, "ESP_ERR_TIMEOUT").
+            raise OSError(errno.ETIMEDOUT, "ESP_ERR_TIMEOUT")
         full = ADC._FULL_SCALE_V[self._atten]
         volts = min(full, max(0.0, chip.volts(self._gpio)))
         return volts, full

@@ -40,7 +40,7 @@ class EzoCircuit:
         return run(self.command_steps(text, wait_ms))
 
     def command_steps(self, text, wait_ms):
-        self._bus(self._i2c.writeto, text)
+        self._bus(self._i2c.writeto, text.encode())
         started = ticks_ms()
         while ticks_diff(ticks_ms(), started) < wait_ms:
             yield
