@@ -160,3 +160,41 @@ def test_a_slow_sensor_does_not_delay_the_others_beyond_its_bound():
     elapsed = ticks_diff(ticks_ms(), started)
     assert errors["npk"] == "timeout" and values["moisture"] is not None
     assert elapsed < 500 + 400  # the Modbus bound (500 ms) plus the other sensors
+
+
+def _read_wind_over(reader, ms):
+    from ticks import sleep_ms, ticks_diff, ticks_ms
+
+    reader.read()  # starts the interval
+    started = ticks_ms()
+    while ticks_diff(ticks_ms(), started) < ms:
+        reader.poll()
+        sleep_ms(10)  # scheduled anemometer IRQs run here, between bytecodes
+    return reader.read()
+
+
+def test_anemometer_counts_the_field_wind_through_its_irq():
+    chip, reader = node({"sensors": {"npk": {"enabled": False}}}, wind_speed=24.0)  # 10 Hz
+    values, errors = _read_wind_over(reader, 1500)
+    chip.close()
+    assert errors == {}
+    assert near(values["wind_speed"], 24.0, 5.0), values["wind_speed"]
+
+
+def test_anemometer_faults_read_as_calm():
+    # A reed switch that never closes (unplugged) or stays closed (stuck) gives no edges.
+    for fault in ("unplugged", "stuck"):
+        chip, reader = node({"sensors": {"npk": {"enabled": False}}}, wind_speed=24.0)
+        chip.field.fault("wind", fault)
+        values, errors = _read_wind_over(reader, 600)
+        chip.close()
+        assert values["wind_speed"] == 0.0 and "wind" not in errors, (fault, values)
+
+
+def test_analog_faults_that_have_no_meaning_on_a_wire_read_as_unplugged():
+    for sensor, key in (("soil", "moisture"), ("ph", "ph"), ("ec", "ec")):
+        for fault in ("timeout", "crc"):
+            chip, reader = node({"sensors": {"npk": {"enabled": False}}})
+            chip.field.fault(sensor, fault)
+            values, errors = reader.read()
+            assert values[key] is None and errors[sensor] == "unplugged", (sensor, fault)
