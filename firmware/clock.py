@@ -1,0 +1,34 @@
+# Wall-clock time for timestamps: unknown (None) until NTP has set the clock once.
+import time
+
+# MicroPython ports whose epoch is 2000 need this added to give Unix seconds.
+_UNIX_OFFSET = 946684800 if time.gmtime(0)[0] == 2000 else 0
+
+
+class Clock:
+    def __init__(self, ntptime=None, host=None):
+        self._ntptime = ntptime
+        if ntptime is not None and host:
+            ntptime.host = host
+        self.synced = False
+
+    def sync(self):
+        """Set the clock from NTP; False (and nothing changed) when that fails."""
+        if self._ntptime is None:
+            return False
+        try:
+            self._ntptime.settime()
+        except (OSError, OverflowError, IndexError):
+            return False
+        self.synced = True
+        return True
+
+    def unix(self):
+        return int(time.time()) + _UNIX_OFFSET if self.synced else None
+
+    def iso(self):
+        """Now as ISO 8601 UTC ('2026-01-24T22:30:00Z'), or None before the clock is set."""
+        if not self.synced:
+            return None
+        t = time.gmtime()
+        return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (t[0], t[1], t[2], t[3], t[4], t[5])

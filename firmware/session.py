@@ -1,0 +1,183 @@
+# The node's MQTT session: connects with the Last Will, announces itself online
+# (retained), subscribes, and reconnects with exponential backoff and jitter
+# (1 s doubling to 120 s) whenever the link or the broker goes away. Messages that
+# must not be lost (telemetry) wait in a bounded queue and leave in order.
+import os
+
+from ringbuf import RingBuffer
+from ticks import sleep_ms, ticks_add, ticks_diff, ticks_ms
+
+_BACKOFF_FIRST_MS = 1000
+_BACKOFF_MAX_MS = 120000
+_CONNECT_TIMEOUT_MS = 3000  # the longest one connection attempt holds the loop
+
+
+def make_client(cfg, client_id):
+    """The MQTT client the config asks for: ours, or the frozen umqtt.simple."""
+    mqtt = cfg["mqtt"]
+    ssl = None
+    if mqtt["tls"]:
+        import ssl as tls
+
+        ssl = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
+        if mqtt["ca"]:
+            ssl.verify_mode = tls.CERT_REQUIRED
+            ssl.load_verify_locations(cafile=mqtt["ca"])
+        else:
+            ssl.verify_mode = tls.CERT_NONE  # encrypted but unauthenticated: say so in the log
+            if hasattr(ssl, "check_hostname"):
+                ssl.check_hostname = False
+    if mqtt["client"] == "umqtt":
+        from umqtt.simple import MQTTClient, MQTTException
+
+        client = MQTTClient(client_id, mqtt["host"], mqtt["port"], mqtt["user"] or None,
+                            mqtt["password"] or None, mqtt["keepalive"], ssl)
+    else:
+        from mqtt_client import MQTTClient, MQTTException
+
+        client = MQTTClient(client_id, mqtt["host"], mqtt["port"], mqtt["user"] or None,
+                            mqtt["password"] or None, mqtt["keepalive"], ssl,
+                            timeout_ms=_CONNECT_TIMEOUT_MS)
+    return client, MQTTException
+
+
+def _jitter(delay_ms):
+    # 80-120 % of the delay: a fleet that lost its broker together does not return together.
+    return delay_ms * (80 + os.urandom(1)[0] * 40 // 255) // 100
+
+
+class Session:
+    """client: an MQTTClient (either kind); errors: the exceptions that mean the
+    connection is gone; topics: the profile's topics; on_message(topic, msg): commands."""
+
+    def __init__(self, client, errors, status_topic, will, subscriptions, on_message, log,
+                 queue_max=50, queue_bytes=16384):
+        self.client = client
+        self._errors = (OSError,) + ((errors,) if errors is not OSError else ())
+        self.status_topic = status_topic
+        self.subscriptions = subscriptions
+        self._log = log
+        self.queue = RingBuffer(queue_max, queue_bytes)
+        self.connected = False
+        self.connects = 0
+        self.online_payload = None  # set by the node: a function giving the online status
+        self._backoff_ms = _BACKOFF_FIRST_MS
+        self._next_try = ticks_ms()
+        self._ours = hasattr(client, "inflight")  # our client: non-blocking QoS 1
+        client.set_callback(on_message)
+        client.set_last_will(status_topic, will, retain=True, qos=1)
+
+    # --- connection ---
+
+    def poll(self, link_up):
+        """Serve the connection (or try to make one when due); never blocks long."""
+        if self.connected:
+            try:
+                self.client.check_msg()
+                self.flush()
+            except self._errors as exc:
+                self._lost(exc)
+        elif link_up and ticks_diff(ticks_ms(), self._next_try) >= 0:
+            self._connect()
+
+    def wait(self, ms):
+        """Idle up to ms, returning at once when a message arrives (our client)."""
+        if self.connected and self._ours:
+            try:
+                if self.client.wait_msg(ms) is not None:
+                    self.flush()
+            except self._errors as exc:
+                self._lost(exc)
+        else:
+            sleep_ms(ms)
+
+    def _connect(self):
+        client = self.client
+        try:
+            client.connect(clean_session=True)  # no stale actuator commands from a broker queue
+            self.connected = True
+            client.publish(self.status_topic, self.online_payload(), True, 1)
+            for topic in self.subscriptions:
+                client.subscribe(topic, 1)
+        except self._errors as exc:
+            self.connected = False
+            self._close_quietly()
+            delay = _jitter(self._backoff_ms)
+            self._log("mqtt: cannot connect to %s:%s: %s; next try in %d ms"
+                      % (client.server, client.port, _describe(exc), delay))
+            self._next_try = ticks_add(ticks_ms(), delay)
+            self._backoff_ms = min(_BACKOFF_MAX_MS, self._backoff_ms * 2)
+            return False
+        self.connects += 1
+        self._backoff_ms = _BACKOFF_FIRST_MS
+        self._log("mqtt: connected to %s:%s" % (client.server, client.port))
+        self.flush()
+        return True
+
+    def _lost(self, exc):
+        self.connected = False
+        self._close_quietly()
+        self._log("mqtt: connection lost: %s" % _describe(exc))
+        self._next_try = ticks_add(ticks_ms(), _jitter(self._backoff_ms))
+
+    def _close_quietly(self):
+        try:
+            if hasattr(self.client, "close"):
+                self.client.close()
+            elif self.client.sock:
+                self.client.sock.close()
+        except (OSError, AttributeError):
+            pass
+
+    def close(self, offline_payload):
+        """A clean shutdown: say offline (retained), then DISCONNECT (no Will)."""
+        if not self.connected:
+            return
+        try:
+            self.client.publish(self.status_topic, offline_payload, True, 1)
+            if self._ours:
+                self.client.wait_msg(200)  # let the PUBACK come back before leaving
+            self.client.disconnect()
+        except self._errors:
+            pass
+        self.connected = False
+
+    # --- messages ---
+
+    def publish(self, topic, payload, retain=False, qos=1):
+        """Send now if connected; returns False (nothing queued) when not."""
+        if not self.connected:
+            return False
+        try:
+            self.client.publish(topic, payload, retain, qos)
+            return True
+        except self._errors as exc:
+            self._lost(exc)
+            return False
+
+    def enqueue(self, topic, payload):
+        """Queue a message that must arrive (in order, after an outage if need be)."""
+        self.queue.push((topic, payload), len(topic) + len(payload))
+        if self.connected:
+            try:
+                self.flush()
+            except self._errors as exc:
+                self._lost(exc)
+
+    def flush(self):
+        queue = self.queue
+        client = self.client
+        while len(queue) and self.connected:
+            if self._ours and len(client.inflight) >= client.max_inflight:
+                return  # wait for PUBACKs; the broker is slower than we are
+            topic, payload = queue.peek()
+            if self._ours:
+                queue.pop()  # our client keeps it from here until its PUBACK, across reconnects
+                client.publish(topic, payload, False, 1)
+            else:
+                client.publish(topic, payload, False, 1)  # umqtt: returns after the PUBACK
+                queue.pop()
+
+
+def _describe(exc):
+    return "%s %s" % (type(exc).__name__, exc)
