@@ -1,11 +1,13 @@
-# The node application. For now it loads and checks the config and reports what it
-# found on the console; the MQTT session and sensor loop join it in later issues.
-from firmware import VERSION, config
+# The node application: load the config, set up the board, run the node's loop.
+from firmware import board, config
+from firmware.node import Node
 
 
 def run(root=""):
     cfg, problems = config.load(root)
-    print("farmnode %s, profile %s" % (VERSION, cfg["profile"]))
-    for key, reason in problems:
-        print("config problem: %s: %s" % (key, reason))
-    return cfg, problems
+    hw, setup_problems = board.build(cfg)
+    node = Node(cfg, hw, list(problems) + setup_problems)
+    try:
+        node.run()
+    finally:
+        node.shutdown("restart")

@@ -91,3 +91,22 @@ def build_sensors(cfg):
             problems.append(("sensors." + name, "hardware setup failed: %s" % exc))
             drivers.append(Unavailable(name, "setup"))
     return drivers, problems
+
+
+def build(cfg):
+    """Everything the node needs from the board, as a dict, and the setup problems."""
+    import network
+
+    try:
+        import ntptime
+    except ImportError:
+        ntptime = None
+    sensors, problems = build_sensors(cfg)
+    hw = {
+        "wlan": network.WLAN(network.STA_IF),
+        "mac": machine.unique_id(),
+        "reset_cause": machine.reset_cause(),
+        "sensors": sensors,
+        "ntptime": ntptime,
+    }
+    return hw, problems

@@ -38,8 +38,8 @@ class AirSensor:
             if not (-40 <= temp <= 80 and 0 <= humidity <= 100):
                 self.error = "range"
                 continue
-            self.temp = temp
-            self.humidity = humidity
+            self.temp = round(temp, 1)  # DHT22 resolution; also hides float noise (59.800000000000004)
+            self.humidity = round(humidity, 1)
             self.error = None
             return True
         self.temp = None

@@ -1,0 +1,146 @@
+# The farm node: one cooperative loop that keeps Wi-Fi and the MQTT session alive,
+# runs a sensor pass every interval and publishes telemetry in the profile's format.
+# No step holds the loop for long: the socket is served at least every ~50 ms.
+import gc
+import json
+import os
+
+from firmware import VERSION
+from firmware.clock import Clock
+from firmware.profiles import Profile
+from firmware.sensors.reader import SENSOR_KEYS, SensorReader
+from firmware.session import Session, make_client
+from firmware.wifi import WifiLink
+from ticks import ticks_add, ticks_diff, ticks_ms
+
+_LOOP_MS = 20  # the longest the loop idles between turns
+_NTP_RETRY_MS = 60000
+_RESET_CAUSES = {1: "power_on", 2: "hard", 3: "watchdog", 4: "deepsleep", 5: "soft"}
+_LOG_LINES = 30
+
+
+def device_id(cfg, mac):
+    """From config, else 'node-' + the 12 hex digits of the MAC (PROTOCOL: Identity)."""
+    return cfg["device_id"] or "node-" + "".join("%02x" % b for b in mac)
+
+
+class Node:
+    """hw: what the board built: wlan, mac, reset_cause, sensors (drivers), ntptime."""
+
+    def __init__(self, cfg, hw, problems=()):
+        self.cfg = cfg
+        self.log_lines = []
+        self.device_id = device_id(cfg, hw["mac"])
+        self.boot_id = "".join("%02x" % b for b in os.urandom(3))
+        self.seq = 0
+        self.reset_cause = _RESET_CAUSES.get(hw["reset_cause"], str(hw["reset_cause"]))
+        self.profile = Profile(cfg["profile"], {"prefix": cfg["mqtt"]["prefix"], "device_id": self.device_id,
+                                                "farm_id": cfg["farm_id"], "org_id": cfg["org_id"]})
+        self.reader = SensorReader(hw["sensors"])
+        self.wifi = WifiLink(hw["wlan"], cfg["wifi"]["ssid"], cfg["wifi"]["password"], self.log)
+        self.clock = Clock(hw.get("ntptime"), cfg["ntp"]["host"])
+        client, errors = make_client(cfg, self.device_id)
+        topics = self.profile.topics
+        self.session = Session(client, errors, topics["status"], self._status_json("offline", reason="lwt"),
+                               self.profile.subscriptions(), self.on_message, self.log)
+        self.session.online_payload = lambda: self._status_json("online")
+        self.interval_ms = cfg["interval_s"] * 1000
+        now = ticks_ms()
+        self._started = now
+        self._uptime_ms = 0
+        self._last_tick = now
+        self._next_reading = now
+        self._next_ntp = now
+        self._pass = None
+        for key, reason in problems:
+            self.log("config: %s: %s" % (key, reason))
+
+    # --- logging, for the serial console and the REPL (node.log_lines) ---
+
+    def log(self, text):
+        line = "[%d] %s" % (self.uptime_s(), text)
+        print(line)
+        self.log_lines.append(line)
+        if len(self.log_lines) > _LOG_LINES:
+            self.log_lines.pop(0)
+
+    # --- time ---
+
+    def uptime_s(self):
+        # Accumulated so it survives the ticks counter wrapping (every ~12 days).
+        now = ticks_ms()
+        self._uptime_ms += ticks_diff(now, self._last_tick)
+        self._last_tick = now
+        return self._uptime_ms // 1000
+
+    # --- the loop ---
+
+    def step(self):
+        """One turn of the loop."""
+        link_up = self.wifi.poll()
+        now = ticks_ms()
+        if link_up and not self.clock.synced and ticks_diff(now, self._next_ntp) >= 0:
+            if not self.clock.sync():
+                self._next_ntp = ticks_add(now, _NTP_RETRY_MS)
+        self.session.poll(link_up)
+        self.reader.poll()
+        if self._pass is None and ticks_diff(now, self._next_reading) >= 0:
+            self._next_reading = ticks_add(self._next_reading, self.interval_ms)
+            if ticks_diff(now, self._next_reading) >= 0:  # fell behind: do not catch up in a burst
+                self._next_reading = ticks_add(now, self.interval_ms)
+            self._pass = self.reader.pass_steps()
+        if self._pass is not None:
+            try:
+                next(self._pass)
+                self.session.wait(2)  # the pass is waiting on a bus: idle briefly, not spin
+            except StopIteration as done:
+                self._pass = None
+                self.publish_reading(*done.value)
+        else:
+            self.session.wait(_LOOP_MS)
+
+    def run(self, until=None):
+        """Loop forever (or until until() is true, for tests and the simulator)."""
+        self.log("farmnode %s as %s, profile %s, boot %s" % (VERSION, self.device_id, self.profile.name, self.boot_id))
+        while until is None or not until():
+            self.step()
+
+    # --- messages ---
+
+    def reading(self, values, errors):
+        """The canonical telemetry (PROTOCOL.md, Telemetry) of one pass."""
+        sensors = {}
+        for key in SENSOR_KEYS:
+            sensors[key] = values.get(key)
+        if values.get("wind_gust") is not None:
+            sensors["wind_gust"] = values["wind_gust"]
+        reading = {
+            "device_id": self.device_id, "farm_id": self.cfg["farm_id"] or None,
+            "org_id": self.cfg["org_id"] or None, "boot_id": self.boot_id, "seq": self.seq,
+            "ts": self.clock.iso(), "unix": self.clock.unix(), "uptime_s": self.uptime_s(),
+            "sensors": sensors, "relays": {}, "errors": dict(errors),
+            "meta": {"rssi": self.wifi.rssi(), "heap_free": gc.mem_free() if hasattr(gc, "mem_free") else None,
+                     "firmware_version": VERSION, "dropped": self.session.queue.dropped},
+        }
+        self.seq += 1
+        return reading
+
+    def publish_reading(self, values, errors):
+        reading = self.reading(values, errors)
+        self.session.enqueue(self.profile.topics["telemetry"], json.dumps(self.profile.telemetry(reading)))
+
+    def _status_json(self, status, **extra):
+        info = {"status": status, "device_id": self.device_id}
+        if status == "online":
+            info.update({"firmware_version": VERSION, "boot_id": self.boot_id,
+                         "reset_cause": self.reset_cause, "ip": self.wifi.ip(),
+                         "rssi": self.wifi.rssi(), "ts": self.clock.iso()})
+        info.update(extra)
+        return json.dumps(self.profile.status(info))
+
+    def on_message(self, topic, msg):
+        # Commands arrive with the next issue's dispatcher; until then they are logged.
+        self.log("message on %s (%d bytes)" % (topic.decode() if isinstance(topic, bytes) else topic, len(msg)))
+
+    def shutdown(self, reason="restart"):
+        self.session.close(self._status_json("offline", reason=reason))
