@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "host_tests"))
-from dualrun import device_sys_path, find_micropython, micropython_env  # noqa: E402
+from farmctl.runtime import device_sys_path, find_micropython, micropython_env  # noqa: E402
 
 BENCHES = ["sensor_pass.py"]
 

