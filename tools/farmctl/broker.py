@@ -42,12 +42,13 @@ class Mosquitto:
 
     host = "127.0.0.1"
 
-    def __init__(self, workdir, port=None, persistence=True, extra_config=""):
+    def __init__(self, workdir, port=None, persistence=True, extra_config="", anonymous=True):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port(self.host)
         self.persistence = persistence
         self.extra_config = extra_config
+        self.anonymous = anonymous
         self.conf_path = self.workdir / "mosquitto.conf"
         self.log_path = self.workdir / "mosquitto.log"
         self.process = None
@@ -55,7 +56,7 @@ class Mosquitto:
     def config_text(self):
         lines = [
             f"listener {self.port} {self.host}",
-            "allow_anonymous true",
+            f"allow_anonymous {'true' if self.anonymous else 'false'}",
             # Started as root, mosquitto would drop to user "mosquitto" and lose our workdir.
             f"user {getpass.getuser()}",
             # mosquitto leaves Nagle on: small back-to-back packets would wait ~40 ms

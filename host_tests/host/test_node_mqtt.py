@@ -1,0 +1,183 @@
+"""The firmware against a real mosquitto, under both runtimes: telemetry, status and
+Last Will, reconnection without losing readings, dead-connection detection, and clear
+logs for a broker that cannot be reached. paho-mqtt plays the backend."""
+import json
+import os
+import queue
+import signal
+import time
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from farmctl.nodes import VirtualNode
+
+RUNTIMES = ("micropython", "cpython")
+
+
+class Backend:
+    """A paho client that records every message (topic, payload, retain) it receives."""
+
+    def __init__(self, broker, topics, client_id="backend", persistent=False):
+        self.messages = queue.Queue()
+        self.seen = []
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                                  clean_session=not persistent)
+        self.client.on_connect = lambda c, u, f, rc, p: [c.subscribe(t, qos=1) for t in topics]
+        self.client.on_message = lambda c, u, m: self.messages.put((m.topic, m.payload, m.retain))
+        self.client.reconnect_delay_set(0.2, 1)
+        self.client.connect(broker.host, broker.port, keepalive=5)
+        self.client.loop_start()
+
+    def wait_for(self, predicate, timeout_s=15):
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                topic, payload, retain = self.messages.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            try:
+                data = json.loads(payload)
+            except ValueError:
+                data = None
+            self.seen.append((topic, data, retain))
+            if predicate(topic, data, retain):
+                return data
+        raise AssertionError(f"no matching message in {timeout_s} s; saw {self.seen[-5:]}")
+
+    def close(self):
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@pytest.fixture
+def nodes(tmp_path):
+    started = []
+
+    def make(broker, runtime, config=None, secrets=None, **kwargs):
+        cfg = {"device_id": "node-t1", "farm_id": "farm_001", "interval_s": 1}
+        cfg.update(config or {})
+        sec = {"wifi": {"ssid": "farm", "password": "farmpass"},
+               "mqtt": {"host": broker.host, "port": broker.port}}
+        for key, value in (secrets or {}).items():
+            sec.setdefault(key, {}).update(value)
+        node = VirtualNode(tmp_path / f"node{len(started)}", cfg, sec, runtime=runtime, **kwargs)
+        started.append(node)
+        return node.start()
+
+    yield make
+    for node in started:
+        node.stop()
+
+
+def is_status(status):
+    return lambda topic, data, retain: topic == "farm/node-t1/status" and data and data.get("status") == status
+
+
+def retained_status(broker):
+    """What a backend that connects now is told: the retained status."""
+    viewer = Backend(broker, ["farm/node-t1/status"], client_id="viewer")
+    try:
+        return viewer.wait_for(lambda t, d, r: r, timeout_s=5)
+    finally:
+        viewer.close()
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_telemetry_and_online_status_per_protocol(broker, nodes, runtime):
+    backend = Backend(broker, ["farm/#"])
+    nodes(broker, runtime)
+    online = backend.wait_for(is_status("online"))
+    assert set(online) >= {"status", "device_id", "firmware_version", "boot_id", "reset_cause", "ip", "rssi", "ts"}
+    assert online["device_id"] == "node-t1" and online["reset_cause"] == "power_on"
+    first = backend.wait_for(lambda t, d, r: t == "farm/node-t1/telemetry")
+    assert first["seq"] == 0 and first["ts"] is None  # taken before NTP: no made-up time
+    assert first["uptime_s"] == 0
+    reading = backend.wait_for(lambda t, d, r: t == "farm/node-t1/telemetry" and d["seq"] == 1)
+    assert set(reading) == {"device_id", "farm_id", "boot_id", "seq", "ts", "uptime_s", "sensors",
+                            "relays", "errors", "meta"}
+    assert reading["boot_id"] == online["boot_id"] and reading["farm_id"] == "farm_001"
+    assert reading["ts"].endswith("Z") and len(reading["ts"]) == 20
+    assert set(reading["sensors"]) >= {"moisture", "temp", "humidity", "n", "p", "k", "ec", "ph", "wind_speed"}
+    assert 0 <= reading["sensors"]["moisture"] <= 100 and reading["errors"] == {}
+    assert set(reading["meta"]) >= {"rssi", "heap_free", "firmware_version", "dropped"}
+    assert retained_status(broker)["status"] == "online"
+    backend.close()
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_power_cut_gives_retained_will_and_restart_gives_online(broker, nodes, runtime):
+    backend = Backend(broker, ["farm/node-t1/status"])
+    node = nodes(broker, runtime, config={"mqtt": {"keepalive": 2}})
+    first = backend.wait_for(is_status("online"))
+    node.kill(signal.SIGKILL)
+    will = backend.wait_for(is_status("offline"))
+    assert will == {"status": "offline", "device_id": "node-t1", "reason": "lwt"}
+    assert retained_status(broker)["status"] == "offline"
+    node.start()
+    again = backend.wait_for(is_status("online"))
+    assert again["boot_id"] != first["boot_id"]
+    assert retained_status(broker)["status"] == "online"
+    backend.close()
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_broker_restart_loses_no_reading(broker, nodes, runtime):
+    backend = Backend(broker, ["farm/node-t1/telemetry"], client_id="backend-persistent", persistent=True)
+    node = nodes(broker, runtime)
+    backend.wait_for(lambda t, d, r: d and d["seq"] >= 2)
+    broker.stop()
+    time.sleep(4)  # the node keeps sampling: ~4 readings go to its queue
+    broker.start()
+    last = backend.wait_for(lambda t, d, r: d and d["seq"] >= 12, timeout_s=40)
+    readings = [d for t, d, r in backend.seen if d]
+    boots = {d["boot_id"] for d in readings}
+    assert boots == {last["boot_id"]}
+    seqs = sorted({d["seq"] for d in readings})  # (boot_id, seq) drops QoS 1 duplicates
+    assert seqs == list(range(seqs[0], seqs[-1] + 1)), f"gap in seq: {seqs}"
+    assert seqs[0] == 0
+    assert "mqtt: connection lost" in node.console() and node.console().count("mqtt: connected") >= 2
+    backend.close()
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_half_open_connection_is_detected_within_keepalive(broker, nodes, runtime):
+    node = nodes(broker, runtime, config={"mqtt": {"keepalive": 2}, "interval_s": 60})
+    deadline = time.monotonic() + 15
+    while "mqtt: connected" not in node.console() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os.kill(broker.process.pid, signal.SIGSTOP)  # the broker stops answering; the socket stays open
+    try:
+        stopped = time.monotonic()
+        while "PINGRESP" not in node.console() and time.monotonic() - stopped < 10:
+            time.sleep(0.1)
+        detected_after = time.monotonic() - stopped
+    finally:
+        os.kill(broker.process.pid, signal.SIGCONT)
+    assert "no PINGRESP: the connection is dead" in node.console()
+    assert detected_after <= 2 * 2 + 1  # keepalive 2 s: ping after <= 2 s, dead after 2 s more
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+@pytest.mark.parametrize("case", ["unreachable", "wrong_port", "bad_credentials"])
+def test_unusable_broker_gives_clear_logs_and_backoff(broker, nodes, runtime, case, tmp_path):
+    secrets = {"unreachable": {"mqtt": {"host": "127.0.0.1", "port": 1}},
+               "wrong_port": {"mqtt": {"port": broker.port + 1 if broker.port < 65535 else 1024}},
+               "bad_credentials": {"mqtt": {"user": "intruder", "password": "nope"}}}[case]
+    if case == "bad_credentials":  # a broker that knows no user at all
+        broker.stop()
+        (tmp_path / "passwd").write_text("")
+        broker.anonymous = False
+        broker.extra_config = f"password_file {tmp_path / 'passwd'}\n"
+        broker.start()
+    node = nodes(broker, runtime, secrets=secrets)
+    time.sleep(8)
+    assert node.running(), node.console()  # no crash
+    log = node.console()
+    attempts = [line for line in log.splitlines() if "mqtt: cannot connect" in line]
+    assert 2 <= len(attempts) <= 5, log  # 1 s, 2 s, 4 s ... apart: no tight loop
+    if case == "bad_credentials":
+        assert "bad user name or password" in attempts[0] or "not authorised" in attempts[0], attempts[0]
+    else:
+        assert "ECONNREFUSED" in attempts[0] or "111" in attempts[0] or "refused" in attempts[0].lower(), attempts[0]
+    assert "next try in" in attempts[0]
