@@ -19,6 +19,15 @@ _RESET_CAUSES = {1: "power_on", 2: "hard", 3: "watchdog", 4: "deepsleep", 5: "so
 _LOG_LINES = 30
 
 
+def _total(values, keys):
+    total = 0
+    for key in keys:
+        if values.get(key) is None:
+            return None
+        total += values[key]
+    return total
+
+
 def device_id(cfg, mac):
     """From config, else 'node-' + the 12 hex digits of the MAC (PROTOCOL: Identity)."""
     return cfg["device_id"] or "node-" + "".join("%02x" % b for b in mac)
@@ -30,6 +39,13 @@ class Node:
     def __init__(self, cfg, hw, problems=()):
         self.cfg = cfg
         self.log_lines = []
+        now = ticks_ms()
+        self._uptime_ms = 0
+        self._last_tick = now
+        self._next_reading = now
+        self._next_ntp = now
+        self._pass = None
+        self.interval_ms = cfg["interval_s"] * 1000
         self.device_id = device_id(cfg, hw["mac"])
         self.boot_id = "".join("%02x" % b for b in os.urandom(3))
         self.seq = 0
@@ -44,14 +60,6 @@ class Node:
         self.session = Session(client, errors, topics["status"], self._status_json("offline", reason="lwt"),
                                self.profile.subscriptions(), self.on_message, self.log)
         self.session.online_payload = lambda: self._status_json("online")
-        self.interval_ms = cfg["interval_s"] * 1000
-        now = ticks_ms()
-        self._started = now
-        self._uptime_ms = 0
-        self._last_tick = now
-        self._next_reading = now
-        self._next_ntp = now
-        self._pass = None
         for key, reason in problems:
             self.log("config: %s: %s" % (key, reason))
 
@@ -114,10 +122,12 @@ class Node:
             sensors[key] = values.get(key)
         if values.get("wind_gust") is not None:
             sensors["wind_gust"] = values["wind_gust"]
+        uptime_s = self.uptime_s()
         reading = {
             "device_id": self.device_id, "farm_id": self.cfg["farm_id"] or None,
             "org_id": self.cfg["org_id"] or None, "boot_id": self.boot_id, "seq": self.seq,
-            "ts": self.clock.iso(), "unix": self.clock.unix(), "uptime_s": self.uptime_s(),
+            "ts": self.clock.iso(), "unix": self.clock.unix(), "uptime_s": uptime_s,
+            "uptime_ms": self._uptime_ms, "npk_total": _total(values, ("n", "p", "k")),
             "sensors": sensors, "relays": {}, "errors": dict(errors),
             "meta": {"rssi": self.wifi.rssi(), "heap_free": gc.mem_free() if hasattr(gc, "mem_free") else None,
                      "firmware_version": VERSION, "dropped": self.session.queue.dropped},
@@ -129,14 +139,19 @@ class Node:
         reading = self.reading(values, errors)
         self.session.enqueue(self.profile.topics["telemetry"], json.dumps(self.profile.telemetry(reading)))
 
-    def _status_json(self, status, **extra):
+    def _status_json(self, status, **fields):
         info = {"status": status, "device_id": self.device_id}
         if status == "online":
             info.update({"firmware_version": VERSION, "boot_id": self.boot_id,
                          "reset_cause": self.reset_cause, "ip": self.wifi.ip(),
                          "rssi": self.wifi.rssi(), "ts": self.clock.iso()})
-        info.update(extra)
-        return json.dumps(self.profile.status(info))
+        info.update(fields)
+        # What only some profiles' status carries (PROTOCOL's own status has exactly info).
+        extra = {"firmware_version": VERSION, "ts": self.clock.iso(), "unix": self.clock.unix(),
+                 "uptime_s": self.uptime_s(), "rssi": self.wifi.rssi(),
+                 "message": "%s %s%s" % (self.device_id, status,
+                                         " (%s)" % fields["reason"] if "reason" in fields else "")}
+        return json.dumps(self.profile.status(info, extra))
 
     def on_message(self, topic, msg):
         # Commands arrive with the next issue's dispatcher; until then they are logged.

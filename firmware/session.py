@@ -33,7 +33,7 @@ def make_client(cfg, client_id):
         client = MQTTClient(client_id, mqtt["host"], mqtt["port"], mqtt["user"] or None,
                             mqtt["password"] or None, mqtt["keepalive"], ssl)
     else:
-        from mqtt_client import MQTTClient, MQTTException
+        from mqtt_client import MQTTClient, MQTTException  # noqa: F811
 
         client = MQTTClient(client_id, mqtt["host"], mqtt["port"], mqtt["user"] or None,
                             mqtt["password"] or None, mqtt["keepalive"], ssl,

@@ -181,3 +181,44 @@ def test_unusable_broker_gives_clear_logs_and_backoff(broker, nodes, runtime, ca
     else:
         assert "ECONNREFUSED" in attempts[0] or "111" in attempts[0] or "refused" in attempts[0].lower(), attempts[0]
     assert "next try in" in attempts[0]
+
+
+SEED_TELEMETRY = {
+    # profile: (topic, required keys, check)
+    "farmnode": ("farm/node-t1/telemetry", {"device_id", "farm_id", "boot_id", "seq", "ts", "uptime_s",
+                                             "sensors", "relays", "errors", "meta"}, None),
+    "smartfarm": ("farm/telemetry", {"farm_id", "timestamp", "moisture", "temp", "humidity", "npk",
+                                     "ec_salinity", "wind_speed", "soil_ph"},
+                  lambda d: 0 <= d["moisture"] <= 100 and 0 <= d["humidity"] <= 100 and 0 <= d["npk"] <= 1023
+                  and 0 <= d["ec_salinity"] <= 20 and 0 <= d["wind_speed"] <= 150 and 0 <= d["soil_ph"] <= 14
+                  and d["farm_id"] == "farm_001"),
+    "plantnanny": ("devices/node-t1/data", {"temperatureC", "humidityPct", "ts", "uptime"},
+                   lambda d: isinstance(d["ts"], int) and d["ts"] > 1700000000),
+    "harit": ("harit-samarth/sensor/data", {"timestamp", "publisher_id", "sensor_readings"},
+              lambda d: set(d["sensor_readings"]) == {"N", "P", "K", "Temperature", "Moisture", "pH"}),
+    "iotnode": ("iot/node/node-t1/telemetry", {"node_id", "timestamp", "sensors", "wifi_rssi", "uptime"},
+                lambda d: d["node_id"] == "node-t1" and isinstance(d["timestamp"], int)),
+    "dese": ("devices/org-9/node-t1/telemetry", {"device_id", "timestamp", "organization_id", "sensors", "metadata"},
+             lambda d: {"ph", "chlorine", "temperature"} <= set(d["sensors"]) and d["organization_id"] == "org-9"
+             and d["metadata"]["firmware_version"] and d["timestamp"].endswith("Z")),
+}
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+@pytest.mark.parametrize("profile", sorted(SEED_TELEMETRY))
+def test_each_profile_publishes_the_seed_schema(broker, nodes, runtime, profile):
+    topic, keys, check = SEED_TELEMETRY[profile]
+    backend = Backend(broker, ["#"])
+    nodes(broker, runtime, config={"profile": profile, "org_id": "org-9"})
+    arrived = []
+
+    def second_reading(t, d, r):  # the first reading may be taken before NTP set the clock
+        if t == topic and d is not None:
+            arrived.append(d)
+        return len(arrived) >= 2
+
+    data = backend.wait_for(second_reading)
+    assert keys <= set(data), f"{profile}: missing {keys - set(data)}"
+    if check is not None:
+        assert check(data), f"{profile}: {data}"
+    backend.close()
