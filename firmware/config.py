@@ -96,6 +96,8 @@ RULES = {
     "mqtt.keepalive": _range(0, 65535),
     "mqtt.prefix": _topic_prefix,
     "mqtt.client": _choice(("farmnode", "umqtt")),
+    "mqtt.queue_max": _range(1, 1000),
+    "mqtt.queue_bytes": _range(1024, 262144),
     "i2c.id": _range(0, 1),
     "i2c.scl": _output_gpio,
     "i2c.sda": _output_gpio,

@@ -20,6 +20,9 @@ DEFAULTS = {
         "ca": "",
         "prefix": "farm",
         "client": "farmnode",
+        # Readings kept while the broker is unreachable; the oldest go first, counted.
+        "queue_max": 50,
+        "queue_bytes": 16384,
     },
     "ntp": {"host": "pool.ntp.org"},
     "i2c": {"id": 0, "scl": 22, "sda": 21, "freq": 100000},

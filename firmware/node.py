@@ -58,7 +58,8 @@ class Node:
         client, errors = make_client(cfg, self.device_id)
         topics = self.profile.topics
         self.session = Session(client, errors, topics["status"], self._status_json("offline", reason="lwt"),
-                               self.profile.subscriptions(), self.on_message, self.log)
+                               self.profile.subscriptions(), self.on_message, self.log,
+                               cfg["mqtt"]["queue_max"], cfg["mqtt"]["queue_bytes"])
         self.session.online_payload = lambda: self._status_json("online")
         for key, reason in problems:
             self.log("config: %s: %s" % (key, reason))
