@@ -45,6 +45,7 @@ class Node:
         self._next_reading = now
         self._next_ntp = now
         self._pass = None
+        self.loop_errors = 0
         self.interval_ms = cfg["interval_s"] * 1000
         self.device_id = device_id(cfg, hw["mac"])
         self.boot_id = "".join("%02x" % b for b in os.urandom(3))
@@ -55,7 +56,7 @@ class Node:
         self.reader = SensorReader(hw["sensors"])
         self.wifi = WifiLink(hw["wlan"], cfg["wifi"]["ssid"], cfg["wifi"]["password"], self.log)
         self.clock = Clock(hw.get("ntptime"), cfg["ntp"]["host"])
-        client, errors = make_client(cfg, self.device_id)
+        client, errors = make_client(cfg, self.device_id, self.log)
         topics = self.profile.topics
         self.session = Session(client, errors, topics["status"], self._status_json("offline", reason="lwt"),
                                self.profile.subscriptions(), self.on_message, self.log,
@@ -112,7 +113,13 @@ class Node:
         """Loop forever (or until until() is true, for tests and the simulator)."""
         self.log("farmnode %s as %s, profile %s, boot %s" % (VERSION, self.device_id, self.profile.name, self.boot_id))
         while until is None or not until():
-            self.step()
+            try:
+                self.step()
+            except Exception as exc:  # a bug must not stop the loop (and the safety rules)
+                self.loop_errors += 1
+                self.log("loop: %s %s" % (type(exc).__name__, exc))
+                self._pass = None
+                self.session.wait(200)
 
     # --- messages ---
 

@@ -12,21 +12,41 @@ _BACKOFF_MAX_MS = 120000
 _CONNECT_TIMEOUT_MS = 3000  # the longest one connection attempt holds the loop
 
 
-def make_client(cfg, client_id):
+def _der_from_pem(data):
+    """mbedtls (MicroPython's ssl) wants DER, or PEM ending in NUL; give it DER."""
+    if b"-----BEGIN" not in data:
+        return data
+    from binascii import a2b_base64
+
+    body = data.split(b"-----BEGIN CERTIFICATE-----")[1].split(b"-----END")[0]
+    return a2b_base64(b"".join(body.split()))
+
+
+def _tls_context(mqtt, log):
+    import ssl as tls
+
+    context = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
+    if not mqtt["ca"]:
+        log("mqtt: TLS without a CA (mqtt.ca): the broker is not authenticated")
+        context.verify_mode = tls.CERT_NONE
+        if hasattr(context, "check_hostname"):
+            context.check_hostname = False
+        return context
+    context.verify_mode = tls.CERT_REQUIRED
+    try:
+        with open(mqtt["ca"], "rb") as f:
+            context.load_verify_locations(cadata=_der_from_pem(f.read()))
+    except (OSError, ValueError, IndexError) as exc:
+        # Never fall back to an unverified link: with no CA loaded every handshake
+        # fails, and the session reports it on each (backed-off) attempt.
+        log("mqtt: TLS CA %s unusable: %s" % (mqtt["ca"], _describe(exc)))
+    return context
+
+
+def make_client(cfg, client_id, log=print):
     """The MQTT client the config asks for: ours, or the frozen umqtt.simple."""
     mqtt = cfg["mqtt"]
-    ssl = None
-    if mqtt["tls"]:
-        import ssl as tls
-
-        ssl = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
-        if mqtt["ca"]:
-            ssl.verify_mode = tls.CERT_REQUIRED
-            ssl.load_verify_locations(cafile=mqtt["ca"])
-        else:
-            ssl.verify_mode = tls.CERT_NONE  # encrypted but unauthenticated: say so in the log
-            if hasattr(ssl, "check_hostname"):
-                ssl.check_hostname = False
+    ssl = _tls_context(mqtt, log) if mqtt["tls"] else None
     if mqtt["client"] == "umqtt":
         from umqtt.simple import MQTTClient, MQTTException
 

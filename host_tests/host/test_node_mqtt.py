@@ -18,11 +18,13 @@ RUNTIMES = ("micropython", "cpython")
 class Backend:
     """A paho client that records every message (topic, payload, retain) it receives."""
 
-    def __init__(self, broker, topics, client_id="backend", persistent=False):
+    def __init__(self, broker, topics, client_id="backend", persistent=False, tls_ca=None):
         self.messages = queue.Queue()
         self.seen = []
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                                   clean_session=not persistent)
+        if tls_ca is not None:
+            self.client.tls_set(ca_certs=str(tls_ca))
         self.client.on_connect = lambda c, u, f, rc, p: [c.subscribe(t, qos=1) for t in topics]
         self.client.on_message = lambda c, u, m: self.messages.put((m.topic, m.payload, m.retain))
         self.client.reconnect_delay_set(0.2, 1)
@@ -242,3 +244,54 @@ def test_offline_queue_is_bounded_and_counts_what_it_dropped(broker, nodes, runt
     assert len(missing) == dropped  # each lost reading is counted, nothing else is lost
     assert missing == list(range(missing[0], missing[-1] + 1))  # the oldest ones, together
     backend.close()
+
+
+@pytest.fixture
+def tls_broker(tmp_path):
+    from farmctl.broker import Mosquitto
+    from tls_certs import make_certs, tls_listener_config
+
+    certs = make_certs(tmp_path / "pki")
+    broker = Mosquitto(tmp_path / "tls-broker", extra_config=tls_listener_config(certs))
+    broker.certs = certs
+    with broker:
+        yield broker
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_tls_with_the_broker_ca(tls_broker, nodes, runtime, tmp_path):
+    backend = Backend(tls_broker, ["farm/node-t1/telemetry"], tls_ca=tls_broker.certs["ca"])
+    node = nodes(tls_broker, runtime, secrets={"mqtt": {"tls": True, "ca": str(tls_broker.certs["ca"])}})
+    data = backend.wait_for(lambda t, d, r: d is not None, timeout_s=20)
+    assert data["device_id"] == "node-t1"
+    assert "mqtt: connected" in node.console()
+    backend.close()
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_tls_refuses_a_broker_signed_by_another_ca(tls_broker, nodes, runtime, tmp_path):
+    from tls_certs import make_certs
+
+    stranger = make_certs(tmp_path / "other-pki", name="other")
+    node = nodes(tls_broker, runtime, secrets={"mqtt": {"tls": True, "ca": str(stranger["ca"])}})
+    time.sleep(5)
+    assert node.running(), node.console()
+    attempts = [line for line in node.console().splitlines() if "mqtt: cannot connect" in line]
+    assert attempts and "mqtt: connected" not in node.console(), node.console()
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_username_and_password(broker, nodes, runtime, tmp_path):
+    import subprocess
+
+    passwd = tmp_path / "passwd"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwd), "node-t1", "s3cret"], check=True, timeout=30)
+    broker.stop()
+    broker.anonymous = False
+    broker.extra_config = f"password_file {passwd}\n"
+    broker.start()
+    node = nodes(broker, runtime, secrets={"mqtt": {"user": "node-t1", "password": "s3cret"}})
+    deadline = time.monotonic() + 15
+    while "mqtt: connected" not in node.console() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "mqtt: connected" in node.console(), node.console()

@@ -239,7 +239,10 @@ class MQTTClient:
                 context.check_hostname = False
         params = dict(self.ssl_params)
         params.setdefault("server_hostname", self.server)
-        return context.wrap_socket(sock, **params)
+        try:
+            return context.wrap_socket(sock, **params)
+        except ValueError as exc:  # MicroPython's ssl reports a failed verification so
+            raise OSError(-1, "TLS handshake failed: %s" % str(exc).strip())
 
     def _attach(self, sock):
         self.sock = sock
