@@ -1,0 +1,80 @@
+# The node's loop on the stubs, without a broker: Wi-Fi is brought up and watched,
+# and the socket is served often even while a sensor pass waits on a slow bus.
+import network
+from fieldmodel import Field
+from firmware import board, config
+from firmware.defaults import DEFAULTS
+from firmware.node import Node, device_id
+from firmware.wifi import WifiLink
+from ringbuf import RingBuffer
+from simchip import new_chip, wiring_from_config
+from ticks import sleep_ms, ticks_diff, ticks_ms
+
+
+def test_device_id_from_config_or_mac():
+    assert device_id({"device_id": "pump-house"}, b"\x24\x0a\xc4\x5e\x11\x07") == "pump-house"
+    assert device_id({"device_id": ""}, b"\x24\x0a\xc4\x5e\x11\x07") == "node-240ac45e1107"
+
+
+def test_wifi_link_joins_notices_a_lost_ap_and_joins_again():
+    chip = new_chip(Field())
+    lines = []
+    link = WifiLink(network.WLAN(network.STA_IF), "farm", "farmpass", lines.append)
+    started = ticks_ms()
+    while not link.poll() and ticks_diff(ticks_ms(), started) < 2000:
+        sleep_ms(20)
+    assert link.up and link.ip() != "0.0.0.0" and link.rssi() == -62
+    chip.ap["up"] = False
+    assert not link.poll() and "lost" in lines[-1]
+    chip.ap["up"] = True
+    started = ticks_ms()
+    while not link.poll() and ticks_diff(ticks_ms(), started) < 8000:
+        sleep_ms(20)
+    assert link.up and link.joins == 2
+
+
+def test_wifi_wrong_password_is_logged_and_retried_later():
+    new_chip(Field())
+    lines = []
+    link = WifiLink(network.WLAN(network.STA_IF), "farm", "wrong", lines.append)
+    started = ticks_ms()
+    while ticks_diff(ticks_ms(), started) < 800:
+        link.poll()
+        sleep_ms(20)
+    assert not link.up
+    assert any("failed (status 202)" in line for line in lines), lines  # STAT_WRONG_PASSWORD
+
+
+class CountingSession:
+    """Stands in for the MQTT session: records when the loop served it."""
+
+    def __init__(self):
+        self.polls = []
+        self.queue = RingBuffer(1)
+
+    def poll(self, link_up):
+        self.polls.append(ticks_ms())
+
+    def wait(self, ms):
+        sleep_ms(ms)
+
+    def enqueue(self, topic, payload):
+        pass
+
+
+def test_socket_is_served_every_few_ms_while_a_sensor_waits_on_its_bus():
+    cfg = config.apply(DEFAULTS, {"interval_s": 1, "wifi": {"ssid": "farm", "password": "farmpass"},
+                                  "mqtt": {"host": "127.0.0.1"}})
+    chip = new_chip(Field(), wiring_from_config(cfg))
+    chip.field.fault("npk", "timeout")  # each pass waits 500 ms for the probe
+    hw, _ = board.build(cfg)
+    node = Node(cfg, hw)
+    node.session = CountingSession()
+    started = ticks_ms()
+    while ticks_diff(ticks_ms(), started) < 1500:
+        node.step()
+    polls = node.session.polls
+    gaps = [ticks_diff(b, a) for a, b in zip(polls, polls[1:])]
+    assert node.seq >= 1  # a pass completed, the NPK timeout included
+    assert max(gaps) <= 50, max(gaps)
+    chip.close()
