@@ -49,11 +49,17 @@ class CountingSession:
     """Stands in for the MQTT session: records when the loop served it."""
 
     def __init__(self):
-        self.polls = []
+        self.polls = 0
+        self.last = None
+        self.max_gap = 0  # kept as it goes: a list of every poll would fill the heap
         self.queue = RingBuffer(1)
 
     def poll(self, link_up):
-        self.polls.append(ticks_ms())
+        now = ticks_ms()
+        if self.last is not None:
+            self.max_gap = max(self.max_gap, ticks_diff(now, self.last))
+        self.last = now
+        self.polls += 1
 
     def wait(self, ms):
         sleep_ms(ms)
@@ -73,8 +79,6 @@ def test_socket_is_served_every_few_ms_while_a_sensor_waits_on_its_bus():
     started = ticks_ms()
     while ticks_diff(ticks_ms(), started) < 1500:
         node.step()
-    polls = node.session.polls
-    gaps = [ticks_diff(b, a) for a, b in zip(polls, polls[1:])]
     assert node.seq >= 1  # a pass completed, the NPK timeout included
-    assert max(gaps) <= 50, max(gaps)
+    assert node.session.polls > 30 and node.session.max_gap <= 50, node.session.max_gap
     chip.close()

@@ -295,3 +295,24 @@ def test_username_and_password(broker, nodes, runtime, tmp_path):
     while "mqtt: connected" not in node.console() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert "mqtt: connected" in node.console(), node.console()
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_umqtt_simple_client_switch(broker, nodes, runtime):
+    """mqtt.client = "umqtt": the node with umqtt.simple's blocking API (a stand-in here:
+    the real one is frozen into ESP32 firmware and not on PyPI)."""
+    from pathlib import Path
+
+    standin = Path(__file__).resolve().parents[1] / "umqtt_standin"
+    backend = Backend(broker, ["farm/node-t1/#"], client_id="backend-umqtt", persistent=True)
+    node = nodes(broker, runtime, config={"mqtt": {"client": "umqtt"}}, extra_path=[standin])
+    backend.wait_for(is_status("online"))
+    backend.wait_for(lambda t, d, r: t.endswith("telemetry") and d["seq"] >= 1)
+    broker.stop()
+    time.sleep(2)
+    broker.start()
+    backend.wait_for(lambda t, d, r: t.endswith("telemetry") and d["seq"] >= 6, timeout_s=40)
+    seqs = sorted({d["seq"] for t, d, r in backend.seen if d and t.endswith("telemetry")})
+    assert seqs == list(range(seqs[0], seqs[-1] + 1)), seqs
+    assert node.console().count("mqtt: connected") >= 2
+    backend.close()

@@ -12,7 +12,7 @@ SCRIPT = ROOT / "host_tests" / "virtual_node.py"
 
 class VirtualNode:
     def __init__(self, workdir, config, secrets, runtime="micropython", field_file=None,
-                 speed=1.0, seed=1, start_hour=9.0):
+                 speed=1.0, seed=1, start_hour=9.0, extra_path=()):
         self.root = Path(workdir)
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "config.json").write_text(json.dumps(config))
@@ -20,6 +20,7 @@ class VirtualNode:
         self.runtime = runtime
         self.field_file = field_file
         self.options = ["--speed", str(speed), "--seed", str(seed), "--start-hour", str(start_hour)]
+        self.extra_path = [str(p) for p in extra_path]
         self.log_path = self.root / "console.log"
         self.process = None
         self.starts = 0
@@ -28,7 +29,7 @@ class VirtualNode:
         args = [str(self.root), *self.options, "--reset-cause", str(reset_cause)]
         if self.field_file:
             args += ["--field", str(self.field_file)]
-        argv, env = command(SCRIPT, self.runtime, args)
+        argv, env = command(SCRIPT, self.runtime, args, extra_path=self.extra_path)
         log = open(self.log_path, "a")
         self.process = subprocess.Popen(argv, cwd=self.root, env=env, stdout=log,
                                         stderr=subprocess.STDOUT, start_new_session=True)

@@ -38,10 +38,11 @@ def cpython_env(extra_path=()):
     return env
 
 
-def command(script, runtime, args=(), heap=HEAP):
-    """(argv, env) that run a device-side script under the given runtime."""
+def command(script, runtime, args=(), heap=HEAP, extra_path=()):
+    """(argv, env) that run a device-side script under the given runtime; extra_path
+    goes first on its import path."""
     if runtime == "micropython":
-        return [find_micropython(), "-X", f"heapsize={heap}", str(script), *args], micropython_env()
+        return [find_micropython(), "-X", f"heapsize={heap}", str(script), *args], micropython_env(extra_path)
     if runtime == "cpython":
-        return [sys.executable, "-u", str(script), *args], cpython_env()
+        return [sys.executable, "-u", str(script), *args], cpython_env(extra_path)
     raise ValueError(f"unknown runtime {runtime!r} (micropython or cpython)")
