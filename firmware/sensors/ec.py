@@ -5,7 +5,7 @@
 # Calibration uses reference solutions whose value is given at 25 C (1.413, 12.88 mS/cm).
 from micropython import const
 
-from firmware.sensors.sampling import median
+from firmware.sensors.sampling import AnalogProbe
 
 _RAIL_HIGH_UV = const(3050000)  # at 11 dB the ADC saturates near 3.1 V: an open input
 _MAX_MS_CM = 20.0  # the analog probes' range
@@ -44,23 +44,15 @@ def fit(points, temp_coef=0.02):
     return k, offset
 
 
-class AnalogEC:
+class AnalogEC(AnalogProbe):
     name = "ec"
     keys = ("ec",)
 
     def __init__(self, adc, k=1.0, offset=0.0, temp_coef=0.02, samples=9):
-        self._adc = adc
-        self._samples = [0] * samples
+        super().__init__(adc, samples)
         self.k = k
         self.offset = offset
         self.temp_coef = temp_coef
-        self.volts = None
-        self.temp_c = None  # set by the caller from a soil or air temperature
-
-    def read_volts(self):
-        micro = median(self._adc.read_uv, self._samples)
-        self.volts = micro / 1000000
-        return micro
 
     def read_steps(self, values, errors):
         micro = self.read_volts()
@@ -69,8 +61,7 @@ class AnalogEC:
         if micro >= _RAIL_HIGH_UV:
             errors["ec"] = "unplugged"
             return
-        temp = 25.0 if self.temp_c is None else self.temp_c  # unknown: no compensation
-        ec25 = to_25c(max(0.0, self.k * self.volts + self.offset), temp, self.temp_coef)
+        ec25 = to_25c(max(0.0, self.k * self.volts + self.offset), self.temperature(), self.temp_coef)
         if ec25 > _MAX_MS_CM:
             errors["ec"] = "range"
             return

@@ -4,8 +4,7 @@
 # at pH 7); the slope is scaled with temperature as the Nernst equation says.
 from micropython import const
 
-from ezo import EzoError
-from firmware.sensors.sampling import median
+from firmware.sensors.sampling import AnalogProbe
 
 NERNST_MV = 59.16  # ideal electrode slope at 25 C, mV per pH
 _K25 = 298.15
@@ -46,23 +45,14 @@ def ph_from_volts(volts, slope_mv25, offset_v, temp_c=25.0):
     return 7 + (volts - offset_v) / slope_v
 
 
-class AnalogPH:
+class AnalogPH(AnalogProbe):
     name = "ph"
     keys = ("ph",)
 
     def __init__(self, adc, slope_mv=-NERNST_MV, offset_v=1.5, samples=9):
-        self._adc = adc
-        self._samples = [0] * samples
+        super().__init__(adc, samples)
         self.slope_mv = slope_mv
         self.offset_v = offset_v
-        self.volts = None
-        self.temp_c = None  # set by the caller from a soil or air temperature
-
-    def read_volts(self):
-        """Median of the samples in microvolts (the ADC's calibrated read_uv())."""
-        micro = median(self._adc.read_uv, self._samples)
-        self.volts = micro / 1000000
-        return micro
 
     def read_steps(self, values, errors):
         micro = self.read_volts()
@@ -71,8 +61,7 @@ class AnalogPH:
         if micro < _RAIL_LOW_UV or micro >= _RAIL_HIGH_UV:
             errors["ph"] = "unplugged"
             return
-        temp = 25.0 if self.temp_c is None else self.temp_c  # unknown: no compensation
-        ph = ph_from_volts(self.volts, self.slope_mv, self.offset_v, temp)
+        ph = ph_from_volts(self.volts, self.slope_mv, self.offset_v, self.temperature())
         if not 0 <= ph <= 14:
             errors["ph"] = "range"
             return

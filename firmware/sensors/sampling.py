@@ -1,5 +1,6 @@
 # Median of several ADC samples: a single spike (a relay switching, radio bursts)
 # cannot move it. Sorted in place into a preallocated buffer: no allocation per read.
+# AnalogProbe: what the EC and pH probes on an ADC have in common.
 
 
 def median(read, buf):
@@ -12,3 +13,22 @@ def median(read, buf):
             j -= 1
         buf[j] = value
     return buf[len(buf) >> 1]
+
+
+class AnalogProbe:
+    """A probe read as a voltage: the median of samples of the ADC's calibrated read_uv()."""
+
+    def __init__(self, adc, samples):
+        self._adc = adc
+        self._samples = [0] * samples
+        self.volts = None
+        self.temp_c = None  # set by the reader from a soil or air temperature
+
+    def read_volts(self):
+        """The median in microvolts; also kept in volts for calibration."""
+        micro = median(self._adc.read_uv, self._samples)
+        self.volts = micro / 1000000
+        return micro
+
+    def temperature(self):
+        return 25.0 if self.temp_c is None else self.temp_c  # unknown: no compensation

@@ -2,7 +2,7 @@
 import errno
 
 from ezo import EzoCircuit, EzoError
-from testkit import raises
+from testkit import drive, raises
 from ticks import ticks_diff, ticks_ms
 
 
@@ -82,12 +82,5 @@ def test_non_numeric_reading():
 
 
 def test_command_yields_during_processing_time():
-    steps = EzoCircuit(ScriptedI2C([b"\x014.00\x00"]), 0x63).command_steps("R", 30)
-    yields = 0
-    try:
-        while True:
-            next(steps)
-            yields += 1
-    except StopIteration as stop:
-        assert stop.value == "4.00"
-    assert yields >= 1
+    yields, reply = drive(EzoCircuit(ScriptedI2C([b"\x014.00\x00"]), 0x63).command_steps("R", 30))
+    assert reply == "4.00" and yields >= 1

@@ -10,6 +10,18 @@ def client_for(broker, **kwargs):
     return MQTTClient("node1", "127.0.0.1", port=broker.port, **kwargs)
 
 
+def serve(client, done=lambda: False, timeout_ms=2000, pause_ms=5):
+    """check_msg() until done() or the timeout; the exception that ended it, or None."""
+    started = ticks_ms()
+    while not done() and ticks_diff(ticks_ms(), started) < timeout_ms:
+        try:
+            client.check_msg()
+        except (OSError, MQTTException) as exc:
+            return exc
+        sleep_ms(pause_ms)
+    return None
+
+
 def received():
     got = []
     return got, lambda topic, msg: got.append((topic, msg))
@@ -53,10 +65,7 @@ def test_publish_bytes_qos0_and_qos1_until_puback():
     assert client.publish("a/b", b"hi") is None
     assert client.publish("a/b", "hi", retain=True, qos=1) == 1
     assert 1 in client.inflight
-    deadline = ticks_ms()
-    while client.inflight and ticks_diff(ticks_ms(), deadline) < 2000:
-        client.check_msg()
-        sleep_ms(5)
+    serve(client, lambda: not client.inflight)
     assert client.inflight == {}
     _, qos0, qos1 = broker.wait()
     assert qos0 == b"\x30\x07\x00\x03a/bhi"
@@ -81,10 +90,7 @@ def test_incoming_qos1_message_is_delivered_then_acknowledged():
     got, cb = received()
     client.set_callback(cb)
     client.connect()
-    started = ticks_ms()
-    while not got and ticks_diff(ticks_ms(), started) < 2000:
-        client.check_msg()
-        sleep_ms(5)
+    serve(client, lambda: got)
     assert got == [(b"cmd/x", b"{}\n")]
     _, puback = broker.wait()
     assert puback == b"\x40\x02\x00\x07"
@@ -98,10 +104,7 @@ def test_packet_split_across_reads_and_two_packets_in_one_read():
     got, cb = received()
     client.set_callback(cb)
     client.connect()
-    started = ticks_ms()
-    while len(got) < 2 and ticks_diff(ticks_ms(), started) < 2000:
-        client.check_msg()
-        sleep_ms(2)
+    serve(client, lambda: len(got) >= 2, pause_ms=2)
     assert got == [(b"a", b"hello"), (b"b", b"z")]
     broker.wait()
 
@@ -115,10 +118,7 @@ def test_oversize_message_is_acknowledged_dropped_and_counted():
     got, cb = received()
     client.set_callback(cb)
     client.connect()
-    started = ticks_ms()
-    while not got and ticks_diff(ticks_ms(), started) < 2000:
-        client.check_msg()
-        sleep_ms(2)
+    serve(client, lambda: got, pause_ms=2)
     assert got == [(b"t", b"k")]
     assert client.dropped_oversize == 1
     _, puback = broker.wait()
@@ -131,23 +131,13 @@ def test_unacknowledged_publish_is_resent_with_dup_after_reconnect():
     client.connect()
     client.publish("t", b"r1", qos=1)
     first.wait()
-    lost = None
-    started = ticks_ms()
-    while lost is None and ticks_diff(ticks_ms(), started) < 2000:
-        try:
-            client.check_msg()
-        except OSError as exc:
-            lost = exc
-        sleep_ms(5)
-    assert lost is not None and not client.is_connected()
+    lost = serve(client)
+    assert isinstance(lost, OSError) and not client.is_connected()
     second = ScriptedBroker([("packet",), ("send", CONNACK_OK), ("packet",),
                              ("send", b"\x40\x02\x00\x01"), ("sleep", 200)])
     client.port = second.port
     client.connect(clean_session=False)
-    started = ticks_ms()
-    while client.inflight and ticks_diff(ticks_ms(), started) < 2000:
-        client.check_msg()
-        sleep_ms(5)
+    serve(client, lambda: not client.inflight)
     _, resent = second.wait()
     assert resent == b"\x3a\x07\x00\x01t\x00\x01r1"  # DUP | QoS 1, same packet id
     assert client.inflight == {}
@@ -158,15 +148,9 @@ def test_half_open_connection_is_detected_within_the_keepalive_bound():
     client = client_for(broker, keepalive=1)
     client.connect()
     started = ticks_ms()
-    dead = None
-    while dead is None and ticks_diff(ticks_ms(), started) < 5000:
-        try:
-            client.check_msg()
-        except OSError as exc:
-            dead = exc
-        sleep_ms(20)
+    dead = serve(client, timeout_ms=5000, pause_ms=20)
     elapsed = ticks_diff(ticks_ms(), started)
-    assert dead is not None and "PINGRESP" in str(dead)
+    assert isinstance(dead, OSError) and "PINGRESP" in str(dead)
     assert 2000 <= elapsed < 3500  # ping after 1 s idle, then 2 s without an answer
     assert broker.wait()[1] == b"\xc0\x00"
 
@@ -210,14 +194,7 @@ def test_malformed_remaining_length_drops_the_connection():
                              ("sleep", 200)])
     client = client_for(broker)
     client.connect()
-    started = ticks_ms()
-    err = None
-    while err is None and ticks_diff(ticks_ms(), started) < 2000:
-        try:
-            client.check_msg()
-        except MQTTException as exc:
-            err = exc
-        sleep_ms(5)
-    assert err is not None and "remaining length" in str(err)
+    err = serve(client)
+    assert isinstance(err, MQTTException) and "remaining length" in str(err)
     assert not client.is_connected()
     broker.wait()

@@ -40,3 +40,14 @@ def read_text(path):
 def write_text(path, text):
     with open(path, "w") as f:
         f.write(text)
+
+
+def drive(steps):
+    """Run a step generator to its end without sleeping; return (times it yielded, result)."""
+    yields = 0
+    try:
+        while True:
+            next(steps)
+            yields += 1
+    except StopIteration as stop:
+        return yields, stop.value

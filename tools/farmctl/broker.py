@@ -8,6 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from farmctl.runtime import stop_process
+
 INSTALL_HINT = ("mosquitto is not installed: run `make test` (it installs it), or "
                 "`sudo apt-get install mosquitto` (Debian/Ubuntu), `brew install mosquitto` (macOS)")
 
@@ -91,13 +93,7 @@ class Mosquitto:
     def stop(self, timeout_s=5.0):
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout_s)
+        stop_process(self.process, timeout_s)
         if self.process.stderr:
             self.process.stderr.close()
         self.process = None

@@ -5,7 +5,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from farmctl.runtime import ROOT, command
+from farmctl.runtime import ROOT, command, stop_process
 
 SCRIPT = ROOT / "host_tests" / "virtual_node.py"
 
@@ -47,13 +47,8 @@ class VirtualNode:
             self.process.wait(10)
 
     def stop(self, timeout_s=5):
-        if self.running():
-            self.process.terminate()
-            try:
-                self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout_s)
+        if self.process is not None:
+            stop_process(self.process, timeout_s)
 
     def console(self):
         return self.log_path.read_text() if self.log_path.exists() else ""

@@ -2,6 +2,7 @@
 the two interpreters, the MicroPython unix port and CPython."""
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -46,3 +47,14 @@ def command(script, runtime, args=(), heap=HEAP, extra_path=()):
     if runtime == "cpython":
         return [sys.executable, "-u", str(script), *args], cpython_env(extra_path)
     raise ValueError(f"unknown runtime {runtime!r} (micropython or cpython)")
+
+
+def stop_process(process, timeout_s=5.0):
+    """SIGTERM, then SIGKILL if it has not ended within timeout_s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout_s)
