@@ -20,6 +20,9 @@ _ASSOCIATE_MS = 300  # how long joining the access point takes here
 
 
 class WLAN:
+    IF_STA = STA_IF  # the names newer ports use
+    IF_AP = AP_IF
+
     def __init__(self, interface_id=STA_IF):
         if interface_id not in (STA_IF, AP_IF):
             raise ValueError("invalid WLAN interface identifier")
