@@ -4,6 +4,7 @@
 import machine
 
 from ezo import EzoCircuit
+from firmware.relays import Relay
 from firmware.sensors.air import AirSensor
 from firmware.sensors.ec import AnalogEC
 from firmware.sensors.ezo_probes import EzoEC, EzoPH
@@ -93,6 +94,17 @@ def build_sensors(cfg):
     return drivers, problems
 
 
+def build_relays(cfg):
+    """Every configured relay, its pin driven to "off" before anything else happens."""
+    relays = {}
+    for name in cfg["relays"]:
+        spec = cfg["relays"][name]
+        off = 1 if spec["active_low"] else 0
+        pin = machine.Pin(spec["pin"], machine.Pin.OUT, value=off)
+        relays[name] = Relay(name, pin, spec["active_low"], spec["max_on_s"])
+    return relays
+
+
 def build(cfg):
     """Everything the node needs from the board, as a dict, and the setup problems."""
     import network
@@ -101,8 +113,10 @@ def build(cfg):
         import ntptime
     except ImportError:
         ntptime = None
+    relays = build_relays(cfg)  # first: a relay must be off however the rest goes
     sensors, problems = build_sensors(cfg)
     hw = {
+        "relays": relays,
         "wlan": network.WLAN(network.STA_IF),
         "mac": machine.unique_id(),
         "reset_cause": machine.reset_cause(),

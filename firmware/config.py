@@ -4,7 +4,7 @@
 import json
 
 from atomicfile import exists, recover, write_atomic
-from firmware.defaults import DEFAULTS, HIDDEN_KEYS, NAMED, PROFILES, SECRET_KEYS
+from firmware.defaults import DEFAULTS, HIDDEN_KEYS, NAMED, PROFILES, SECRET_KEYS, SENSOR_KEYS
 
 CONFIG_FILE = "config.json"
 SECRETS_FILE = "secrets.json"
@@ -136,6 +136,10 @@ RULES = {
     "relays.*": _nonempty_name,  # the relay's name
     "relays.*.pin": _output_gpio,
     "relays.*.max_on_s": _range(1, 86400),
+    "relays.*.pump_id": _range(0, 99),
+    "interlocks.*": _nonempty_name,
+    "interlocks.*.sensor": _choice(SENSOR_KEYS),
+    "relay_groups.*": _nonempty_name,
 }
 
 
@@ -176,7 +180,9 @@ def _check_tree(value, template, path, rule_path, problems):
                 continue
             for name in got:
                 _check_value(name, "", shown + "." + name, pattern + ".*", problems)
-                if type(got[name]) is not dict:
+                if type(entry_template) is not dict:
+                    _check_value(got[name], entry_template, shown + "." + name, pattern + ".*.", problems)
+                elif type(got[name]) is not dict:
                     problems.append((shown + "." + name, "must be an object"))
                 else:
                     _check_tree(got[name], entry_template, shown + "." + name + ".",
@@ -234,6 +240,17 @@ def _check_whole(cfg, problems):
             problems.append((owner[pin], "GPIO %d is also used by %s" % (pin, key)))
         else:
             owner[pin] = key
+    relays = cfg["relays"]
+    for rule in cfg["interlocks"]:
+        spec = cfg["interlocks"][rule]
+        if spec["relay"] not in relays:
+            problems.append(("interlocks.%s.relay" % rule, "no relay named %r" % spec["relay"]))
+        if spec["min"] > spec["max"]:
+            problems.append(("interlocks.%s.min" % rule, "must not be above max"))
+    for group in cfg["relay_groups"]:
+        for member in cfg["relay_groups"][group]:
+            if member not in relays:
+                problems.append(("relay_groups.%s" % group, "no relay named %r" % member))
     soil = cfg["sensors"]["soil"]
     if soil["dry"] == soil["wet"]:
         problems.append(("sensors.soil.wet", "must differ from sensors.soil.dry"))

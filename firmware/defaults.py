@@ -8,7 +8,6 @@ DEFAULTS = {
     "org_id": "",
     "profile": "farmnode",
     "interval_s": 60,
-    "failsafe_s": 300,
     "wifi": {"ssid": "", "password": ""},
     "mqtt": {
         "host": "",
@@ -39,22 +38,36 @@ DEFAULTS = {
                "slope_mv": -59.16, "offset_v": 1.5},
         "wind": {"enabled": True, "pin": 27, "kmh_per_hz": 2.4, "debounce_ms": 5},
     },
-    # Relays are named by the user; each entry follows RELAY_TEMPLATE.
+    # Relays are named by the user; each entry follows RELAY_TEMPLATE. pump_id is how
+    # seed 004's set_pump names them.
     "relays": {
-        "irrigation": {"pin": 26, "active_low": False, "max_on_s": 1800},
-        "fertigation": {"pin": 25, "active_low": False, "max_on_s": 600},
+        "irrigation": {"pin": 26, "active_low": False, "max_on_s": 1800, "pump_id": 1},
+        "fertigation": {"pin": 25, "active_low": False, "max_on_s": 600, "pump_id": 2},
     },
+    # A relay may only switch on (and stays on) while sensor is within min..max and
+    # the reading is at most two telemetry intervals old.
+    "interlocks": {
+        "spray_drift": {"relay": "fertigation", "sensor": "wind_speed", "min": 0.0, "max": 20.0},
+        "nutrient_lockout": {"relay": "fertigation", "sensor": "ph", "min": 5.5, "max": 7.5},
+    },
+    # Relays that must never be on together (switching one on switches the others off).
+    "relay_groups": {},
+    "failsafe_s": 300,
 }
 
-RELAY_TEMPLATE = {"pin": 26, "active_low": False, "max_on_s": 600}
+RELAY_TEMPLATE = {"pin": 26, "active_low": False, "max_on_s": 600, "pump_id": 0}
+INTERLOCK_TEMPLATE = {"relay": "", "sensor": "", "min": 0.0, "max": 0.0}
 
 # Config keys whose values are the user's to name: path -> template of each entry.
-NAMED = {"relays": RELAY_TEMPLATE}
+NAMED = {"relays": RELAY_TEMPLATE, "interlocks": INTERLOCK_TEMPLATE, "relay_groups": []}
 
 # Kept in secrets.json, never sent off the device, kept by reset_config.
 SECRET_KEYS = ("wifi.ssid", "wifi.password", "mqtt.host", "mqtt.port", "mqtt.user",
                "mqtt.password", "mqtt.tls", "mqtt.ca")
 # Of those, the ones never shown (get_config leaves them out).
 HIDDEN_KEYS = ("wifi.password", "mqtt.password")
+
+# The telemetry names of the sensors (PROTOCOL.md, Telemetry).
+SENSOR_KEYS = ("moisture", "temp", "humidity", "n", "p", "k", "ec", "ph", "wind_speed")
 
 PROFILES = ("farmnode", "smartfarm", "plantnanny", "harit", "iotnode", "dese")

@@ -2,9 +2,7 @@
 # at most its own time bound and never stops the others; any exception a driver
 # lets out is caught here and reported as that sensor's error.
 from coop import run
-
-# Every telemetry sensor name: one not fitted is reported as None.
-SENSOR_KEYS = ("moisture", "temp", "humidity", "n", "p", "k", "ec", "ph", "wind_speed")
+from firmware.defaults import SENSOR_KEYS  # every telemetry name: one not fitted is None
 _TEMP_SOURCES = ("soil_temp", "temp")  # for EC and pH compensation, best first
 
 

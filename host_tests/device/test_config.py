@@ -83,9 +83,12 @@ def test_disabled_sensor_frees_its_pin():
 
 
 def test_relays_are_named_by_the_user_and_filled_from_template():
-    cfg = config.apply(DEFAULTS, {"relays": {"mister": {"pin": 13}, "fertigation": None}})
-    assert sorted(cfg["relays"]) == ["irrigation", "mister"]
-    assert cfg["relays"]["mister"] == {"pin": 13, "active_low": False, "max_on_s": 600}
+    err = raises(config.ConfigError, config.apply, DEFAULTS, {"relays": {"fertigation": None}})
+    assert err.key == "interlocks.spray_drift.relay"  # its interlocks would point at nothing
+    cfg = config.apply(DEFAULTS, {"relays": {"mister": {"pin": 13}, "fertigation": None},
+                                  "interlocks": {"spray_drift": None, "nutrient_lockout": None}})
+    assert sorted(cfg["relays"]) == ["irrigation", "mister"] and cfg["interlocks"] == {}
+    assert cfg["relays"]["mister"] == {"pin": 13, "active_low": False, "max_on_s": 600, "pump_id": 0}
     err = raises(config.ConfigError, config.apply, DEFAULTS, {"relays": {"bad/name": {"pin": 13}}})
     assert err.key == "relays.bad/name"
     err = raises(config.ConfigError, config.apply, DEFAULTS, {"relays": {"x": 5}})
@@ -218,3 +221,21 @@ def test_root_path_forms():
         assert config.load()[0]["interval_s"] == 5  # the device's default: current folder
     finally:
         os.chdir(here)
+
+
+def test_interlocks_and_relay_groups_are_checked():
+    cfg = config.apply(DEFAULTS, {"relay_groups": {"one_pump": ["irrigation", "fertigation"]},
+                                  "interlocks": {"frost": {"relay": "irrigation", "sensor": "temp",
+                                                           "min": 2, "max": 60}}})
+    assert cfg["relay_groups"]["one_pump"] == ["irrigation", "fertigation"]
+    assert cfg["interlocks"]["frost"]["min"] == 2
+    found = dict(config.check(config.merge(DEFAULTS, {
+        "relay_groups": {"g": ["irrigation", "sprinkler"], "h": "irrigation"},
+        "interlocks": {"x": {"relay": "irrigation", "sensor": "radiation"}}})))
+    assert "must be a list" in found["relay_groups.h"] or "a list" in found["relay_groups.h"]
+    assert "radiation" in found["interlocks.x.sensor"]
+    found = dict(config.check(config.merge(DEFAULTS, {
+        "relay_groups": {"g": ["irrigation", "sprinkler"]},
+        "interlocks": {"y": {"relay": "valve", "sensor": "ph", "min": 8, "max": 6}}})))
+    assert "sprinkler" in found["relay_groups.g"] and "valve" in found["interlocks.y.relay"]
+    assert found["interlocks.y.min"] == "must not be above max"

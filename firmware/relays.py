@@ -1,0 +1,131 @@
+# Relays (irrigation valve, fertigation pump) and the safety rules the device enforces
+# whatever a backend asks: every relay has a max_on_s after which it switches off by
+# itself (timed with ticks, so a clock change cannot stretch it); interlocks refuse,
+# and stop, a relay while a reading is out of bounds, missing or stale; relays in one
+# group exclude each other; everything goes off when the broker has been gone too long.
+from ticks import ticks_add, ticks_diff, ticks_ms
+
+
+class Relay:
+    def __init__(self, name, pin, active_low=False, max_on_s=600):
+        self.name = name
+        self._pin = pin  # an output Pin the board already set to "off"
+        self._off_level = 1 if active_low else 0
+        self.max_on_s = max_on_s
+        self.on = False
+        self._off_at = None
+        self._on_since = None
+        self.off(None)
+
+    def switch_on(self, duration_s=None):
+        """On for duration_s (never more than max_on_s); returns the seconds it will stay on."""
+        seconds = self.max_on_s if duration_s is None else min(duration_s, self.max_on_s)
+        now = ticks_ms()
+        self._pin.value(1 - self._off_level)
+        if not self.on:
+            self._on_since = now
+        self.on = True
+        self._off_at = ticks_add(now, int(seconds * 1000))
+        return seconds
+
+    def off(self, reason="command"):
+        self._pin.value(self._off_level)
+        self.on = False
+        self._off_at = None
+        self._on_since = None
+        return reason
+
+    def off_in_s(self):
+        if not self.on:
+            return 0
+        return max(0, ticks_diff(self._off_at, ticks_ms())) // 1000
+
+    def due_off(self, now):
+        return self.on and ticks_diff(now, self._off_at) >= 0
+
+
+class Refused(Exception):
+    """A relay command the safety rules refuse; str() names the rule."""
+
+
+class RelayBank:
+    """relays: {name: Relay}; interlocks: {rule: {"relay", "sensor", "min", "max"}};
+    groups: {group: [relay names]}; max_age_ms: how old a reading an interlock accepts."""
+
+    def __init__(self, relays, interlocks, groups, max_age_ms):
+        self.relays = relays
+        self.interlocks = interlocks
+        self.groups = groups
+        self.max_age_ms = max_age_ms
+        self._readings = {}
+        self._read_at = None
+        self.changes = []  # (relay name, on, reason) not yet published
+
+    def states(self):
+        return {name: 1 if self.relays[name].on else 0 for name in self.relays}
+
+    def observe(self, values):
+        """A new sensor pass: what the interlocks judge by. Stops a relay whose rule fails."""
+        self._readings = values
+        self._read_at = ticks_ms()
+        for name in self.relays:
+            if self.relays[name].on:
+                broken = self._broken_rule(name)
+                if broken:
+                    self._off(name, "interlock " + broken)
+
+    def _broken_rule(self, relay):
+        """The name and reason of the first interlock that forbids relay now, or None."""
+        fresh = self._read_at is not None and ticks_diff(ticks_ms(), self._read_at) <= self.max_age_ms
+        for rule in self.interlocks:
+            spec = self.interlocks[rule]
+            if spec["relay"] != relay:
+                continue
+            value = self._readings.get(spec["sensor"]) if fresh else None
+            if value is None:
+                return "%s: no recent %s reading" % (rule, spec["sensor"])
+            if not spec["min"] <= value <= spec["max"]:
+                return "%s: %s %s outside %s..%s" % (rule, spec["sensor"], value, spec["min"], spec["max"])
+        return None
+
+    def set(self, name, on, duration_s=None):
+        """Switch a relay; returns seconds until it switches off (0 when off).
+        Raises KeyError for an unknown relay, Refused when a safety rule forbids it."""
+        relay = self.relays[name]
+        if not on:
+            if relay.on:
+                self._off(name, "command")
+            return 0
+        broken = self._broken_rule(name)
+        if broken:
+            raise Refused("interlock " + broken)
+        for group in self.groups:
+            members = self.groups[group]
+            if name in members:
+                for other in members:
+                    if other != name and other in self.relays and self.relays[other].on:
+                        self._off(other, "group %s" % group)
+        seconds = relay.switch_on(duration_s)
+        self.changes.append((name, True, "command"))
+        return seconds
+
+    def _off(self, name, reason):
+        self.relays[name].off(reason)
+        self.changes.append((name, False, reason))
+
+    def poll(self):
+        """Switch off relays whose time is up; call every loop turn."""
+        now = ticks_ms()
+        for name in self.relays:
+            if self.relays[name].due_off(now):
+                self._off(name, "timer")
+
+    def all_off(self, reason):
+        for name in self.relays:
+            if self.relays[name].on:
+                self._off(name, reason)
+
+    def take_changes(self):
+        changes = self.changes
+        self.changes = []
+        return changes
