@@ -19,7 +19,7 @@ def run(root=""):
     gc.collect()
     hw, setup_problems = board.build(cfg)
     gc.collect()
-    node = Node(cfg, hw, list(problems) + setup_problems)
+    node = Node(cfg, hw, list(problems) + setup_problems, root)
     gc.collect()
     try:
         node.run()

@@ -122,5 +122,6 @@ def build(cfg):
         "reset_cause": machine.reset_cause(),
         "sensors": sensors,
         "ntptime": ntptime,
+        "reset": machine.reset,
     }
     return hw, problems

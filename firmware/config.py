@@ -137,6 +137,7 @@ RULES = {
     "relays.*.pin": _output_gpio,
     "relays.*.max_on_s": _range(1, 86400),
     "relays.*.pump_id": _range(0, 99),
+    "relays.*.flow_ml_s": _range(0.0, 10000.0),
     "interlocks.*": _nonempty_name,
     "interlocks.*.sensor": _choice(SENSOR_KEYS),
     "relay_groups.*": _nonempty_name,

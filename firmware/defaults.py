@@ -41,8 +41,8 @@ DEFAULTS = {
     # Relays are named by the user; each entry follows RELAY_TEMPLATE. pump_id is how
     # seed 004's set_pump names them.
     "relays": {
-        "irrigation": {"pin": 26, "active_low": False, "max_on_s": 1800, "pump_id": 1},
-        "fertigation": {"pin": 25, "active_low": False, "max_on_s": 600, "pump_id": 2},
+        "irrigation": {"pin": 26, "active_low": False, "max_on_s": 1800, "pump_id": 1, "flow_ml_s": 0.0},
+        "fertigation": {"pin": 25, "active_low": False, "max_on_s": 600, "pump_id": 2, "flow_ml_s": 0.0},
     },
     # A relay may only switch on (and stays on) while sensor is within min..max and
     # the reading is at most two telemetry intervals old.
@@ -55,7 +55,8 @@ DEFAULTS = {
     "failsafe_s": 300,
 }
 
-RELAY_TEMPLATE = {"pin": 26, "active_low": False, "max_on_s": 600, "pump_id": 0}
+# flow_ml_s: what the relay's pump delivers, for seed 001's amountMl (0: not known).
+RELAY_TEMPLATE = {"pin": 26, "active_low": False, "max_on_s": 600, "pump_id": 0, "flow_ml_s": 0.0}
 INTERLOCK_TEMPLATE = {"relay": "", "sensor": "", "min": 0.0, "max": 0.0}
 
 # Config keys whose values are the user's to name: path -> template of each entry.

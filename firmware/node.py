@@ -5,9 +5,11 @@ import gc
 import json
 import os
 
-from firmware import VERSION
+from firmware import VERSION, config
 from firmware.clock import Clock
+from firmware.commands import Dispatcher
 from firmware.profiles import Profile
+from firmware.relays import RelayBank
 from firmware.sensors.reader import SENSOR_KEYS, SensorReader
 from firmware.session import Session, make_client
 from firmware.wifi import WifiLink
@@ -34,10 +36,13 @@ def device_id(cfg, mac):
 
 
 class Node:
-    """hw: what the board built: wlan, mac, reset_cause, sensors (drivers), ntptime."""
+    """hw: what the board built: wlan, mac, reset_cause, sensors (drivers), relays,
+    ntptime, reset. root: where config.json lives (the device's "/")."""
 
-    def __init__(self, cfg, hw, problems=()):
+    def __init__(self, cfg, hw, problems=(), root=""):
         self.cfg = cfg
+        self.root = root
+        self._hw = hw
         self.log_lines = []
         now = ticks_ms()
         self._uptime_ms = 0
@@ -47,6 +52,11 @@ class Node:
         self._pass = None
         self.loop_errors = 0
         self.interval_ms = cfg["interval_s"] * 1000
+        self._restart_requested = False
+        self._offline_since = now
+        self._failsafe_tripped = False
+        self._values = {}
+        self._errors = {}
         self.device_id = device_id(cfg, hw["mac"])
         self.boot_id = "".join("%02x" % b for b in os.urandom(3))
         self.seq = 0
@@ -54,6 +64,10 @@ class Node:
         self.profile = Profile(cfg["profile"], {"prefix": cfg["mqtt"]["prefix"], "device_id": self.device_id,
                                                 "farm_id": cfg["farm_id"], "org_id": cfg["org_id"]})
         self.reader = SensorReader(hw["sensors"])
+        # Interlocks accept readings at most two telemetry intervals old (PROTOCOL.md).
+        self.relays = RelayBank(hw.get("relays", {}), cfg["interlocks"], cfg["relay_groups"],
+                                2 * self.interval_ms)
+        self.dispatcher = Dispatcher(self)
         self.wifi = WifiLink(hw["wlan"], cfg["wifi"]["ssid"], cfg["wifi"]["password"], self.log)
         self.clock = Clock(hw.get("ntptime"), cfg["ntp"]["host"])
         client, errors = make_client(cfg, self.device_id, self.log)
@@ -93,6 +107,7 @@ class Node:
             if not self.clock.sync():
                 self._next_ntp = ticks_add(now, _NTP_RETRY_MS)
         self.session.poll(link_up)
+        self._safety(now)
         self.reader.poll()
         if self._pass is None and ticks_diff(now, self._next_reading) >= 0:
             self._next_reading = ticks_add(self._next_reading, self.interval_ms)
@@ -105,9 +120,34 @@ class Node:
                 self.session.wait(2)  # the pass is waiting on a bus: idle briefly, not spin
             except StopIteration as done:
                 self._pass = None
-                self.publish_reading(*done.value)
+                values, errors = done.value
+                self._values = dict(values)
+                self._errors = dict(errors)
+                self.relays.observe(self._values)
+                self.relays.take_changes()  # an interlock stop is in this very reading
+                self.publish_reading(values, errors)
         else:
             self.session.wait(_LOOP_MS)
+
+    def _safety(self, now):
+        relays = self.relays
+        relays.poll()
+        if self.session.connected:
+            self._offline_since = now
+            self._failsafe_tripped = False
+        elif not self._failsafe_tripped and ticks_diff(now, self._offline_since) >= self.cfg["failsafe_s"] * 1000:
+            self._failsafe_tripped = True
+            relays.all_off("failsafe")
+            self.log("failsafe: no broker for %d s, every relay off" % self.cfg["failsafe_s"])
+        changes = relays.take_changes()
+        if changes:
+            for name, on, reason in changes:
+                self.log("relay %s %s (%s)" % (name, "on" if on else "off", reason))
+            self.publish_reading(self._values, self._errors)  # the new state, at once
+        if self._restart_requested:
+            self._restart_requested = False
+            self.shutdown("restart")
+            self._hw["reset"]()
 
     def run(self, until=None):
         """Loop forever (or until until() is true, for tests and the simulator)."""
@@ -136,7 +176,7 @@ class Node:
             "org_id": self.cfg["org_id"] or None, "boot_id": self.boot_id, "seq": self.seq,
             "ts": self.clock.iso(), "unix": self.clock.unix(), "uptime_s": uptime_s,
             "uptime_ms": self._uptime_ms, "npk_total": _total(values, ("n", "p", "k")),
-            "sensors": sensors, "relays": {}, "errors": dict(errors),
+            "sensors": sensors, "relays": self.relays.states(), "errors": dict(errors),
             "meta": {"rssi": self.wifi.rssi(), "heap_free": gc.mem_free() if hasattr(gc, "mem_free") else None,
                      "firmware_version": VERSION, "dropped": self.session.queue.dropped},
         }
@@ -162,8 +202,46 @@ class Node:
         return json.dumps(self.profile.status(info, extra))
 
     def on_message(self, topic, msg):
-        # Commands arrive with the next issue's dispatcher; until then they are logged.
-        self.log("message on %s (%d bytes)" % (topic.decode() if isinstance(topic, bytes) else topic, len(msg)))
+        self.dispatcher.handle(msg)
+
+    # --- what commands act on ---
+
+    def send_response(self, answer, dialect):
+        topic = self.profile.topics["command_response"]
+        if topic is None:
+            return  # this backend takes no answers (the log has refusals)
+        if self.profile.spec.get("ack") == "status" and dialect == "actuate":
+            response = answer["response"] or {}
+            relay = response.get("relay") or "relay"
+            payload = {"type": "STATUS", "farm_id": self.cfg["farm_id"], "timestamp": answer["ts"]}
+            if answer["success"]:
+                payload[relay] = "ON" if response.get("state") else "OFF"
+            else:
+                payload["error"] = answer["error"]
+        else:
+            payload = answer
+        self.session.publish(topic, json.dumps(payload), False, 1)
+
+    def read_now(self):
+        self._next_reading = ticks_ms()
+
+    def status_info(self):
+        return json.loads(self._status_json("online"))
+
+    def public_config(self):
+        return config.public(self.cfg)
+
+    def set_interval(self, seconds):
+        cfg = config.apply(self.cfg, {"interval_s": seconds})
+        config.save(cfg, self.root)
+        self.cfg = cfg
+        self.interval_ms = seconds * 1000
+        self.relays.max_age_ms = 2 * self.interval_ms
+        self._next_reading = ticks_add(ticks_ms(), self.interval_ms)
+        return seconds
+
+    def restart_soon(self):
+        self._restart_requested = True  # after the answer has gone out
 
     def shutdown(self, reason="restart"):
         self.session.close(self._status_json("offline", reason=reason))

@@ -50,6 +50,7 @@ PROFILES = {
             "command_response": "farm/telemetry",
         },
         "subscribe": ("commands",),
+        "ack": "status",  # ACTUATE is acknowledged with {"type": "STATUS", "<device>": "ON", ...}
         "telemetry": {
             "farm_id": "$farm_id", "timestamp": "$ts",
             "moisture": ("$sensors.moisture", 0, 100), "temp": "$sensors.temp",

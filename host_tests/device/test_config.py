@@ -88,7 +88,8 @@ def test_relays_are_named_by_the_user_and_filled_from_template():
     cfg = config.apply(DEFAULTS, {"relays": {"mister": {"pin": 13}, "fertigation": None},
                                   "interlocks": {"spray_drift": None, "nutrient_lockout": None}})
     assert sorted(cfg["relays"]) == ["irrigation", "mister"] and cfg["interlocks"] == {}
-    assert cfg["relays"]["mister"] == {"pin": 13, "active_low": False, "max_on_s": 600, "pump_id": 0}
+    assert cfg["relays"]["mister"] == {"pin": 13, "active_low": False, "max_on_s": 600,
+                                       "pump_id": 0, "flow_ml_s": 0.0}
     err = raises(config.ConfigError, config.apply, DEFAULTS, {"relays": {"bad/name": {"pin": 13}}})
     assert err.key == "relays.bad/name"
     err = raises(config.ConfigError, config.apply, DEFAULTS, {"relays": {"x": 5}})

@@ -53,6 +53,7 @@ class CountingSession:
         self.last = None
         self.max_gap = 0  # kept as it goes: a list of every poll would fill the heap
         self.queue = RingBuffer(1)
+        self.connected = True
 
     def poll(self, link_up):
         now = ticks_ms()

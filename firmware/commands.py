@@ -1,0 +1,172 @@
+# Commands: every backend dialect is turned into one canonical form
+# (command_id, command, parameters), checked, executed once, and answered exactly once.
+# A repeated command_id (a QoS 1 redelivery) gets the first answer again, not a second run.
+# Bad input of any kind is answered with success false and an error that says what was
+# wrong; it never moves a relay.
+import json
+
+from firmware.relays import Refused
+
+ALIASES = {"send_now": "read", "calibrate_sensor": "calibrate", "reboot": "restart",
+           "ota_update": "ota"}
+_RECENT = 32  # command ids remembered for redeliveries
+_MAX_DURATION_S = 86400
+
+
+class CommandError(ValueError):
+    """The command is wrong; the message says how (it goes back in "error")."""
+
+
+def normalize(data):
+    """(command_id, command, parameters, dialect) from any seed's command format."""
+    if type(data) is not dict:
+        raise CommandError("a command must be a JSON object")
+    if data.get("type") == "ACTUATE":  # seed 000
+        return None, "relay", {"relay": data.get("device"), "state": data.get("state")}, "actuate"
+    command = data.get("command")
+    dialect = "canonical"
+    params = data.get("parameters")
+    if command is None and "action" in data:  # seed 001: parameters beside the action
+        command = data["action"]
+        params = {k: data[k] for k in data if k not in ("action", "command_id")}
+        dialect = "action"
+    elif params is None and "params" in data:  # seed 003
+        params = data["params"]
+    if type(command) is not str or not command:
+        raise CommandError("missing 'command' (a string)")
+    if params is None:
+        params = {}
+    if type(params) is not dict:
+        raise CommandError("'parameters' must be an object")
+    command_id = data.get("command_id")
+    if command_id is not None and (type(command_id) is not str or not 0 < len(command_id) <= 64):
+        raise CommandError("'command_id' must be a string of 1 to 64 characters")
+    return command_id, ALIASES.get(command, command), params, dialect
+
+
+def _number(params, key, low, high, required=True):
+    value = params.get(key)
+    if value is None:
+        if required:
+            raise CommandError("missing parameter '%s'" % key)
+        return None
+    if type(value) not in (int, float) or value != value:  # bool is not a number here; NaN fails
+        raise CommandError("'%s' must be a number" % key)
+    if not low <= value <= high:
+        raise CommandError("'%s' must be between %s and %s, got %s" % (key, low, high, value))
+    return value
+
+
+def _state(value):
+    if value in (True, 1, "on", "ON", "On", "1", "true"):
+        return True
+    if value in (False, 0, "off", "OFF", "Off", "0", "false"):
+        return False
+    raise CommandError("'state' must be on/off, 1/0 or true/false, got %r" % (value,))
+
+
+class Dispatcher:
+    """node: what commands act on (see Node); publish(payload_dict) sends a response."""
+
+    def __init__(self, node):
+        self.node = node
+        self._answers = {}
+        self._order = []
+        self._counter = 0
+
+    def handle(self, payload):
+        """Answer one incoming message; returns the response dict (None if it is a repeat)."""
+        try:
+            data = json.loads(payload)
+        except (ValueError, UnicodeError) as exc:
+            return self._answer(None, None, "canonical", False, None, "not JSON: %s" % exc)
+        try:
+            command_id, command, params, dialect = normalize(data)
+        except CommandError as exc:
+            cid = data.get("command_id") if type(data) is dict and type(data.get("command_id")) is str else None
+            return self._answer(cid, None, "canonical", False, None, str(exc))
+        if command_id is not None and command_id in self._answers:
+            self.node.send_response(self._answers[command_id], dialect)  # the first answer, again
+            return None
+        if command_id is None:
+            self._counter += 1
+            command_id = "%s-%d" % (self.node.boot_id, self._counter)
+        handler = getattr(self, "do_" + command, None)
+        if handler is None:
+            return self._answer(command_id, command, dialect, False, None, "unknown command %r" % command)
+        try:
+            result = handler(params)
+        except (CommandError, Refused) as exc:
+            return self._answer(command_id, command, dialect, False, None, str(exc))
+        return self._answer(command_id, command, dialect, True, result, None)
+
+    def _answer(self, command_id, command, dialect, success, response, error):
+        answer = {"command_id": command_id, "device_id": self.node.device_id, "command": command,
+                  "success": success, "response": response, "error": error, "ts": self.node.clock.iso()}
+        if command_id is not None:
+            self._answers[command_id] = answer
+            self._order.append(command_id)
+            if len(self._order) > _RECENT:
+                self._answers.pop(self._order.pop(0), None)
+        self.node.send_response(answer, dialect)
+        if not success:
+            self.node.log("command %s refused: %s" % (command, error))
+        return answer
+
+    # --- the commands (PROTOCOL.md, Commands) ---
+
+    def do_read(self, params):
+        self.node.read_now()
+        return {"queued": True}
+
+    def do_ping(self, params):
+        return {"pong": True, "uptime_s": self.node.uptime_s()}
+
+    def do_status(self, params):
+        return self.node.status_info()
+
+    def do_get_config(self, params):
+        return self.node.public_config()
+
+    def do_set_interval(self, params):
+        if "intervalMs" in params and "interval_s" not in params:
+            seconds = _number(params, "intervalMs", 1000, 86400000) / 1000
+        else:
+            seconds = _number(params, "interval_s", 1, 86400)
+        return {"interval_s": self.node.set_interval(int(seconds))}
+
+    def do_restart(self, params):
+        self.node.restart_soon()
+        return {"restarting": True}
+
+    def _relay(self, name, on, duration_s):
+        relays = self.node.relays
+        if type(name) is not str or name not in relays.relays:
+            raise CommandError("unknown relay %r (have: %s)" % (name, ", ".join(sorted(relays.relays))))
+        off_in = relays.set(name, on, duration_s)
+        return {"relay": name, "state": 1 if on else 0, "off_in_s": off_in}
+
+    def do_relay(self, params):
+        on = _state(params.get("state"))
+        duration = _number(params, "duration_s", 0.1, _MAX_DURATION_S, required=False)
+        return self._relay(params.get("relay"), on, duration)
+
+    def do_set_pump(self, params):  # seed 004: pump_id, state, duration (s)
+        pump_id = _number(params, "pump_id", 1, 99)
+        names = [n for n in self.node.relays.relays if self.node.cfg["relays"][n]["pump_id"] == pump_id]
+        if not names:
+            raise CommandError("no relay has pump_id %s" % pump_id)
+        duration = _number(params, "duration", 1, _MAX_DURATION_S, required=False)
+        return self._relay(names[0], _state(params.get("state")), duration)
+
+    def do_pump_water(self, params):  # seed 001: the irrigation pump, for durationMs or amountMl
+        duration_ms = _number(params, "durationMs", 100, _MAX_DURATION_S * 1000, required=False)
+        if duration_ms is not None:
+            return self._relay("irrigation", True, duration_ms / 1000)
+        amount = _number(params, "amountMl", 1, 10000000, required=False)
+        if amount is None:
+            raise CommandError("missing parameter 'durationMs' or 'amountMl'")
+        flow = self.node.cfg["relays"].get("irrigation", {}).get("flow_ml_s", 0)
+        if not flow:
+            raise CommandError("amountMl needs relays.irrigation.flow_ml_s in the config; send durationMs")
+        return self._relay("irrigation", True, amount / flow)
