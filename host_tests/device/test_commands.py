@@ -1,0 +1,197 @@
+# Commands through the real node on the stubs, every dialect; the MQTT session is a
+# recorder (the broker-in-the-loop tests are in host_tests/host/test_commands_mqtt.py).
+import json
+
+from fieldmodel import Field
+from firmware import board, config
+from firmware.defaults import DEFAULTS
+from firmware.node import Node
+from ringbuf import RingBuffer
+from simchip import new_chip, wiring_from_config
+from testkit import read_text, tmpdir
+from ticks import sleep_ms, ticks_add, ticks_ms
+
+
+class RecordingSession:
+    def __init__(self):
+        self.sent = []  # (topic, payload dict)
+        self.connected = True
+        self.queue = RingBuffer(10)
+
+    def poll(self, link_up):
+        pass
+
+    def wait(self, ms):
+        sleep_ms(min(ms, 2))
+
+    def publish(self, topic, payload, retain=False, qos=1):
+        self.sent.append((topic, json.loads(payload)))
+        return True
+
+    def enqueue(self, topic, payload):
+        self.publish(topic, payload)
+
+    def close(self, payload):
+        self.sent.append(("closed", json.loads(payload)))
+
+    def on(self, topic):
+        return [p for t, p in self.sent if t == topic]
+
+
+def make_node(patch=None):
+    cfg = config.apply(DEFAULTS, dict({"device_id": "n1", "farm_id": "farm_001", "interval_s": 60},
+                                      **(patch or {})))
+    chip = new_chip(Field(), wiring_from_config(cfg))
+    hw, _ = board.build(cfg)
+    resets = []
+    hw["reset"] = lambda: resets.append(True)
+    node = Node(cfg, hw, root=tmpdir())
+    node.session = RecordingSession()
+    node.resets = resets
+    return chip, node
+
+
+def send(node, payload):
+    node.on_message(b"farm/n1/commands", payload if isinstance(payload, bytes) else json.dumps(payload).encode())
+    node.step()  # relay changes are published by the loop
+    answers = node.session.on(node.profile.topics["command_response"])
+    return answers[-1] if answers else None
+
+
+def calm(node):
+    node.relays.observe({"wind_speed": 4.0, "ph": 6.5})
+
+
+def test_relay_command_switches_answers_and_publishes_the_new_state_at_once():
+    chip, node = make_node()
+    answer = send(node, {"command_id": "c1", "command": "relay",
+                         "parameters": {"relay": "irrigation", "state": "on", "duration_s": 600}})
+    assert answer["success"] is True and answer["error"] is None
+    assert answer["response"] == {"relay": "irrigation", "state": 1, "off_in_s": 600}
+    assert answer["command_id"] == "c1" and answer["device_id"] == "n1" and answer["command"] == "relay"
+    assert chip.relay_on("irrigation")
+    telemetry = node.session.on("farm/n1/telemetry")
+    assert telemetry and telemetry[-1]["relays"] == {"irrigation": 1, "fertigation": 0}
+
+
+def test_a_redelivered_command_id_is_answered_again_not_run_again():
+    chip, node = make_node()
+    first = send(node, {"command_id": "c7", "command": "relay",
+                        "parameters": {"relay": "irrigation", "state": 1}})
+    send(node, {"command": "relay", "parameters": {"relay": "irrigation", "state": "off"}})
+    assert not chip.relay_on("irrigation")
+    writes = len(chip.writes(26))
+    again = send(node, {"command_id": "c7", "command": "relay", "parameters": {"relay": "irrigation", "state": 1}})
+    assert again == first
+    assert not chip.relay_on("irrigation") and len(chip.writes(26)) == writes
+
+
+def test_bad_input_is_refused_with_a_reason_and_moves_nothing():
+    chip, node = make_node()
+    cases = [
+        (b"not json at all", "not JSON"),
+        (b"[1, 2, 3]", "JSON object"),
+        (b'{"parameters": {}}', "missing 'command'"),
+        ({"command": "launch"}, "unknown command"),
+        ({"command": "relay", "parameters": {"relay": "sprinkler", "state": "on"}}, "unknown relay"),
+        ({"command": "relay", "parameters": {"relay": "irrigation", "state": "maybe"}}, "'state'"),
+        ({"command": "relay", "parameters": {"relay": "irrigation", "state": "on", "duration_s": -5}}, "between"),
+        ({"command": "relay", "parameters": {"relay": "irrigation", "state": "on", "duration_s": "10"}}, "number"),
+        ({"command": "relay", "parameters": {"relay": "irrigation", "state": "on", "duration_s": True}}, "number"),
+        ({"command": "relay", "parameters": "on"}, "'parameters' must be an object"),
+        ({"command": "relay", "command_id": 7}, "command_id"),
+        ({"command": "set_interval", "parameters": {"interval_s": 0}}, "between 1 and 86400"),
+        (b'{"command": "relay", "parameters": {"relay": "irrig\\u00e4tion", "state": 1}}', "unknown relay"),
+    ]
+    for payload, reason in cases:
+        answer = send(node, payload)
+        assert answer["success"] is False and reason in answer["error"], (payload, answer)
+    assert {level for _, level in chip.writes(26) + chip.writes(25)} == {0}  # never on
+
+
+def test_interlock_refusal_names_the_rule():
+    chip, node = make_node()
+    node.relays.observe({"wind_speed": 31.0, "ph": 6.5})
+    answer = send(node, {"command": "relay", "parameters": {"relay": "fertigation", "state": "on"}})
+    assert answer["success"] is False and "spray_drift" in answer["error"]
+    assert not chip.relay_on("fertigation")
+
+
+def test_seed_000_actuate_is_acknowledged_with_a_status_message():
+    chip, node = make_node({"profile": "smartfarm"})
+    node.on_message(b"farm/farm_001/commands", json.dumps(
+        {"type": "ACTUATE", "device": "irrigation", "state": 1, "timestamp": "2026-01-24T22:30:00Z"}).encode())
+    acks = [p for t, p in node.session.sent if t == "farm/telemetry" and p.get("type") == "STATUS"]
+    assert acks[-1]["irrigation"] == "ON" and acks[-1]["farm_id"] == "farm_001"
+    assert chip.relay_on("irrigation")
+    node.on_message(b"farm/farm_001/commands", b'{"type": "ACTUATE", "device": "mister", "state": 1}')
+    acks = [p for t, p in node.session.sent if t == "farm/telemetry" and p.get("type") == "STATUS"]
+    assert "unknown relay" in acks[-1]["error"]
+
+
+def test_seed_001_actions():
+    chip, node = make_node({"profile": "plantnanny"})
+    node.on_message(b"devices/n1/command", b'{"action": "pump_water", "durationMs": 300}')
+    assert chip.relay_on("irrigation")
+    sleep_ms(350)
+    node.step()
+    assert not chip.relay_on("irrigation")
+    node.on_message(b"devices/n1/command", b'{"action": "pump_water", "amountMl": 250}')
+    assert not chip.relay_on("irrigation")  # no flow rate configured: refused
+    node.on_message(b"devices/n1/command", b'{"action": "set_interval", "intervalMs": 30000}')
+    assert node.cfg["interval_s"] == 30
+    _, flowing = make_node({"profile": "plantnanny", "relays": {"irrigation": {"flow_ml_s": 50.0}}})
+    assert flowing.dispatcher.handle(b'{"action": "pump_water", "amountMl": 250}')["response"]["off_in_s"] == 5
+
+
+def test_seed_003_params_and_seed_004_set_pump():
+    chip, node = make_node({"profile": "iotnode"})
+    answer = node.dispatcher.handle(b'{"command": "relay", "params": {"relay": "irrigation", "state": "on"}}')
+    assert answer["success"] and chip.relay_on("irrigation")
+    chip, node = make_node({"profile": "dese", "org_id": "org-9"})
+    calm(node)
+    answer = node.dispatcher.handle(json.dumps({"command_id": "cmd-1", "device_id": "n1", "command": "set_pump",
+                                                "parameters": {"pump_id": 2, "state": "on", "duration": 60},
+                                                "timestamp": "2025-01-27T10:00:00Z"}).encode())
+    assert answer["success"] and answer["response"]["relay"] == "fertigation" and chip.relay_on("fertigation")
+    responses = node.session.on("devices/org-9/n1/command_response")
+    assert responses[-1]["command_id"] == "cmd-1"
+
+
+def test_set_interval_is_persisted():
+    _, node = make_node()
+    answer = send(node, {"command": "set_interval", "parameters": {"interval_s": 15}})
+    assert answer["response"] == {"interval_s": 15}
+    assert json.loads(read_text(node.root + "/config.json"))["interval_s"] == 15
+    assert config.load(node.root)[0]["interval_s"] == 15
+
+
+def test_ping_status_and_get_config_without_secrets():
+    _, node = make_node({"wifi": {"ssid": "barn", "password": "hay"}, "mqtt": {"password": "pw"}})
+    assert send(node, {"command": "ping"})["response"]["pong"] is True
+    assert send(node, {"command": "status"})["response"]["status"] == "online"
+    shown = send(node, {"command": "get_config"})["response"]
+    assert shown["wifi"]["ssid"] == "barn" and "password" not in shown["wifi"]
+    assert "hay" not in json.dumps(shown) and "pw" not in json.dumps(shown["mqtt"])
+
+
+def test_restart_answers_first_then_says_offline_then_resets():
+    _, node = make_node()
+    answer = send(node, {"command": "reboot"})
+    assert answer["success"] and answer["command"] == "restart"
+    assert node.resets == [True]
+    closed = [p for t, p in node.session.sent if t == "closed"]
+    assert closed == [{"status": "offline", "device_id": "n1", "reason": "restart"}]
+
+
+def test_failsafe_turns_every_relay_off_without_the_broker():
+    chip, node = make_node()
+    calm(node)
+    send(node, {"command": "relay", "parameters": {"relay": "irrigation", "state": "on"}})
+    node.session.connected = False
+    node.step()
+    assert chip.relay_on("irrigation")  # a short outage changes nothing
+    node._offline_since = ticks_add(ticks_ms(), -301000)  # as if 301 s had passed
+    node.step()
+    assert not chip.relay_on("irrigation")
+    assert any("failsafe" in line for line in node.log_lines)
