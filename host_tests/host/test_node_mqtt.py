@@ -316,3 +316,22 @@ def test_umqtt_simple_client_switch(broker, nodes, runtime):
     assert seqs == list(range(seqs[0], seqs[-1] + 1)), seqs
     assert node.console().count("mqtt: connected") >= 2
     backend.close()
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_relay_command_through_the_broker(broker, nodes, runtime):
+    backend = Backend(broker, ["farm/node-t1/#"])
+    nodes(broker, runtime, config={"interval_s": 60})
+    backend.wait_for(is_status("online"))
+    command = {"command_id": "c-42", "command": "relay",
+               "parameters": {"relay": "irrigation", "state": "on", "duration_s": 2}}
+    backend.client.publish("farm/node-t1/commands", json.dumps(command), qos=1)
+    answer = backend.wait_for(lambda t, d, r: t.endswith("command_response"))
+    assert answer["success"] and answer["command_id"] == "c-42" and answer["response"]["off_in_s"] == 2
+    on = backend.wait_for(lambda t, d, r: t.endswith("telemetry") and d["relays"]["irrigation"] == 1)
+    off = backend.wait_for(lambda t, d, r: t.endswith("telemetry") and d["relays"]["irrigation"] == 0, timeout_s=6)
+    assert off["seq"] > on["seq"]  # switched off by itself, published at once
+    backend.client.publish("farm/node-t1/commands", b"{not json", qos=1)
+    refused = backend.wait_for(lambda t, d, r: t.endswith("command_response") and not d["success"])
+    assert "not JSON" in refused["error"]
+    backend.close()
