@@ -8,7 +8,7 @@ import os
 from firmware import VERSION, config
 from firmware.clock import Clock
 from firmware.commands import Dispatcher
-from firmware.profiles import Profile
+from firmware.profiles import Profile, render
 from firmware.relays import RelayBank
 from firmware.sensors.reader import SENSOR_KEYS, SensorReader
 from firmware.session import Session, make_client
@@ -50,6 +50,7 @@ class Node:
         self._next_reading = now
         self._next_ntp = now
         self._pass = None
+        self._pass_time = (None, None)
         self.loop_errors = 0
         self.interval_ms = cfg["interval_s"] * 1000
         self._restart_requested = False
@@ -114,6 +115,7 @@ class Node:
             if ticks_diff(now, self._next_reading) >= 0:  # fell behind: do not catch up in a burst
                 self._next_reading = ticks_add(now, self.interval_ms)
             self._pass = self.reader.pass_steps()
+            self._pass_time = (self.clock.iso(), self.clock.unix())  # when it was taken, not sent
         if self._pass is not None:
             try:
                 next(self._pass)
@@ -174,7 +176,7 @@ class Node:
         reading = {
             "device_id": self.device_id, "farm_id": self.cfg["farm_id"] or None,
             "org_id": self.cfg["org_id"] or None, "boot_id": self.boot_id, "seq": self.seq,
-            "ts": self.clock.iso(), "unix": self.clock.unix(), "uptime_s": uptime_s,
+            "ts": self._pass_time[0], "unix": self._pass_time[1], "uptime_s": uptime_s,
             "uptime_ms": self._uptime_ms, "npk_total": _total(values, ("n", "p", "k")),
             "sensors": sensors, "relays": self.relays.states(), "errors": dict(errors),
             "meta": {"rssi": self.wifi.rssi(), "heap_free": gc.mem_free() if hasattr(gc, "mem_free") else None,
@@ -218,6 +220,8 @@ class Node:
                 payload[relay] = "ON" if response.get("state") else "OFF"
             else:
                 payload["error"] = answer["error"]
+        elif self.profile.spec.get("response") is not None:
+            payload = render(self.profile.spec["response"], answer)
         else:
             payload = answer
         self.session.publish(topic, json.dumps(payload), False, 1)

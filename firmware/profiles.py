@@ -117,6 +117,10 @@ PROFILES = {
             "alert": "devices/{org_id}/{device_id}/alert",
         },
         "subscribe": ("commands", "config"),
+        # Seed 004's command_response names the time "timestamp".
+        "response": {"command_id": "$command_id", "device_id": "$device_id", "command": "$command",
+                     "success": "$success", "response": "$response", "error": "$error",
+                     "timestamp": "$ts"},
         "telemetry": {
             "device_id": "$device_id", "timestamp": "$ts", "organization_id": "$org_id",
             "sensors": _with({"ph": ("$sensors.ph", 0, 14), "chlorine": None,

@@ -155,7 +155,8 @@ def test_seed_003_params_and_seed_004_set_pump():
                                                 "timestamp": "2025-01-27T10:00:00Z"}).encode())
     assert answer["success"] and answer["response"]["relay"] == "fertigation" and chip.relay_on("fertigation")
     responses = node.session.on("devices/org-9/n1/command_response")
-    assert responses[-1]["command_id"] == "cmd-1"
+    assert responses[-1]["command_id"] == "cmd-1" and responses[-1]["success"] is True
+    assert "timestamp" in responses[-1] and "ts" not in responses[-1]  # seed 004's field name
 
 
 def test_set_interval_is_persisted():
