@@ -53,7 +53,7 @@ def make_client(cfg, client_id, log=print):
         client = MQTTClient(client_id, mqtt["host"], mqtt["port"], mqtt["user"] or None,
                             mqtt["password"] or None, mqtt["keepalive"], ssl)
     else:
-        from mqtt_client import MQTTClient, MQTTException  # noqa: F811
+        from mqtt_client import MQTTClient, MQTTException
 
         client = MQTTClient(client_id, mqtt["host"], mqtt["port"], mqtt["user"] or None,
                             mqtt["password"] or None, mqtt["keepalive"], ssl,

@@ -295,7 +295,7 @@ def test_wlan_connects_reports_rssi_and_loses_the_ap():
 
 
 def test_wlan_wrong_password_and_missing_ap():
-    chip = fresh()
+    fresh()
     wlan = network.WLAN(network.STA_IF)
     wlan.active(True)
     wlan.connect("farm", "nope")
@@ -307,7 +307,7 @@ def test_wlan_wrong_password_and_missing_ap():
 
 
 def test_ntptime_needs_the_network_then_sets_the_rtc():
-    chip = fresh()
+    fresh()
     raises(OSError, ntptime.settime)
     network.WLAN(network.STA_IF).active(True)
     ntptime.settime()
