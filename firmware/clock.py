@@ -8,9 +8,12 @@ _UNIX_OFFSET = 946684800 if time.gmtime(0)[0] == 2000 else 0
 class Clock:
     def __init__(self, ntptime=None, host=None):
         self._ntptime = ntptime
-        if ntptime is not None and host:
-            ntptime.host = host
+        self.set_host(host)
         self.synced = False
+
+    def set_host(self, host):
+        if self._ntptime is not None and host:
+            self._ntptime.host = host
 
     def sync(self):
         """Set the clock from NTP; False (and nothing changed) when that fails."""

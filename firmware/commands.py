@@ -6,6 +6,7 @@
 import json
 
 from firmware.relays import Refused
+from firmware.schema import ConfigError
 
 ALIASES = {"send_now": "read", "calibrate_sensor": "calibrate", "reboot": "restart",
            "ota_update": "ota"}
@@ -44,6 +45,20 @@ def normalize(data):
     return command_id, ALIASES.get(command, command), params, dialect
 
 
+def _describe(exc):
+    return "%s %s" % (type(exc).__name__, exc)
+
+
+def _config_message(data):
+    """A message on the config topic as a config command."""
+    if type(data) is not dict:
+        raise CommandError("a config must be a JSON object")
+    command_id = data.get("command_id")
+    if type(command_id) is not str or not 0 < len(command_id) <= 64:
+        command_id = None
+    return command_id, "config", data, "canonical"
+
+
 def _number(params, key, low, high, required=True):
     value = params.get(key)
     if value is None:
@@ -73,21 +88,30 @@ class Dispatcher:
         self._answers = {}
         self._order = []
         self._counter = 0
+        self.job = None  # a command that takes time: (steps, command_id, command, dialect)
 
-    def handle(self, payload):
-        """Answer one incoming message; returns the response dict (None if it is a repeat)."""
+    def handle(self, payload, topic_kind="commands"):
+        """Answer one incoming message (a command, or a config when topic_kind is
+        "config"); returns the response dict (None if it is a repeat or still running)."""
         try:
             data = json.loads(payload)
         except (ValueError, UnicodeError) as exc:
             return self._answer(None, None, "canonical", False, None, "not JSON: %s" % exc)
+        except (RuntimeError, MemoryError) as exc:  # nested too deep for the parser
+            return self._answer(None, None, "canonical", False, None, "cannot parse: %s" % _describe(exc))
         try:
-            command_id, command, params, dialect = normalize(data)
+            if topic_kind == "config":
+                command_id, command, params, dialect = _config_message(data)
+            else:
+                command_id, command, params, dialect = normalize(data)
         except CommandError as exc:
             cid = data.get("command_id") if type(data) is dict and type(data.get("command_id")) is str else None
             return self._answer(cid, None, "canonical", False, None, str(exc))
         if command_id is not None and command_id in self._answers:
             self.node.send_response(self._answers[command_id], dialect)  # the first answer, again
             return None
+        if self.job is not None and command_id is not None and command_id == self.job[1]:
+            return None  # a redelivery of the command still running: its answer will come
         if command_id is None:
             self._counter += 1
             command_id = "%s-%d" % (self.node.boot_id, self._counter)
@@ -98,7 +122,31 @@ class Dispatcher:
             result = handler(params)
         except (CommandError, Refused) as exc:
             return self._answer(command_id, command, dialect, False, None, str(exc))
+        except ConfigError as exc:
+            return self._answer(command_id, command, dialect, False, None, "config refused: %s" % exc)
+        if hasattr(result, "send"):  # steps to run over the loop; the answer comes at the end
+            if self.job is not None:
+                return self._answer(command_id, command, dialect, False, None,
+                                    "busy: %s is still running" % self.job[2])
+            self.job = (result, command_id, command, dialect)
+            return None
         return self._answer(command_id, command, dialect, True, result, None)
+
+    def step_job(self):
+        """Advance the running job by one step; answer it when it is done."""
+        steps, command_id, command, dialect = self.job
+        try:
+            next(steps)
+            return
+        except StopIteration as done:
+            self.job = None
+            self._answer(command_id, command, dialect, True, done.value, None)
+        except (CommandError, Refused, ValueError, OSError) as exc:
+            self.job = None
+            self._answer(command_id, command, dialect, False, None, str(exc) or _describe(exc))
+        except Exception as exc:  # a bug: answered, so the backend is not left waiting
+            self.job = None
+            self._answer(command_id, command, dialect, False, None, "internal error: %s" % _describe(exc))
 
     def _answer(self, command_id, command, dialect, success, response, error):
         answer = {"command_id": command_id, "device_id": self.node.device_id, "command": command,
@@ -170,3 +218,42 @@ class Dispatcher:
         if not flow:
             raise CommandError("amountMl needs relays.irrigation.flow_ml_s in the config; send durationMs")
         return self._relay("irrigation", True, amount / flow)
+
+    def do_config(self, params):
+        from firmware import reconfig
+
+        try:
+            patch = reconfig.patch_of(params)
+        except reconfig.PatchError as exc:
+            raise CommandError(str(exc))
+        return self.node.apply_config(patch)
+
+    def do_reset_config(self, params):
+        self.node.reset_config()
+        return {"reset": True, "restarting": True}
+
+    def do_calibrate(self, params):
+        from firmware.calibration import calibrate  # loaded when a technician calibrates
+
+        node = self.node
+        sensor = params.get("sensor", params.get("sensor_type"))  # seed 004: sensor_type
+        try:
+            return calibrate(node, sensor, params.get("point"), params.get("value"), params.get("temp_c"))
+        except ValueError as exc:
+            raise CommandError(str(exc))
+
+    def do_ota(self, params):
+        from ota_fetch import check_request, stage_steps  # loaded only for an update
+
+        url = params.get("url")
+        sha256 = params.get("sha256")
+        try:
+            check_request(url, sha256)
+        except ValueError as exc:
+            raise CommandError(str(exc))
+        return self._ota_steps(stage_steps(self.node.root, url, sha256, self.node.log))
+
+    def _ota_steps(self, staging):
+        manifest = yield from staging
+        self.node.restart_soon()  # into the new files; they are kept once they reach the broker
+        return {"version": manifest["version"], "files": len(manifest["files"]), "restarting": True}

@@ -22,6 +22,9 @@ DEFAULTS = {
         # Readings kept while the broker is unreachable; the oldest go first, counted.
         "queue_max": 50,
         "queue_bytes": 16384,
+        # A remote config that moves the node to another broker (or Wi-Fi) is tried for
+        # this long; if the new broker is not reached the node goes back to the old one.
+        "fallback_s": 60,
     },
     "ntp": {"host": "pool.ntp.org"},
     "i2c": {"id": 0, "scl": 22, "sda": 21, "freq": 100000},
@@ -53,14 +56,28 @@ DEFAULTS = {
     # Relays that must never be on together (switching one on switches the others off).
     "relay_groups": {},
     "failsafe_s": 300,
+    # Alert rules: an alert when a reading leaves min..max (null: no bound on that side),
+    # one "info" clear when it is back inside by at least hysteresis.
+    "alerts": {
+        "ph": {"sensor": "ph", "min": 5.5, "max": 7.5, "hysteresis": 0.1, "severity": "warning"},
+        "soil_dry": {"sensor": "moisture", "min": 20.0, "max": None, "hysteresis": 2.0, "severity": "warning"},
+        "frost": {"sensor": "temp", "min": 2.0, "max": None, "hysteresis": 0.5, "severity": "critical"},
+    },
+    # Corrections laid over a calibrated reading, by telemetry name: value * scale + offset
+    # (seed 004's sensor_calibration).
+    "trims": {},
 }
 
 # flow_ml_s: what the relay's pump delivers, for seed 001's amountMl (0: not known).
 RELAY_TEMPLATE = {"pin": 26, "active_low": False, "max_on_s": 600, "pump_id": 0, "flow_ml_s": 0.0}
 INTERLOCK_TEMPLATE = {"relay": "", "sensor": "", "min": 0.0, "max": 0.0}
+# None in a template: a number or null.
+ALERT_TEMPLATE = {"sensor": "", "min": None, "max": None, "hysteresis": 0.0, "severity": "warning"}
+TRIM_TEMPLATE = {"scale": 1.0, "offset": 0.0}
 
 # Config keys whose values are the user's to name: path -> template of each entry.
-NAMED = {"relays": RELAY_TEMPLATE, "interlocks": INTERLOCK_TEMPLATE, "relay_groups": []}
+NAMED = {"relays": RELAY_TEMPLATE, "interlocks": INTERLOCK_TEMPLATE, "relay_groups": [],
+         "alerts": ALERT_TEMPLATE, "trims": TRIM_TEMPLATE}
 
 # Kept in secrets.json, never sent off the device, kept by reset_config.
 SECRET_KEYS = ("wifi.ssid", "wifi.password", "mqtt.host", "mqtt.port", "mqtt.user",

@@ -5,7 +5,9 @@ import gc
 import json
 import os
 
+from atomicfile import exists
 from firmware import VERSION, config
+from firmware.alerts import Alerts
 from firmware.clock import Clock
 from firmware.commands import Dispatcher
 from firmware.profiles import Profile, render
@@ -28,6 +30,13 @@ def _total(values, keys):
             return None
         total += values[key]
     return total
+
+
+def _carry_inflight(old, new):
+    """Publishes still awaiting their PUBACK go with the link (our client keeps them)."""
+    if hasattr(old, "inflight") and hasattr(new, "inflight"):
+        new.inflight.update(old.inflight)
+        old.inflight.clear()
 
 
 def device_id(cfg, mac):
@@ -58,27 +67,39 @@ class Node:
         self._failsafe_tripped = False
         self._values = {}
         self._errors = {}
-        self.device_id = device_id(cfg, hw["mac"])
         self.boot_id = "".join("%02x" % b for b in os.urandom(3))
         self.seq = 0
         self.reset_cause = _RESET_CAUSES.get(hw["reset_cause"], str(hw["reset_cause"]))
-        self.profile = Profile(cfg["profile"], {"prefix": cfg["mqtt"]["prefix"], "device_id": self.device_id,
-                                                "farm_id": cfg["farm_id"], "org_id": cfg["org_id"]})
         self.reader = SensorReader(hw["sensors"])
         # Interlocks accept readings at most two telemetry intervals old (PROTOCOL.md).
         self.relays = RelayBank(hw.get("relays", {}), cfg["interlocks"], cfg["relay_groups"],
                                 2 * self.interval_ms)
+        self.reader.trims = cfg["trims"]
+        self.alerts = Alerts(cfg["alerts"])
         self.dispatcher = Dispatcher(self)
-        self.wifi = WifiLink(hw["wlan"], cfg["wifi"]["ssid"], cfg["wifi"]["password"], self.log)
         self.clock = Clock(hw.get("ntptime"), cfg["ntp"]["host"])
+        self._trial = None  # while a new broker link is tried: how to go back
+        self.calibration_points = {}  # sensor -> points of a calibration in progress
+        self._connects_seen = 0
+        self._link(cfg, None)
+        for key, reason in problems:
+            self.log("config: %s: %s" % (key, reason))
+
+    def _link(self, cfg, queue):
+        """Wi-Fi, profile and MQTT session from cfg; queue: readings still to send."""
+        self.device_id = device_id(cfg, self._hw["mac"])
+        self.profile = Profile(cfg["profile"], {"prefix": cfg["mqtt"]["prefix"], "device_id": self.device_id,
+                                                "farm_id": cfg["farm_id"], "org_id": cfg["org_id"]})
+        self.wifi = WifiLink(self._hw["wlan"], cfg["wifi"]["ssid"], cfg["wifi"]["password"], self.log)
         client, errors = make_client(cfg, self.device_id, self.log)
         topics = self.profile.topics
         self.session = Session(client, errors, topics["status"], self._status_json("offline", reason="lwt"),
                                self.profile.subscriptions(), self.on_message, self.log,
                                cfg["mqtt"]["queue_max"], cfg["mqtt"]["queue_bytes"])
         self.session.online_payload = lambda: self._status_json("online")
-        for key, reason in problems:
-            self.log("config: %s: %s" % (key, reason))
+        self._config_topic = topics["config"].encode() if topics["config"] else None
+        if queue is not None:
+            self.session.queue = queue
 
     # --- logging, for the serial console and the REPL (node.log_lines) ---
 
@@ -108,8 +129,18 @@ class Node:
             if not self.clock.sync():
                 self._next_ntp = ticks_add(now, _NTP_RETRY_MS)
         self.session.poll(link_up)
+        if self.session.connects != self._connects_seen:
+            self._connects_seen = self.session.connects
+            self._on_connected()
+        if self._trial is not None:
+            self._trial_check(now)
         self._safety(now)
         self.reader.poll()
+        job = self.dispatcher.job
+        if job is not None and self._pass is None:  # a job (calibration, OTA) has the buses
+            self.dispatcher.step_job()
+            self.session.wait(2)
+            return
         if self._pass is None and ticks_diff(now, self._next_reading) >= 0:
             self._next_reading = ticks_add(self._next_reading, self.interval_ms)
             if ticks_diff(now, self._next_reading) >= 0:  # fell behind: do not catch up in a burst
@@ -128,6 +159,8 @@ class Node:
                 self.relays.observe(self._values)
                 self.relays.take_changes()  # an interlock stop is in this very reading
                 self.publish_reading(values, errors)
+                for alert in self.alerts.check(values):
+                    self.publish_alert(alert)
         else:
             self.session.wait(_LOOP_MS)
 
@@ -203,8 +236,37 @@ class Node:
                                          " (%s)" % fields["reason"] if "reason" in fields else "")}
         return json.dumps(self.profile.status(info, extra))
 
+    def publish_alert(self, alert):
+        self.log("alert %s: %s" % (alert["severity"], alert["message"]))
+        topic = self.profile.topics["alert"]
+        if topic is None:
+            return  # this backend takes no alerts: the log has them
+        alert["device_id"] = self.device_id
+        alert["ts"] = self.clock.iso()
+        template = self.profile.spec.get("alert")
+        self.session.enqueue(topic, json.dumps(render(template, alert) if template else alert))
+
     def on_message(self, topic, msg):
-        self.dispatcher.handle(msg)
+        if topic == self._config_topic:  # bytes, as the client gives it
+            self.dispatcher.handle(msg, "config")
+        else:
+            self.dispatcher.handle(msg)
+
+    def _on_connected(self):
+        """Each time the broker is reached: an update on trial has proven itself."""
+        if not (exists(self._path("ota/trial.json")) or exists(self._path("ota/report.json"))):
+            return  # no update going on: lib/ota stays out of the heap
+        from ota import Swap
+
+        swap = Swap(self.root, log=self.log)
+        version = swap.confirm()
+        if version is not None:
+            self.log("ota: %s reached the broker, kept" % version)
+        report = swap.take_report()
+        if report is not None:
+            self.publish_alert({"severity": "info" if report["result"] == "updated" else "warning",
+                                "sensor": None, "value": None, "threshold": None, "rule": "ota",
+                                "message": "ota: %s %s" % (report["result"], report["version"])})
 
     # --- what commands act on ---
 
@@ -236,13 +298,100 @@ class Node:
         return config.public(self.cfg)
 
     def set_interval(self, seconds):
-        cfg = config.apply(self.cfg, {"interval_s": seconds})
+        self.apply_config({"interval_s": seconds})
+        return seconds
+
+    def _path(self, name):
+        return self.root.rstrip("/") + "/" + name if self.root else name
+
+    def apply_config(self, patch):
+        """Validate patch over the config as a whole (ConfigError names every bad key),
+        then apply it: at once, by trying the new broker link, or by a restart."""
+        from firmware import reconfig  # loaded on the first change
+
+        new = config.apply(self.cfg, patch)
+        keys = reconfig.changed(self.cfg, new)
+        if not keys:
+            return {"changed": []}
+        if self._trial is not None:
+            raise config.ConfigError([("config", "a broker change is still being tried")])
+        reconnect, restart = reconfig.needs(keys)
+        if reconnect:
+            self._begin_trial(new, restart)
+            return {"changed": keys, "reconnect": True, "fallback_s": self.cfg["mqtt"]["fallback_s"]}
+        config.save(new, self.root)
+        if restart:
+            self.cfg = new
+            self.restart_soon()
+            return {"changed": keys, "restart": True}
+        self._use(new)
+        return {"changed": keys}
+
+    def reset_config(self):
+        cfg = config.reset(self.cfg)
         config.save(cfg, self.root)
         self.cfg = cfg
-        self.interval_ms = seconds * 1000
-        self.relays.max_age_ms = 2 * self.interval_ms
-        self._next_reading = ticks_add(ticks_ms(), self.interval_ms)
-        return seconds
+        self.restart_soon()  # the defaults may wire things differently
+
+    def _use(self, cfg):
+        """Take over the settings a running node can change without a restart."""
+        old = self.cfg
+        self.cfg = cfg
+        if cfg["interval_s"] != old["interval_s"]:
+            self.interval_ms = cfg["interval_s"] * 1000
+            self._next_reading = ticks_add(ticks_ms(), self.interval_ms)
+        relays = self.relays
+        relays.interlocks = cfg["interlocks"]
+        relays.groups = cfg["relay_groups"]
+        relays.max_age_ms = 2 * self.interval_ms
+        for name in relays.relays:
+            relays.relays[name].max_on_s = cfg["relays"][name]["max_on_s"]
+        for driver in self.reader.drivers:
+            if hasattr(driver, "configure"):
+                driver.configure(cfg["sensors"][driver.name])
+        self.reader.trims = cfg["trims"]
+        self.alerts.update(cfg["alerts"])
+        self.clock.set_host(cfg["ntp"]["host"])
+
+    # --- a new broker link, tried with a way back ---
+
+    def _begin_trial(self, new, restart):
+        old = (self.cfg, self.profile, self.wifi, self.session, self.device_id)
+        wifi_changed = new["wifi"] != self.cfg["wifi"]
+        self.log("config: trying the new broker link for %d s" % self.cfg["mqtt"]["fallback_s"])
+        self._trial = {"old": old, "until": ticks_add(ticks_ms(), self.cfg["mqtt"]["fallback_s"] * 1000),
+                       "restart": restart, "wifi": wifi_changed}
+        self._switch(old[3], wifi_changed, "reconfigure")
+        self._use(new)
+        self._link(new, old[3].queue)
+        _carry_inflight(old[3].client, self.session.client)
+
+    def _switch(self, session, wifi_changed, reason):
+        session.close(self._status_json("offline", reason=reason))
+        session.connected = False
+        if wifi_changed:
+            self._hw["wlan"].disconnect()
+
+    def _trial_check(self, now):
+        trial = self._trial
+        if self.session.connected:
+            self._trial = None
+            config.save(self.cfg, self.root)
+            self.log("config: new broker link works, saved")
+            if trial["restart"]:
+                self.restart_soon()
+        elif ticks_diff(now, trial["until"]) >= 0:
+            self._trial = None
+            failed = self.session
+            self._switch(failed, trial["wifi"], "fallback")
+            cfg, self.profile, self.wifi, self.session, self.device_id = trial["old"]
+            _carry_inflight(failed.client, self.session.client)
+            self._use(cfg)
+            mqtt = failed.client
+            message = "config: new broker %s:%s not reached in %d s; back on the old config" % (
+                mqtt.server, mqtt.port, cfg["mqtt"]["fallback_s"])
+            self.publish_alert({"severity": "warning", "sensor": None, "value": None, "threshold": None,
+                                "rule": "config", "message": message})
 
     def restart_soon(self):
         self._restart_requested = True  # after the answer has gone out

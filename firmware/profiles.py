@@ -121,6 +121,8 @@ PROFILES = {
         "response": {"command_id": "$command_id", "device_id": "$device_id", "command": "$command",
                      "success": "$success", "response": "$response", "error": "$error",
                      "timestamp": "$ts"},
+        "alert": {"severity": "$severity", "message": "$message", "sensor": "$sensor", "value": "$value",
+                  "threshold": "$threshold", "timestamp": "$ts"},
         "telemetry": {
             "device_id": "$device_id", "timestamp": "$ts", "organization_id": "$org_id",
             "sensors": _with({"ph": ("$sensors.ph", 0, 14), "chlorine": None,

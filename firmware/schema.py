@@ -134,6 +134,14 @@ RULES = {
     "interlocks.*": _nonempty_name,
     "interlocks.*.sensor": _choice(SENSOR_KEYS),
     "relay_groups.*": _nonempty_name,
+    "alerts.*": _nonempty_name,
+    "alerts.*.sensor": _choice(SENSOR_KEYS),
+    "alerts.*.hysteresis": _range(0.0, 1000.0),
+    "alerts.*.severity": _choice(("warning", "critical")),  # "info" is a clear
+    "trims.*": _choice(SENSOR_KEYS),
+    "trims.*.scale": _range(0.01, 100.0),
+    "trims.*.offset": _range(-1000.0, 1000.0),
+    "mqtt.fallback_s": _range(5, 3600),
 }
 
 
@@ -155,6 +163,8 @@ def type_name(value):
 
 
 def _same_type(value, template):
+    if template is None:  # a number or null
+        return value is None or type(value) in (int, float)
     want = type(template)
     return type(value) is want or (want is float and type(value) is int)
 
@@ -192,7 +202,13 @@ def _check_tree(value, template, path, rule_path, problems):
 
 def _check_value(value, template, shown, pattern, problems):
     if not _same_type(value, template):
-        problems.append((shown, "must be %s, got %s" % (type_name(template), type_name(value))))
+        want = "a number or null" if template is None else type_name(template)
+        problems.append((shown, "must be %s, got %s" % (want, type_name(value))))
+        return
+    if value is None:
+        return
+    if type(value) is float and value - value != 0:  # NaN or infinite
+        problems.append((shown, "must be a finite number, got %s" % value))
         return
     rule = RULES.get(pattern)
     reason = rule(value) if rule else None
@@ -245,6 +261,12 @@ def _check_whole(cfg, problems):
         for member in cfg["relay_groups"][group]:
             if member not in relays:
                 problems.append(("relay_groups.%s" % group, "no relay named %r" % member))
+    for rule in cfg["alerts"]:
+        spec = cfg["alerts"][rule]
+        if spec["min"] is None and spec["max"] is None:
+            problems.append(("alerts.%s" % rule, "needs a min, a max or both"))
+        elif spec["min"] is not None and spec["max"] is not None and spec["min"] >= spec["max"]:
+            problems.append(("alerts.%s.min" % rule, "must be below max"))
     soil = cfg["sensors"]["soil"]
     if soil["dry"] == soil["wet"]:
         problems.append(("sensors.soil.wet", "must differ from sensors.soil.dry"))

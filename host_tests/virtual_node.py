@@ -5,7 +5,7 @@
 import sys
 
 from fieldmodel import Field
-from firmware import app, config
+from ota import Swap
 from simchip import new_chip, wiring_from_config
 
 
@@ -25,6 +25,10 @@ def parse(argv):
 def main():
     options = parse(sys.argv[1:])
     root = options["root"]
+    Swap(root).boot()  # as main.py does, before the application is imported
+    sys.modules.pop("ota")
+    from firmware import app, config
+
     cfg, _ = config.load(root)
     field = Field(seed=int(options["--seed"]), speed=float(options["--speed"]),
                   start_hour=float(options["--start-hour"]), steer_path=options["--field"])

@@ -54,6 +54,12 @@ class AnalogEC(AnalogProbe):
         self.offset = offset
         self.temp_coef = temp_coef
 
+    def configure(self, spec):
+        """Take over a changed calibration (config sensors.ec)."""
+        self.k = spec["k"]
+        self.offset = spec["offset"]
+        self.temp_coef = spec["temp_coef"]
+
     def read_steps(self, values, errors):
         micro = self.read_volts()
         yield

@@ -59,7 +59,7 @@ class EzoPH(_EzoProbe):
     keys = ("ph",)
     read_ms = 900
     cal_ms = 900
-    cal_points = ("mid", "low", "high")  # mid first: it clears the other points
+    cal_points = ("mid", "low", "high", "clear")  # mid first: it clears the other points
 
     def _convert(self, value):
         return round(value, 2)
@@ -70,7 +70,7 @@ class EzoEC(_EzoProbe):
     keys = ("ec",)
     read_ms = 600
     cal_ms = 600
-    cal_points = ("dry", "one", "low", "high")  # values in uS/cm, as the circuit takes them
+    cal_points = ("dry", "one", "low", "high", "clear")  # values in uS/cm, as the circuit takes them
     limits = (0.0, 500.0)
 
     def _convert(self, value):

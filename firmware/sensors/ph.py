@@ -54,6 +54,11 @@ class AnalogPH(AnalogProbe):
         self.slope_mv = slope_mv
         self.offset_v = offset_v
 
+    def configure(self, spec):
+        """Take over a changed calibration (config sensors.ph)."""
+        self.slope_mv = spec["slope_mv"]
+        self.offset_v = spec["offset_v"]
+
     def read_steps(self, values, errors):
         micro = self.read_volts()
         yield

@@ -34,6 +34,7 @@ class SensorReader:
         self.values = {}
         self.errors = {}
         self.last_exception = None  # kept for the REPL and the logs
+        self.trims = {}  # telemetry name -> {"scale", "offset"} (config "trims")
 
     def driver(self, name):
         for d in self.drivers:
@@ -60,12 +61,20 @@ class SensorReader:
                 d.temp_c = self._temperature()
             try:
                 yield from d.read_steps(values, errors)
+                self._trim(d.keys, values)  # before the next driver compensates with it
             except Exception as exc:
                 self.last_exception = exc
                 errors[d.name] = "error"
                 for key in d.keys:
                     values[key] = None
         return values, errors
+
+    def _trim(self, keys, values):
+        trims = self.trims
+        for key in keys:
+            trim = trims.get(key)
+            if trim is not None and values.get(key) is not None:
+                values[key] = round(values[key] * trim["scale"] + trim["offset"], 3)
 
     def _temperature(self):
         for key in _TEMP_SOURCES:

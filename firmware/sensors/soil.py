@@ -19,6 +19,10 @@ class SoilMoisture:
         self.raw = None  # last median, for calibration from the REPL or a command
         self.calibrate(dry, wet)
 
+    def configure(self, spec):
+        """Take over a changed calibration (config sensors.soil)."""
+        self.calibrate(spec["dry"], spec["wet"])
+
     def calibrate(self, dry, wet):
         if dry == wet:
             raise ValueError("dry and wet counts must differ")

@@ -1,65 +1,11 @@
 # Commands through the real node on the stubs, every dialect; the MQTT session is a
-# recorder (the broker-in-the-loop tests are in host_tests/host/test_commands_mqtt.py).
+# recorder (the broker-in-the-loop tests are in host_tests/host/test_node_mqtt.py).
 import json
 
-from fieldmodel import Field
-from firmware import board, config
-from firmware.defaults import DEFAULTS
-from firmware.node import Node
-from ringbuf import RingBuffer
-from simchip import new_chip, wiring_from_config
-from testkit import read_text, tmpdir
+from firmware import config
+from nodekit import calm, make_node, send
+from testkit import read_text
 from ticks import sleep_ms, ticks_add, ticks_ms
-
-
-class RecordingSession:
-    def __init__(self):
-        self.sent = []  # (topic, payload dict)
-        self.connected = True
-        self.queue = RingBuffer(10)
-
-    def poll(self, link_up):
-        pass
-
-    def wait(self, ms):
-        sleep_ms(min(ms, 2))
-
-    def publish(self, topic, payload, retain=False, qos=1):
-        self.sent.append((topic, json.loads(payload)))
-        return True
-
-    def enqueue(self, topic, payload):
-        self.publish(topic, payload)
-
-    def close(self, payload):
-        self.sent.append(("closed", json.loads(payload)))
-
-    def on(self, topic):
-        return [p for t, p in self.sent if t == topic]
-
-
-def make_node(patch=None):
-    cfg = config.apply(DEFAULTS, dict({"device_id": "n1", "farm_id": "farm_001", "interval_s": 60},
-                                      **(patch or {})))
-    chip = new_chip(Field(), wiring_from_config(cfg))
-    hw, _ = board.build(cfg)
-    resets = []
-    hw["reset"] = lambda: resets.append(True)
-    node = Node(cfg, hw, root=tmpdir())
-    node.session = RecordingSession()
-    node.resets = resets
-    return chip, node
-
-
-def send(node, payload):
-    node.on_message(b"farm/n1/commands", payload if isinstance(payload, bytes) else json.dumps(payload).encode())
-    node.step()  # relay changes are published by the loop
-    answers = node.session.on(node.profile.topics["command_response"])
-    return answers[-1] if answers else None
-
-
-def calm(node):
-    node.relays.observe({"wind_speed": 4.0, "ph": 6.5})
 
 
 def test_relay_command_switches_answers_and_publishes_the_new_state_at_once():

@@ -54,6 +54,7 @@ class CountingSession:
         self.max_gap = 0  # kept as it goes: a list of every poll would fill the heap
         self.queue = RingBuffer(1)
         self.connected = True
+        self.connects = 1
 
     def poll(self, link_up):
         now = ticks_ms()

@@ -1,0 +1,129 @@
+# Calibration, one point per call (the `calibrate` command and the technician's REPL):
+# the probe is measured now, in the reference the technician put it in, and the result
+# is saved in the config (sensors.*), so it survives a restart. An EZO circuit keeps
+# its calibration itself: the point is passed on to it.
+#   moisture: "dry" (probe in air), "wet" (in saturated soil); value: raw counts, else measured
+#   ph:       "mid" (first: restarts the calibration), "low", "high"; value: the buffer's pH
+#   ec:       "one" (single point), "low", "high" (value: the solution's mS/cm at 25 C), "dry"
+#   any:      "clear" goes back to the default calibration
+from firmware.defaults import DEFAULTS
+from firmware.sensors import ec as ec_math
+from firmware.sensors import ph as ph_math
+
+_PH_BUFFERS = {"mid": 7.0, "low": 4.0, "high": 10.0}
+_SOIL_USABLE = (40, 4094)  # counts: outside, the input is open or shorted
+_PROBE_USABLE_UV = (50000, 3050000)
+
+
+def calibrate(node, sensor, point, value, temp_c=None):
+    """Store one calibration point of sensor ("ph", "ec", "moisture"); returns what was
+    stored, or step generator for an EZO circuit. Raises ValueError saying what is wrong."""
+    if sensor not in ("ph", "ec", "moisture"):
+        raise ValueError("'sensor' must be ph, ec or moisture, got %r" % (sensor,))
+    if point is not None and type(point) is not str:
+        raise ValueError("'point' must be a string")
+    if value is not None and (type(value) not in (int, float) or value - value != 0):
+        raise ValueError("'value' must be a number")
+    if temp_c is not None and (type(temp_c) not in (int, float) or not -10 <= temp_c <= 60):
+        raise ValueError("'temp_c' must be a number between -10 and 60")
+    name = "soil" if sensor == "moisture" else sensor
+    driver = node.reader.driver(name)
+    if driver is None:
+        raise ValueError("no %s sensor is enabled" % sensor)
+    if hasattr(driver, "reason"):
+        raise ValueError("the %s sensor is not working (%s)" % (sensor, driver.reason))
+    if hasattr(driver, "calibrate_steps"):
+        return _ezo(driver, sensor, point, value)
+    calibration = node.calibration_points  # a multi-point calibration, between commands
+    if sensor == "moisture":
+        patch, shown = _soil(driver, point, value)
+    elif sensor == "ph":
+        patch, shown = _ph(driver, point, value, _temperature(node, temp_c), node.cfg, calibration)
+    else:
+        patch, shown = _ec(driver, point, value, _temperature(node, temp_c), node.cfg, calibration)
+    node.apply_config({"sensors": {name: patch}})
+    shown["sensor"] = sensor
+    shown["point"] = point
+    shown.update(patch)
+    return shown
+
+
+def _temperature(node, temp_c):
+    if temp_c is not None:
+        return temp_c
+    air = node.reader.values.get("temp")
+    return 25.0 if air is None else air
+
+
+def _volts(driver, sensor):
+    micro = driver.read_volts()
+    if not _PROBE_USABLE_UV[0] <= micro < _PROBE_USABLE_UV[1]:
+        raise ValueError("the %s probe reads %.3f V: not connected?" % (sensor, micro / 1000000))
+    return driver.volts
+
+
+def _soil(driver, point, value):
+    if point == "clear":
+        default = DEFAULTS["sensors"]["soil"]
+        return {"dry": default["dry"], "wet": default["wet"]}, {}
+    if point not in ("dry", "wet"):
+        raise ValueError("moisture calibration point must be dry, wet or clear")
+    raw = driver.read_raw() if value is None else value
+    if type(raw) is not int or not _SOIL_USABLE[0] <= raw <= _SOIL_USABLE[1]:
+        raise ValueError("moisture probe reads %s counts: not connected?" % raw)
+    return {point: raw}, {"raw": raw}
+
+
+def _ph(driver, point, value, temp_c, cfg, calibration):
+    spec = cfg["sensors"]["ph"]
+    if point == "clear":
+        calibration.pop("ph", None)
+        default = DEFAULTS["sensors"]["ph"]
+        return {"slope_mv": default["slope_mv"], "offset_v": default["offset_v"]}, {}
+    if point not in _PH_BUFFERS:
+        raise ValueError("ph calibration point must be mid, low, high or clear")
+    buffer_ph = _PH_BUFFERS[point] if value is None else value
+    if not 0 < buffer_ph < 14:
+        raise ValueError("'value' (the buffer's pH) must be between 0 and 14")
+    volts = _volts(driver, "ph")
+    points = {} if point == "mid" else calibration.get("ph", {})
+    points[point] = (buffer_ph, volts)
+    calibration["ph"] = points
+    shown = {"volts": round(volts, 4), "temp_c": temp_c, "points": len(points)}
+    if len(points) == 1:  # one buffer: the offset moves, the slope stays
+        slope_v = spec["slope_mv"] / 1000 * (temp_c + 273.15) / 298.15
+        return {"offset_v": round(volts - slope_v * (buffer_ph - 7), 5)}, shown
+    slope, offset = ph_math.fit([points[k] for k in points], temp_c, spec["gain"])
+    shown["efficiency_pct"] = round(-slope / (ph_math.NERNST_MV * spec["gain"]) * 100, 1)
+    return {"slope_mv": round(slope, 3), "offset_v": round(offset, 5)}, shown
+
+
+def _ec(driver, point, value, temp_c, cfg, calibration):
+    spec = cfg["sensors"]["ec"]
+    if point == "clear":
+        calibration.pop("ec", None)
+        default = DEFAULTS["sensors"]["ec"]
+        return {"k": default["k"], "offset": default["offset"]}, {}
+    if point == "dry":  # in air: no conductivity, whatever the board outputs
+        volts = driver.read_volts() / 1000000
+        return {"offset": round(-spec["k"] * volts, 5)}, {"volts": round(volts, 4)}
+    if point not in ("one", "low", "high"):
+        raise ValueError("ec calibration point must be one, low, high, dry or clear")
+    if value is None or not 0 < value <= 200:
+        raise ValueError("'value' (the solution's mS/cm at 25 C) must be above 0 and at most 200")
+    volts = _volts(driver, "ec")
+    points = {} if point == "one" else calibration.get("ec", {})
+    points[point] = (value, volts, temp_c)
+    calibration["ec"] = points
+    k, offset = ec_math.fit([points[p] for p in points], spec["temp_coef"])
+    return {"k": round(k, 5), "offset": round(offset, 5)}, {"volts": round(volts, 4), "temp_c": temp_c,
+                                                             "points": len(points)}
+
+
+def _ezo(driver, sensor, point, value):
+    if sensor == "ec" and value is not None:
+        value = int(value * 1000)  # the circuit takes uS/cm
+    if point not in driver.cal_points:
+        raise ValueError("%s calibration point must be one of %s" % (sensor, ", ".join(driver.cal_points)))
+    reply = yield from driver.calibrate_steps(point, value)
+    return {"sensor": sensor, "point": point, "circuit": reply}

@@ -1,0 +1,122 @@
+# Remote config (PROTOCOL.md, Commands: config): the partial config a message carries,
+# and what applying it takes. Most settings apply at once; those that change how the
+# node reaches its broker (Wi-Fi, broker, identity, topics) are tried with a way back;
+# those that change the wiring need a restart (relays are off at boot, by design).
+
+# Settings the running node takes over at once.
+_LIVE = ("interval_s", "failsafe_s", "interlocks", "relay_groups", "alerts", "trims", "ntp",
+         "mqtt.fallback_s",
+         "relays.*.max_on_s", "relays.*.pump_id", "relays.*.flow_ml_s",
+         "sensors.soil.dry", "sensors.soil.wet", "sensors.ec.k", "sensors.ec.offset",
+         "sensors.ec.temp_coef", "sensors.ph.slope_mv", "sensors.ph.offset_v", "sensors.ph.gain")
+# The offline queue is sized once, at boot: its readings must not be lost to a resize.
+_AT_BOOT = ("mqtt.queue_max", "mqtt.queue_bytes")
+# Settings that change the link to the broker.
+_LINK = ("wifi", "mqtt", "profile", "device_id", "farm_id", "org_id")
+# A config message's own fields, not settings.
+_ENVELOPE = ("command_id", "device_id", "timestamp", "ts")
+# Seed 004's names for sensors (its "temperature" is our "temp").
+_SEED_004_SENSORS = {"temperature": "temp", "soil_moisture": "moisture", "wind": "wind_speed"}
+
+
+class PatchError(ValueError):
+    """The message does not carry a config; the text says why."""
+
+
+def changed(old, new, path=""):
+    """The dotted keys whose values differ between two configs (added or removed
+    named entries, such as a relay, as a whole)."""
+    out = []
+    for key in old:
+        _compare(old[key], new.get(key), path + key, out)
+    for key in new:
+        if key not in old:
+            out.append(path + key)
+    return out
+
+
+def _compare(a, b, here, out):
+    if type(a) is dict and type(b) is dict:
+        out.extend(changed(a, b, here + "."))
+    elif a != b:
+        out.append(here)
+
+
+def _matches(key, pattern):
+    """key is pattern or under it; '*' stands for one level (a relay's name)."""
+    keys = key.split(".")
+    parts = pattern.split(".")
+    if len(keys) < len(parts):
+        return False
+    for i in range(len(parts)):
+        if parts[i] != "*" and parts[i] != keys[i]:
+            return False
+    return True
+
+
+def needs(keys):
+    """(reconnect, restart): whether applying these changed keys takes a new broker
+    link, and whether it takes a restart."""
+    reconnect = restart = False
+    for key in keys:
+        if any(_matches(key, p) for p in _LIVE):
+            continue
+        if any(_matches(key, p) for p in _AT_BOOT):
+            restart = True
+        elif any(_matches(key, p) for p in _LINK):
+            reconnect = True
+        else:
+            restart = True
+    return reconnect, restart
+
+
+def patch_of(data):
+    """The partial config in a config message or command's parameters: the object
+    itself, or seed 004's {"config": {...}} with its own names."""
+    if type(data) is not dict:
+        raise PatchError("a config must be a JSON object")
+    inner = data.get("config")
+    if inner is not None:
+        if type(inner) is not dict:
+            raise PatchError("'config' must be an object")
+        return _from_seed_004(inner)
+    return {key: data[key] for key in data if key not in _ENVELOPE}
+
+
+def _sensor(name):
+    return _SEED_004_SENSORS.get(name, name)
+
+
+def _from_seed_004(cfg):
+    patch = {}
+    for key in cfg:
+        value = cfg[key]
+        if key == "telemetry_interval":  # milliseconds there, whole seconds here
+            if type(value) is not int or value < 1000:
+                raise PatchError("'telemetry_interval' must be a whole number of ms, at least 1000")
+            patch["interval_s"] = (value + 500) // 1000
+        elif key == "mqtt_keepalive":
+            patch["mqtt"] = {"keepalive": value}
+        elif key == "sensor_calibration":
+            patch["trims"] = _per_sensor(key, value, ("scale", "offset"), None)
+        elif key == "alert_thresholds":
+            patch["alerts"] = _per_sensor(key, value, ("min", "max", "hysteresis", "severity"), "sensor")
+        else:
+            patch[key] = value  # our own name, checked with the rest
+    return patch
+
+
+def _per_sensor(key, value, fields, name_field):
+    """{sensor: {field: ...}} of seed 004, keyed by our sensor names."""
+    if type(value) is not dict:
+        raise PatchError("'%s' must be an object of sensors" % key)
+    out = {}
+    for name in value:
+        spec = value[name]
+        if type(spec) is not dict:
+            raise PatchError("'%s.%s' must be an object" % (key, name))
+        entry = {f: spec[f] for f in fields if f in spec}
+        if name_field:
+            entry[name_field] = _sensor(name)
+        out[_sensor(name)] = entry
+    return out
