@@ -254,7 +254,7 @@ class Node:
 
     def _on_connected(self):
         """Each time the broker is reached: an update on trial has proven itself."""
-        if not (exists(self._path("ota/trial.json")) or exists(self._path("ota/report.json"))):
+        if not (exists(self._path("ota-files/trial.json")) or exists(self._path("ota-files/report.json"))):
             return  # no update going on: lib/ota stays out of the heap
         from ota import Swap
 

@@ -3,73 +3,14 @@ Last Will, reconnection without losing readings, dead-connection detection, and 
 logs for a broker that cannot be reached. paho-mqtt plays the backend."""
 import json
 import os
-import queue
 import signal
 import time
 
-import paho.mqtt.client as mqtt
 import pytest
 
-from farmctl.nodes import VirtualNode
+from backend import Backend
 
 RUNTIMES = ("micropython", "cpython")
-
-
-class Backend:
-    """A paho client that records every message (topic, payload, retain) it receives."""
-
-    def __init__(self, broker, topics, client_id="backend", persistent=False, tls_ca=None):
-        self.messages = queue.Queue()
-        self.seen = []
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
-                                  clean_session=not persistent)
-        if tls_ca is not None:
-            self.client.tls_set(ca_certs=str(tls_ca))
-        self.client.on_connect = lambda c, u, f, rc, p: [c.subscribe(t, qos=1) for t in topics]
-        self.client.on_message = lambda c, u, m: self.messages.put((m.topic, m.payload, m.retain))
-        self.client.reconnect_delay_set(0.2, 1)
-        self.client.connect(broker.host, broker.port, keepalive=5)
-        self.client.loop_start()
-
-    def wait_for(self, predicate, timeout_s=15):
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                topic, payload, retain = self.messages.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            try:
-                data = json.loads(payload)
-            except ValueError:
-                data = None
-            self.seen.append((topic, data, retain))
-            if predicate(topic, data, retain):
-                return data
-        raise AssertionError(f"no matching message in {timeout_s} s; saw {self.seen[-5:]}")
-
-    def close(self):
-        self.client.loop_stop()
-        self.client.disconnect()
-
-
-@pytest.fixture
-def nodes(tmp_path):
-    started = []
-
-    def make(broker, runtime, config=None, secrets=None, **kwargs):
-        cfg = {"device_id": "node-t1", "farm_id": "farm_001", "interval_s": 1}
-        cfg.update(config or {})
-        sec = {"wifi": {"ssid": "farm", "password": "farmpass"},
-               "mqtt": {"host": broker.host, "port": broker.port}}
-        for key, value in (secrets or {}).items():
-            sec.setdefault(key, {}).update(value)
-        node = VirtualNode(tmp_path / f"node{len(started)}", cfg, sec, runtime=runtime, **kwargs)
-        started.append(node)
-        return node.start()
-
-    yield make
-    for node in started:
-        node.stop()
 
 
 def is_status(status):

@@ -1,21 +1,22 @@
 # Staged updates of application files, the boot side. ota_fetch puts verified files in
-# ota/new/ with a manifest; at the next boot, before the application is imported,
-# Swap.boot() moves the current files to ota/old/ and the new ones into place. The
+# ota-files/new/ with a manifest; at the next boot, before the application is imported,
+# Swap.boot() moves the current files to ota-files/old/ and the new ones into place. The
 # update is on trial until the application calls confirm() (it reached its server);
 # after max_boots boots on trial without that, the old files come back.
-# Every step is journaled in ota/trial.json and can be redone, so a reset at any
+# Every step is journaled in ota-files/trial.json and can be redone, so a reset at any
 # moment of a swap or a rollback finishes it at the next boot.
 import json
 import os
 
 from atomicfile import exists, write_atomic
 
-DIR = "ota"
-STAGED = "ota/new"
-MANIFEST = "ota/new/manifest.json"
-_OLD = "ota/old"
-_TRIAL = "ota/trial.json"
-_REPORT = "ota/report.json"
+# Not a valid module name: a folder named like a module ("ota") would shadow it on sys.path.
+DIR = "ota-files"
+STAGED = DIR + "/new"
+MANIFEST = STAGED + "/manifest.json"
+_OLD = DIR + "/old"
+_TRIAL = DIR + "/trial.json"
+_REPORT = DIR + "/report.json"
 
 
 def join(root, path):

@@ -2,7 +2,7 @@
 # manifest by URL and its sha256; the manifest lists files with their sha256 and size:
 #   {"version": "0.2.0", "files": [{"path": "firmware/node.py", "sha256": "...", "size": 1234}]}
 # (a file may carry its own "url"; by default it lies beside the manifest, under its
-# path). Each file streams through one small buffer into ota/new/ while it is hashed;
+# path). Each file streams through one small buffer into ota-files/new/ while it is hashed;
 # the staged manifest is written last, after every hash matched. Any failure removes
 # the staging folder: a bad or partial update changes nothing.
 import json

@@ -1,6 +1,7 @@
 """Virtual farm nodes: the real firmware in its own process (MicroPython unix port or
 CPython) on the hardware stubs and a field model, with a device filesystem of its own."""
 import json
+import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -10,9 +11,22 @@ from farmctl.runtime import ROOT, command, stop_process
 SCRIPT = ROOT / "host_tests" / "virtual_node.py"
 
 
+def deploy_sources(root):
+    """firmware/ and every lib/ package's modules into root, laid out as on a device."""
+    for source in (ROOT / "firmware").rglob("*.py"):
+        target = root / source.relative_to(ROOT)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    (root / "lib").mkdir(exist_ok=True)
+    for source in (ROOT / "lib").glob("*/*.py"):
+        shutil.copyfile(source, root / "lib" / source.name)
+
+
 class VirtualNode:
     def __init__(self, workdir, config, secrets, runtime="micropython", field_file=None,
-                 speed=1.0, seed=1, start_hour=9.0, extra_path=()):
+                 speed=1.0, seed=1, start_hour=9.0, extra_path=(), deployed=False):
+        """deployed: the firmware and lib/ are copied into the node's own filesystem,
+        as on a device (what an OTA update replaces); otherwise they run from the repo."""
         self.root = Path(workdir)
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "config.json").write_text(json.dumps(config))
@@ -21,6 +35,9 @@ class VirtualNode:
         self.field_file = field_file
         self.options = ["--speed", str(speed), "--seed", str(seed), "--start-hour", str(start_hour)]
         self.extra_path = [str(p) for p in extra_path]
+        if deployed:
+            deploy_sources(self.root)
+            self.extra_path += [str(self.root), str(self.root / "lib")]
         self.log_path = self.root / "console.log"
         self.process = None
         self.starts = 0

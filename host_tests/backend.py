@@ -1,0 +1,43 @@
+"""A backend's side of the broker for host tests: a paho client that records messages."""
+import json
+import queue
+import time
+
+import paho.mqtt.client as mqtt
+
+
+class Backend:
+    """A paho client that records every message (topic, payload, retain) it receives."""
+
+    def __init__(self, broker, topics, client_id="backend", persistent=False, tls_ca=None):
+        self.messages = queue.Queue()
+        self.seen = []
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                                  clean_session=not persistent)
+        if tls_ca is not None:
+            self.client.tls_set(ca_certs=str(tls_ca))
+        self.client.on_connect = lambda c, u, f, rc, p: [c.subscribe(t, qos=1) for t in topics]
+        self.client.on_message = lambda c, u, m: self.messages.put((m.topic, m.payload, m.retain))
+        self.client.reconnect_delay_set(0.2, 1)
+        self.client.connect(broker.host, broker.port, keepalive=5)
+        self.client.loop_start()
+
+    def wait_for(self, predicate, timeout_s=15):
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                topic, payload, retain = self.messages.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            try:
+                data = json.loads(payload)
+            except ValueError:
+                data = None
+            self.seen.append((topic, data, retain))
+            if predicate(topic, data, retain):
+                return data
+        raise AssertionError(f"no matching message in {timeout_s} s; saw {self.seen[-5:]}")
+
+    def close(self):
+        self.client.loop_stop()
+        self.client.disconnect()
