@@ -78,6 +78,7 @@ class Node:
         self.alerts = Alerts(cfg["alerts"])
         self.dispatcher = Dispatcher(self)
         self.clock = Clock(hw.get("ntptime"), cfg["ntp"]["host"])
+        self._link_to_try = None  # (config, restart after) of a link change to start
         self._trial = None  # while a new broker link is tried: how to go back
         self.calibration_points = {}  # sensor -> points of a calibration in progress
         self._connects_seen = 0
@@ -132,7 +133,10 @@ class Node:
         if self.session.connects != self._connects_seen:
             self._connects_seen = self.session.connects
             self._on_connected()
-        if self._trial is not None:
+        if self._link_to_try is not None:  # the config's answer has gone out on the old link
+            self._begin_trial(*self._link_to_try)
+            self._link_to_try = None
+        elif self._trial is not None:
             self._trial_check(now)
         self._safety(now)
         self.reader.poll()
@@ -313,11 +317,11 @@ class Node:
         keys = reconfig.changed(self.cfg, new)
         if not keys:
             return {"changed": []}
-        if self._trial is not None:
+        if self._trial is not None or self._link_to_try is not None:
             raise config.ConfigError([("config", "a broker change is still being tried")])
         reconnect, restart = reconfig.needs(keys)
         if reconnect:
-            self._begin_trial(new, restart)
+            self._link_to_try = (new, restart)
             return {"changed": keys, "reconnect": True, "fallback_s": self.cfg["mqtt"]["fallback_s"]}
         config.save(new, self.root)
         if restart:
