@@ -64,7 +64,7 @@ class FileServer:
     def url(self, path):
         return "http://127.0.0.1:%d%s" % (self.httpd.server_address[1], path)
 
-    def publish_update(self, name, files, version, wrong_hash=(), modes=None):
+    def publish_update(self, name, files, version, wrong_hash=(), modes=None, claimed_size=None):
         """Serve files ({path: bytes}) and their manifest under /name/; returns the ota
         command's parameters."""
         entries = []
@@ -72,7 +72,7 @@ class FileServer:
             digest = hashlib.sha256(body).hexdigest()
             if path in wrong_hash:
                 digest = hashlib.sha256(body + b"#").hexdigest()
-            entries.append({"path": path, "sha256": digest, "size": len(body)})
+            entries.append({"path": path, "sha256": digest, "size": claimed_size or len(body)})
             self.routes[f"/{name}/{path}"] = (body, (modes or {}).get(path, "ok"))
         manifest = json.dumps({"version": version, "files": entries}).encode()
         self.routes[f"/{name}/manifest.json"] = (manifest, "ok")
@@ -173,6 +173,9 @@ def test_a_bad_or_broken_download_changes_nothing(broker, nodes, files, runtime)
     manifest = files.publish_update("mf", {"firmware/__init__.py": body}, "0.1.2")
     manifest["sha256"] = "f" * 64
     assert "manifest sha256" in command(backend, "ota-mf", "ota", manifest)["error"]
+    huge = files.publish_update("huge", {"firmware/__init__.py": body}, "0.1.2", claimed_size=10 ** 13)
+    assert "the flash has" in command(backend, "ota-huge", "ota", huge)["error"]
+    assert "/huge/firmware/__init__.py" not in files.requests  # refused before downloading
     escape = files.publish_update("esc", {"../boot.py": b"x"}, "0.1.2")
     assert "leaves the application folders" in command(backend, "ota-esc", "ota", escape)["error"]
     assert node.running() and "Traceback" not in node.console()
