@@ -360,7 +360,7 @@ class Node:
     # --- a new broker link, tried with a way back ---
 
     def _begin_trial(self, new, restart):
-        old = (self.cfg, self.profile, self.wifi, self.session, self.device_id)
+        old = (self.cfg, self.profile, self.wifi, self.session, self.device_id, self._config_topic)
         wifi_changed = new["wifi"] != self.cfg["wifi"]
         self.log("config: trying the new broker link for %d s" % self.cfg["mqtt"]["fallback_s"])
         self._trial = {"old": old, "until": ticks_add(ticks_ms(), self.cfg["mqtt"]["fallback_s"] * 1000),
@@ -388,7 +388,7 @@ class Node:
             self._trial = None
             failed = self.session
             self._switch(failed, trial["wifi"], "fallback")
-            cfg, self.profile, self.wifi, self.session, self.device_id = trial["old"]
+            cfg, self.profile, self.wifi, self.session, self.device_id, self._config_topic = trial["old"]
             _carry_inflight(failed.client, self.session.client)
             self._use(cfg)
             mqtt = failed.client

@@ -7,7 +7,6 @@ from fieldmodel import Field
 from firmware import config
 from firmware.alerts import Alerts
 from firmware.defaults import DEFAULTS
-from firmware.reconfig import changed, needs, patch_of
 from nodekit import calm, make_node, send
 from testkit import read_text, write_text
 from ticks import ticks_add, ticks_diff, ticks_ms
@@ -69,6 +68,9 @@ def test_config_topic_messages_are_configs_in_both_forms():
     answer = node.session.on("farm/n1/command_response")[-1]
     assert answer["command"] == "config" and answer["command_id"] == "cfg-1" and answer["success"] is True
     assert node.cfg["interval_s"] == 20
+
+
+def test_seed_004_config_messages():
     chip, dese = make_node({"profile": "dese", "org_id": "org-123"})
     dese.on_message(b"devices/org-123/n1/config", json.dumps({  # seed 004's own example
         "device_id": "n1", "config": {"telemetry_interval": 30000, "mqtt_keepalive": 60,
@@ -90,6 +92,8 @@ def test_config_topic_messages_are_configs_in_both_forms():
 
 
 def test_what_a_change_needs():
+    from firmware.reconfig import changed, needs, patch_of
+
     base = config.apply(DEFAULTS, {})
     cases = [
         ({"interval_s": 5, "sensors": {"ph": {"offset_v": 1.4}}, "alerts": {"ph": None}}, (False, False)),
