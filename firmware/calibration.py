@@ -62,10 +62,16 @@ def _volts(driver, sensor):
     return driver.volts
 
 
+def _cleared(sensor, keys, calibration):
+    """The default calibration back; a calibration in progress is dropped."""
+    calibration.pop(sensor, None)
+    default = DEFAULTS["sensors"][sensor]
+    return {key: default[key] for key in keys}, {}
+
+
 def _soil(driver, point, value):
     if point == "clear":
-        default = DEFAULTS["sensors"]["soil"]
-        return {"dry": default["dry"], "wet": default["wet"]}, {}
+        return _cleared("soil", ("dry", "wet"), {})
     if point not in ("dry", "wet"):
         raise ValueError("moisture calibration point must be dry, wet or clear")
     raw = driver.read_raw() if value is None else value
@@ -77,9 +83,7 @@ def _soil(driver, point, value):
 def _ph(driver, point, value, temp_c, cfg, calibration):
     spec = cfg["sensors"]["ph"]
     if point == "clear":
-        calibration.pop("ph", None)
-        default = DEFAULTS["sensors"]["ph"]
-        return {"slope_mv": default["slope_mv"], "offset_v": default["offset_v"]}, {}
+        return _cleared("ph", ("slope_mv", "offset_v"), calibration)
     if point not in _PH_BUFFERS:
         raise ValueError("ph calibration point must be mid, low, high or clear")
     buffer_ph = _PH_BUFFERS[point] if value is None else value
@@ -101,9 +105,7 @@ def _ph(driver, point, value, temp_c, cfg, calibration):
 def _ec(driver, point, value, temp_c, cfg, calibration):
     spec = cfg["sensors"]["ec"]
     if point == "clear":
-        calibration.pop("ec", None)
-        default = DEFAULTS["sensors"]["ec"]
-        return {"k": default["k"], "offset": default["offset"]}, {}
+        return _cleared("ec", ("k", "offset"), calibration)
     if point == "dry":  # in air: no conductivity, whatever the board outputs
         volts = driver.read_volts() / 1000000
         return {"offset": round(-spec["k"] * volts, 5)}, {"volts": round(volts, 4)}

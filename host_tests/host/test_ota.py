@@ -111,6 +111,14 @@ def is_online(topic, data, retain):
     return topic == "farm/node-t1/status" and data and data.get("status") == "online"
 
 
+def deployed_node(broker, nodes, runtime, interval_s):
+    """A backend and a node whose firmware is in its own filesystem, once it is online."""
+    backend = Backend(broker, ["farm/#"])
+    node = nodes(broker, runtime, config={"interval_s": interval_s}, deployed=True)
+    backend.wait_for(is_online)
+    return backend, node
+
+
 def wait_exit(node, timeout_s=15):
     deadline = time.monotonic() + timeout_s
     while node.running() and time.monotonic() < deadline:
@@ -124,9 +132,7 @@ def test_version_is_where_the_tests_expect_it():
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_a_good_update_is_swapped_in_at_restart_and_kept_once_online(broker, nodes, files, runtime):
-    backend = Backend(broker, ["farm/#"])
-    node = nodes(broker, runtime, config={"interval_s": 5}, deployed=True)
-    backend.wait_for(is_online)
+    backend, node = deployed_node(broker, nodes, runtime, interval_s=5)
     update = files.publish_update("v011", {"firmware/__init__.py": new_version("0.1.1"),
                                            "lib/ota_note.py": b"NOTE = 'added by 0.1.1'\n"}, "0.1.1")
     answer = command(backend, "ota-1", "ota", update)
@@ -150,9 +156,7 @@ def test_a_good_update_is_swapped_in_at_restart_and_kept_once_online(broker, nod
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_a_bad_or_broken_download_changes_nothing(broker, nodes, files, runtime):
-    backend = Backend(broker, ["farm/#"])
-    node = nodes(broker, runtime, config={"interval_s": 1}, deployed=True)
-    backend.wait_for(is_online)
+    backend, node = deployed_node(broker, nodes, runtime, interval_s=1)
     body = new_version("0.1.2") + b"# " + b"x" * 6000 + b"\n"  # several buffers long
     cases = {
         "hash": ({"wrong_hash": ("firmware/__init__.py",)}, "sha256 does not match"),
@@ -187,9 +191,7 @@ def test_a_bad_or_broken_download_changes_nothing(broker, nodes, files, runtime)
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_an_update_that_crashes_at_import_is_rolled_back_after_three_boots(broker, nodes, files, runtime):
-    backend = Backend(broker, ["farm/#"])
-    node = nodes(broker, runtime, config={"interval_s": 5}, deployed=True)
-    backend.wait_for(is_online)
+    backend, node = deployed_node(broker, nodes, runtime, interval_s=5)
     broken = source("firmware/node.py") + b"\nraise RuntimeError('broken build')\n"
     update = files.publish_update("bad", {"firmware/node.py": broken, "firmware/__init__.py": new_version("0.9.0")},
                                   "0.9.0")
