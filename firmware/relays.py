@@ -21,11 +21,12 @@ class Relay:
         """On for duration_s (never more than max_on_s); returns the seconds it will stay on."""
         seconds = self.max_on_s if duration_s is None else min(duration_s, self.max_on_s)
         now = ticks_ms()
-        self._pin.value(1 - self._off_level)
         if not self.on:
             self._on_since = now
+        # Timed before the pin moves: whatever fails after, the timer switches it off.
         self.on = True
         self._off_at = ticks_add(now, int(seconds * 1000))
+        self._pin.value(1 - self._off_level)
         return seconds
 
     def off(self, reason="command"):

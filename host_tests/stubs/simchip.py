@@ -22,7 +22,9 @@ NO_GPIO = (20, 24, 28, 29, 30, 31)
 INPUT_ONLY = (34, 35, 36, 37, 38, 39)
 ADC1_PINS = (32, 33, 34, 35, 36, 37, 38, 39)
 ADC2_PINS = (0, 2, 4, 12, 13, 14, 15, 25, 26, 27)
-LOG_MAX = 2000  # pin writes kept; a long simulation must not grow without bound
+# Pin writes kept, in a ring allocated once: a long simulation must not grow the heap
+# (a growing list here once took the virtual node's heap from the firmware).
+LOG_MAX = 256
 
 DEFAULT_WIRING = {
     "soil": {"pin": 34},
@@ -194,7 +196,8 @@ class Chip:
         self.wiring = merge_wiring(wiring)
         self.mac = mac
         self.pins = {}
-        self.log = []  # (ticks_ms, gpio, level) of every pin write
+        self._log = [0] * (3 * LOG_MAX)  # ticks_ms, gpio, level of the latest pin writes
+        self._logged = 0
         self.adc_reads = []  # (ticks_ms, gpio, raw)
         self.uart_log = []  # (uart id, bytes written)
         self.wifi_active = False
@@ -233,9 +236,11 @@ class Chip:
     def write_pin(self, gpio, level):
         level = 1 if level else 0
         self.pin(gpio).level = level
-        self.log.append((ticks_ms(), gpio, level))
-        if len(self.log) > LOG_MAX:
-            del self.log[: LOG_MAX // 4]
+        at = 3 * (self._logged % LOG_MAX)
+        self._log[at] = ticks_ms()
+        self._log[at + 1] = gpio
+        self._log[at + 2] = level
+        self._logged += 1
         relays = self.wiring["relays"]
         for name in relays:
             relay = relays[name]
@@ -244,7 +249,14 @@ class Chip:
 
     def writes(self, gpio):
         """[(ticks_ms, level), ...] written to gpio, oldest first."""
-        return [(t, level) for t, g, level in self.log if g == gpio]
+        log = self._log
+        first = max(0, self._logged - LOG_MAX)
+        out = []
+        for n in range(first, self._logged):
+            at = 3 * (n % LOG_MAX)
+            if log[at + 1] == gpio:
+                out.append((log[at], log[at + 2]))
+        return out
 
     def relay_on(self, name):
         relay = self.wiring["relays"][name]
