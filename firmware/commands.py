@@ -124,6 +124,9 @@ class Dispatcher:
             return self._answer(command_id, command, dialect, False, None, str(exc))
         except ConfigError as exc:
             return self._answer(command_id, command, dialect, False, None, "config refused: %s" % exc)
+        except Exception as exc:  # a bug or no memory: answered, so the backend is not left waiting
+            self.node.log("command %s failed: %s" % (command, _describe(exc)))
+            return self._answer(command_id, command, dialect, False, None, "internal error: %s" % _describe(exc))
         if hasattr(result, "send"):  # steps to run over the loop; the answer comes at the end
             if self.job is not None:
                 return self._answer(command_id, command, dialect, False, None,

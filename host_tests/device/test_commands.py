@@ -142,3 +142,15 @@ def test_failsafe_turns_every_relay_off_without_the_broker():
     node.step()
     assert not chip.relay_on("irrigation")
     assert any("failsafe" in line for line in node.log_lines)
+
+
+def test_an_unexpected_failure_in_a_command_is_answered_and_the_loop_goes_on():
+    chip, node = make_node()
+
+    def no_memory(name, on, duration_s=None):
+        raise MemoryError("memory allocation failed")
+
+    node.relays.set = no_memory
+    answer = send(node, {"command_id": "m1", "command": "relay", "parameters": {"relay": "irrigation", "state": "on"}})
+    assert answer["success"] is False and answer["error"].startswith("internal error: MemoryError")
+    assert send(node, {"command": "ping"})["success"] is True
