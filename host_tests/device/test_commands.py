@@ -86,6 +86,9 @@ def test_seed_001_actions():
     assert not chip.relay_on("irrigation")  # no flow rate configured: refused
     node.on_message(b"devices/n1/command", b'{"action": "set_interval", "intervalMs": 30000}')
     assert node.cfg["interval_s"] == 30
+
+
+def test_seed_001_amount_through_the_configured_flow_rate():
     _, flowing = make_node({"profile": "plantnanny", "relays": {"irrigation": {"flow_ml_s": 50.0}}})
     assert flowing.dispatcher.handle(b'{"action": "pump_water", "amountMl": 250}')["response"]["off_in_s"] == 5
 

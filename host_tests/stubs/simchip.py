@@ -24,7 +24,7 @@ ADC1_PINS = (32, 33, 34, 35, 36, 37, 38, 39)
 ADC2_PINS = (0, 2, 4, 12, 13, 14, 15, 25, 26, 27)
 # Pin writes kept, in a ring allocated once: a long simulation must not grow the heap
 # (a growing list here once took the virtual node's heap from the firmware).
-LOG_MAX = 256
+LOG_MAX = 128
 
 DEFAULT_WIRING = {
     "soil": {"pin": 34},
