@@ -77,6 +77,12 @@ def main():
     for interpreter in ("micropython", "cpython"):
         r = latency(interpreter)
         print(f"  {interpreter:12} {r['p50_ms']:>8.3f} {r['p99_ms']:>8.3f}  ({r['messages']} arrived)")
+    import command_latency  # beside this script; it starts its own broker and virtual nodes
+
+    print("command -> relay through mosquitto, %d relay commands (relay: publish -> telemetry with the "
+          "new state; response: publish -> command_response)" % command_latency.COMMANDS)
+    for line in command_latency.table([command_latency.measure(runtime) for runtime in ("micropython", "cpython")]):
+        print(line)
 
 
 if __name__ == "__main__":

@@ -251,10 +251,13 @@ class Node:
         self.session.enqueue(topic, json.dumps(render(template, alert) if template else alert))
 
     def on_message(self, topic, msg):
-        if topic == self._config_topic:  # bytes, as the client gives it
-            self.dispatcher.handle(msg, "config")
-        else:
-            self.dispatcher.handle(msg)
+        try:
+            if topic == self._config_topic:  # bytes, as the client gives it
+                self.dispatcher.handle(msg, "config")
+            else:
+                self.dispatcher.handle(msg)
+        except Exception as exc:  # e.g. no memory for the answer: the PUBACK must still go
+            self.log("message on %s dropped: %s %s" % (topic, type(exc).__name__, exc))
 
     def _on_connected(self):
         """Each time the broker is reached: an update on trial has proven itself."""

@@ -1,0 +1,196 @@
+"""Command -> relay latency through mosquitto on loopback, one virtual node per runtime.
+
+paho plays the backend: it sends `relay` commands (QoS 1) one at a time, irrigation on
+and off in turn, and times two arrivals from the moment it published each:
+  relay     the node's telemetry showing the new relay state (published at once on a
+            change, built after the pin was switched: an upper bound of command -> GPIO);
+  response  the command_response carrying the command's command_id.
+Alone: python bench/command_latency.py [COMMANDS]"""
+import json
+import queue
+import socket
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+
+from farmctl.broker import Mosquitto
+from farmctl.nodes import VirtualNode
+
+DEVICE_ID = "node-b1"
+COMMANDS = 300
+GAP_S = 0.02  # after a command has completed, before the next one
+COMMAND_TIMEOUT_S = 5.0
+STARTUP_TIMEOUT_S = 30.0  # broker, node boot, online status and the boot reading
+RUN_TIMEOUT_S = 120.0  # every command of one runtime; what is left unsent counts as timed out
+TOPIC = "farm/%s/" % DEVICE_ID
+
+
+def percentile(ordered, q):
+    """Nearest-rank percentile of an ascending list."""
+    rank = max(1, -(-len(ordered) * q // 100))  # ceil without floats
+    return ordered[int(rank) - 1]
+
+
+def summary(delays_ms):
+    ordered = sorted(delays_ms)
+    if not ordered:
+        return {"p50_ms": None, "p99_ms": None, "max_ms": None}
+    return {"p50_ms": percentile(ordered, 50), "p99_ms": percentile(ordered, 99), "max_ms": ordered[-1]}
+
+
+class Listener:
+    """A paho client that stamps every message of the node with perf_counter_ns as it
+    arrives (in paho's network thread, so the bench's own waiting adds nothing)."""
+
+    def __init__(self, broker):
+        self.arrivals = queue.Queue()
+        self._subscribed = threading.Event()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-listener")
+        self.client.on_message = lambda c, u, m: self.arrivals.put((time.perf_counter_ns(), m.topic, m.payload))
+        self.client.on_subscribe = lambda c, u, mid, codes, p: self._subscribed.set()
+        self.client.connect(broker.host, broker.port)
+        self.client.subscribe([(TOPIC + "telemetry", 1), (TOPIC + "status", 1), (TOPIC + "command_response", 1)])
+        self.client.loop_start()
+        if not self._subscribed.wait(5):
+            raise RuntimeError("no SUBACK from the bench broker in 5 s")
+
+    def next(self, deadline):
+        """(arrival ns, topic, decoded payload), or None once deadline (monotonic) has passed."""
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            try:
+                arrived, topic, payload = self.arrivals.get(timeout=min(left, 0.2))
+            except queue.Empty:
+                continue
+            try:
+                return arrived, topic, json.loads(payload)
+            except ValueError:
+                continue  # not ours to judge here
+
+    def close(self):
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def _wait_for(listener, node, what, matches, timeout_s):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        got = listener.next(deadline)
+        if got is None:
+            raise RuntimeError("%s node: no %s in %d s; console:\n%s"
+                               % (node.runtime, what, timeout_s, node.console()[-2000:]))
+        if matches(got[1], got[2]):
+            return got[2]
+
+
+def _one_command(backend, listener, i):
+    """Send command i; (ms to the telemetry with the new state, ms to its response),
+    with None for what did not arrive within COMMAND_TIMEOUT_S."""
+    state = 1 if i % 2 == 0 else 0  # relays are off at boot: on first
+    command_id = "lat-%d" % i
+    payload = json.dumps({"command_id": command_id, "command": "relay",
+                          "parameters": {"relay": "irrigation", "state": "on" if state else "off"}})
+    relay_ms = response_ms = None
+    sent = time.perf_counter_ns()
+    backend.publish(TOPIC + "commands", payload, qos=1)
+    deadline = time.monotonic() + COMMAND_TIMEOUT_S
+    while relay_ms is None or response_ms is None:
+        got = listener.next(deadline)
+        if got is None:
+            break
+        arrived, topic, data = got
+        if topic.endswith("/telemetry") and relay_ms is None and data["relays"]["irrigation"] == state:
+            relay_ms = (arrived - sent) / 1e6
+        elif topic.endswith("/command_response") and data.get("command_id") == command_id:
+            response_ms = (arrived - sent) / 1e6
+            if not data["success"]:  # a refused command moves nothing: no telemetry will come
+                raise RuntimeError("%s refused: %s" % (command_id, data["error"]))
+    return relay_ms, response_ms
+
+
+def measure(runtime, commands=COMMANDS):
+    """Latency of `commands` relay commands to a virtual node under runtime
+    ("micropython" or "cpython"): p50/p99/max ms of relay and response, and timeouts."""
+    relay_ms, response_ms, timeouts = [], [], 0
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory() as workdir:
+        broker = Mosquitto(Path(workdir) / "broker", persistence=False)
+        node = listener = backend = None
+        try:
+            broker.start()
+            listener = Listener(broker)
+            # paho leaves Nagle on: one client that also sent PUBACKs for the node's
+            # messages had each next command held ~20 ms for the broker's delayed ACK
+            # (measured). The backend only publishes, and with TCP_NODELAY.
+            backend = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-backend")
+            backend.connect(broker.host, broker.port)
+            backend.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            backend.loop_start()
+            node = VirtualNode(Path(workdir) / "node", {"device_id": DEVICE_ID, "interval_s": 60},
+                               {"wifi": {"ssid": "farm", "password": "farmpass"},
+                                "mqtt": {"host": broker.host, "port": broker.port}}, runtime=runtime)
+            node.start()
+            _wait_for(listener, node, "online status", lambda t, d: t.endswith("/status") and d.get("status") == "online",
+                      STARTUP_TIMEOUT_S)
+            # The boot reading's sensor pass would share the loop with the first commands.
+            _wait_for(listener, node, "boot reading", lambda t, d: t.endswith("/telemetry"), STARTUP_TIMEOUT_S)
+            run_deadline = time.monotonic() + RUN_TIMEOUT_S
+            for i in range(commands):
+                if time.monotonic() >= run_deadline:
+                    timeouts += commands - i
+                    break
+                relay, response = _one_command(backend, listener, i)
+                if relay is None or response is None:
+                    timeouts += 1
+                    if not node.running():
+                        raise RuntimeError("%s node stopped:\n%s" % (runtime, node.console()[-2000:]))
+                else:
+                    relay_ms.append(relay)
+                    response_ms.append(response)
+                time.sleep(GAP_S)
+        finally:
+            if backend is not None:
+                backend.loop_stop()
+                backend.disconnect()
+            if listener is not None:
+                listener.close()
+            if node is not None:
+                node.stop()
+            broker.stop()
+    return {"runtime": runtime, "commands": commands, "timeouts": timeouts,
+            "relay": summary(relay_ms), "response": summary(response_ms),
+            "seconds": round(time.monotonic() - started, 1)}
+
+
+def table(results):
+    """What `main` and bench/run.py print: a heading, a row per runtime and measure, durations."""
+    lines = ["command -> relay latency, mosquitto on loopback, QoS 1, %d relay commands one at a time, %d ms apart"
+             % (results[0]["commands"], GAP_S * 1000),
+             "  (relay: publish -> telemetry with the new state; response: publish -> command_response)",
+             "  %-12s %-9s %8s %8s %8s %9s" % ("runtime", "measure", "p50 ms", "p99 ms", "max ms", "timeouts")]
+    for result in results:
+        for measure_name in ("relay", "response"):
+            figures = result[measure_name]
+            if figures["p50_ms"] is None:
+                cells = "%8s %8s %8s" % ("-", "-", "-")
+            else:
+                cells = "%8.2f %8.2f %8.2f" % (figures["p50_ms"], figures["p99_ms"], figures["max_ms"])
+            lines.append("  %-12s %-9s %s %9d" % (result["runtime"], measure_name, cells, result["timeouts"]))
+    lines.append("  (took %s)" % ", ".join("%s %.1f s" % (r["runtime"], r["seconds"]) for r in results))
+    return lines
+
+
+def main():
+    commands = int(sys.argv[1]) if len(sys.argv) > 1 else COMMANDS
+    for line in table([measure(runtime, commands) for runtime in ("micropython", "cpython")]):
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
