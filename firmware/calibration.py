@@ -6,6 +6,7 @@
 #   ph:       "mid" (first: restarts the calibration), "low", "high"; value: the buffer's pH
 #   ec:       "one" (single point), "low", "high" (value: the solution's mS/cm at 25 C), "dry"
 #   any:      "clear" goes back to the default calibration
+from firmware.commands import shown as short
 from firmware.defaults import DEFAULTS
 from firmware.sensors import ec as ec_math
 from firmware.sensors import ph as ph_math
@@ -19,7 +20,7 @@ def calibrate(node, sensor, point, value, temp_c=None):
     """Store one calibration point of sensor ("ph", "ec", "moisture"); returns what was
     stored, or step generator for an EZO circuit. Raises ValueError saying what is wrong."""
     if sensor not in ("ph", "ec", "moisture"):
-        raise ValueError("'sensor' must be ph, ec or moisture, got %r" % (sensor,))
+        raise ValueError("'sensor' must be ph, ec or moisture, got %s" % short(sensor))
     if point is not None and type(point) is not str:
         raise ValueError("'point' must be a string")
     if value is not None and (type(value) not in (int, float) or value - value != 0):

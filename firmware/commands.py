@@ -45,6 +45,12 @@ def normalize(data):
     return command_id, ALIASES.get(command, command), params, dialect
 
 
+def shown(value):
+    """A value echoed in an error, cut short: a hostile 3 kB name is not sent back whole."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _describe(exc):
     return "%s %s" % (type(exc).__name__, exc)
 
@@ -77,7 +83,7 @@ def _state(value):
         return True
     if value in (False, 0, "off", "OFF", "Off", "0", "false"):
         return False
-    raise CommandError("'state' must be on/off, 1/0 or true/false, got %r" % (value,))
+    raise CommandError("'state' must be on/off, 1/0 or true/false, got %s" % shown(value))
 
 
 class Dispatcher:
@@ -117,7 +123,7 @@ class Dispatcher:
             command_id = "%s-%d" % (self.node.boot_id, self._counter)
         handler = getattr(self, "do_" + command, None)
         if handler is None:
-            return self._answer(command_id, command, dialect, False, None, "unknown command %r" % command)
+            return self._answer(command_id, command, dialect, False, None, "unknown command %s" % shown(command))
         try:
             result = handler(params)
         except (CommandError, Refused) as exc:
@@ -193,7 +199,7 @@ class Dispatcher:
     def _relay(self, name, on, duration_s):
         relays = self.node.relays
         if type(name) is not str or name not in relays.relays:
-            raise CommandError("unknown relay %r (have: %s)" % (name, ", ".join(sorted(relays.relays))))
+            raise CommandError("unknown relay %s (have: %s)" % (shown(name), ", ".join(sorted(relays.relays))))
         off_in = relays.set(name, on, duration_s)
         return {"relay": name, "state": 1 if on else 0, "off_in_s": off_in}
 
