@@ -40,15 +40,32 @@ def normalize(data):
     if type(params) is not dict:
         raise CommandError("'parameters' must be an object")
     command_id = data.get("command_id")
-    if command_id is not None and (type(command_id) is not str or not 0 < len(command_id) <= 64):
-        raise CommandError("'command_id' must be a string of 1 to 64 characters")
+    if command_id is not None and not valid_id(command_id):
+        raise CommandError("'command_id' must be a string of 1 to 64 printable ASCII characters")
     return command_id, ALIASES.get(command, command), params, dialect
 
 
+def valid_id(value):
+    """A command_id we echo back: 1 to 64 printable ASCII characters."""
+    if type(value) is not str or not 0 < len(value) <= 64:
+        return False
+    for ch in value:
+        if not 32 <= ord(ch) < 127:
+            return False
+    return True
+
+
 def shown(value):
-    """A value echoed in an error, cut short: a hostile 3 kB name is not sent back whole."""
+    """A value echoed in an error or a log: cut short (a hostile 3 kB name is not sent
+    back whole) and in ASCII (a name with a lone surrogate would not be valid UTF-8)."""
     text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    if len(text) > 40:
+        text = text[:37] + "..."
+    out = ""
+    for ch in text:
+        code = ord(ch)
+        out += ch if 32 <= code < 127 else "\\u%04x" % code
+    return out
 
 
 def _describe(exc):
@@ -60,7 +77,7 @@ def _config_message(data):
     if type(data) is not dict:
         raise CommandError("a config must be a JSON object")
     command_id = data.get("command_id")
-    if type(command_id) is not str or not 0 < len(command_id) <= 64:
+    if not valid_id(command_id):
         command_id = None
     return command_id, "config", data, "canonical"
 
@@ -111,7 +128,7 @@ class Dispatcher:
             else:
                 command_id, command, params, dialect = normalize(data)
         except CommandError as exc:
-            cid = data.get("command_id") if type(data) is dict and type(data.get("command_id")) is str else None
+            cid = data.get("command_id") if type(data) is dict and valid_id(data.get("command_id")) else None
             return self._answer(cid, None, "canonical", False, None, str(exc))
         if command_id is not None and command_id in self._answers:
             self.node.send_response(self._answers[command_id], dialect)  # the first answer, again
@@ -122,8 +139,8 @@ class Dispatcher:
             self._counter += 1
             command_id = "%s-%d" % (self.node.boot_id, self._counter)
         handler = getattr(self, "do_" + command, None)
-        if handler is None:
-            return self._answer(command_id, command, dialect, False, None, "unknown command %s" % shown(command))
+        if handler is None:  # the unknown name is not echoed in "command": it may not be valid text
+            return self._answer(command_id, None, dialect, False, None, "unknown command %s" % shown(command))
         try:
             result = handler(params)
         except (CommandError, Refused) as exc:
@@ -167,7 +184,7 @@ class Dispatcher:
                 self._answers.pop(self._order.pop(0), None)
         self.node.send_response(answer, dialect)
         if not success:
-            self.node.log("command %s refused: %s" % (command, error))
+            self.node.log("command %s refused: %s" % (shown(command), error))
         return answer
 
     # --- the commands (PROTOCOL.md, Commands) ---

@@ -15,7 +15,7 @@ from firmware.relays import RelayBank
 from firmware.sensors.reader import SENSOR_KEYS, SensorReader
 from firmware.session import Session, make_client
 from firmware.wifi import WifiLink
-from ticks import ticks_add, ticks_diff, ticks_ms
+from ticks import sleep_ms, ticks_add, ticks_diff, ticks_ms
 
 _LOOP_MS = 20  # the longest the loop idles between turns
 _NTP_RETRY_MS = 60000
@@ -198,7 +198,7 @@ class Node:
                 self.loop_errors += 1
                 self.log("loop: %s %s" % (type(exc).__name__, exc))
                 self._pass = None
-                self.session.wait(200)
+                sleep_ms(200)  # not session.wait: what failed may be in the session
 
     # --- messages ---
 
@@ -217,7 +217,9 @@ class Node:
             "uptime_ms": self._uptime_ms, "npk_total": _total(values, ("n", "p", "k")),
             "sensors": sensors, "relays": self.relays.states(), "errors": dict(errors),
             "meta": {"rssi": self.wifi.rssi(), "heap_free": gc.mem_free() if hasattr(gc, "mem_free") else None,
-                     "firmware_version": VERSION, "dropped": self.session.queue.dropped},
+                     "firmware_version": VERSION, "dropped": self.session.queue.dropped,
+                     # incoming messages too big for the buffer or the free heap, dropped
+                     "rx_dropped": getattr(getattr(self.session, "client", None), "dropped_oversize", None)},
         }
         self.seq += 1
         return reading

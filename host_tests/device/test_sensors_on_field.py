@@ -8,11 +8,13 @@ from fieldmodel import Field
 from simchip import new_chip, wiring_from_config
 
 
-def node(patch=None, **field_values):
+def node(patch=None, faults=None, **field_values):
     cfg = config.apply(DEFAULTS, patch or {})
     field = Field()
     for name in field_values:
         field.set(name, field_values[name])
+    for sensor in faults or {}:  # before the chip starts delivering anemometer edges
+        field.fault(sensor, faults[sensor])
     chip = new_chip(field, wiring_from_config(cfg))
     drivers, problems = build_sensors(cfg)
     assert problems == []
@@ -184,8 +186,7 @@ def test_anemometer_counts_the_field_wind_through_its_irq():
 def test_anemometer_faults_read_as_calm():
     # A reed switch that never closes (unplugged) or stays closed (stuck) gives no edges.
     for fault in ("unplugged", "stuck"):
-        chip, reader = node({"sensors": {"npk": {"enabled": False}}}, wind_speed=24.0)
-        chip.field.fault("wind", fault)
+        chip, reader = node({"sensors": {"npk": {"enabled": False}}}, {"wind": fault}, wind_speed=24.0)
         values, errors = _read_wind_over(reader, 600)
         chip.close()
         assert values["wind_speed"] == 0.0 and "wind" not in errors, (fault, values)

@@ -424,8 +424,16 @@ class MQTTClient:
 
     def _drop_front(self, n):
         left = self._rx_len - n
-        if left:  # rare: the next packet arrived in the same read; copy, do not overlap
-            self._rx[0:left] = bytes(self._rx_view[n:self._rx_len])
+        # The next packets arrived in the same read: move them to the front in place,
+        # in pieces no longer than n so that no piece overlaps its own copy (a
+        # temporary copy of the rest would need the heap when it may be short).
+        rx = self._rx
+        view = self._rx_view
+        done = 0
+        while done < left:
+            piece = min(n, left - done)
+            rx[done:done + piece] = view[n + done:n + done + piece]
+            done += piece
         self._rx_len = left
 
     def _consume(self):
@@ -459,9 +467,15 @@ class MQTTClient:
             if qos:
                 pid = (rx[at] << 8) | rx[at + 1]
                 at += 2
-            msg = bytes(self._rx_view[at:self._end])
+            try:
+                msg = bytes(self._rx_view[at:self._end])
+            except MemoryError:
+                # No heap for the copy: drop it like an oversize one (acknowledged,
+                # counted) rather than meet the same packet again on every call.
+                msg = None
+                self.dropped_oversize += 1
             self._consume()
-            if self.cb:
+            if self.cb and msg is not None:
                 self.cb(topic, msg)
             if pid is not None:
                 self._puback(pid)  # after the callback: at least once, never lost

@@ -68,4 +68,4 @@ class VirtualNode:
             stop_process(self.process, timeout_s)
 
     def console(self):
-        return self.log_path.read_text() if self.log_path.exists() else ""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
