@@ -35,6 +35,8 @@ def normalize(data):
         params = data["params"]
     if type(command) is not str or not command:
         raise CommandError("missing 'command' (a string)")
+    if len(command) > 64:  # no command is this long (and MicroPython names stop at 255)
+        raise CommandError("unknown command %s" % shown(command))
     if params is None:
         params = {}
     if type(params) is not dict:
