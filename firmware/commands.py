@@ -60,6 +60,8 @@ def valid_id(value):
 def shown(value):
     """A value echoed in an error or a log: cut short (a hostile 3 kB name is not sent
     back whole) and in ASCII (a name with a lone surrogate would not be valid UTF-8)."""
+    if type(value) in (list, dict):  # repr of a deeply nested one would recurse too deep
+        return "%s of %d" % ("a list" if type(value) is list else "an object", len(value))
     text = repr(value)
     if len(text) > 40:
         text = text[:37] + "..."

@@ -48,6 +48,8 @@ def test_bad_input_is_refused_with_a_reason_and_moves_nothing():
         ({"command": "relay", "command_id": 7}, "command_id"),
         (b'{"command": "ping", "command_id": "caf\\u00e9"}', "printable ASCII"),
         ({"command": "x" * 3000}, "unknown command 'xxxxxxxx"),
+        (b'{"command": "relay", "parameters": {"relay": ' + b"[" * 400 + b"]" * 400 + b', "state": 1}}',
+         "unknown relay a list of 1"),
         ({"command": "set_interval", "parameters": {"interval_s": 0}}, "between 1 and 86400"),
         (b'{"command": "relay", "parameters": {"relay": "irrig\\u00e4tion", "state": 1}}', "unknown relay"),
     ]
