@@ -78,7 +78,8 @@ def _drop(tree, key):
 
 # --- files ---
 
-def _path(root, name):
+def in_root(root, name):
+    """name in the device folder root ("" is the current folder, "/" on a device)."""
     return root.rstrip("/") + "/" + name if root else name
 
 
@@ -120,9 +121,9 @@ def load(root=""):
     problems = []
     cfg = merge(DEFAULTS, None)
     for name in (CONFIG_FILE, SECRETS_FILE):
-        path = _path(root, name)
-        recover(path)
-        data = _read_json(path, problems)
+        file = in_root(root, name)
+        recover(file)
+        data = _read_json(file, problems)
         if data is not None:
             cfg = _lay_over(cfg, data, name, problems)
     return cfg, problems
@@ -156,8 +157,8 @@ def save(cfg, root=""):
     """Validate and save: settings that differ from the defaults to config.json,
     secrets to secrets.json. Each file is replaced atomically and only when it changes."""
     validate(cfg)
-    _store(_path(root, CONFIG_FILE), _split(cfg, DEFAULTS, "", False))
-    _store(_path(root, SECRETS_FILE), _split(cfg, DEFAULTS, "", True))
+    _store(in_root(root, CONFIG_FILE), _split(cfg, DEFAULTS, "", False))
+    _store(in_root(root, SECRETS_FILE), _split(cfg, DEFAULTS, "", True))
 
 
 def reset(cfg):

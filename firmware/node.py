@@ -32,13 +32,6 @@ def _total(values, keys):
     return total
 
 
-def _carry_inflight(old, new):
-    """Publishes still awaiting their PUBACK go with the link (our client keeps them)."""
-    if hasattr(old, "inflight") and hasattr(new, "inflight"):
-        new.inflight.update(old.inflight)
-        old.inflight.clear()
-
-
 def device_id(cfg, mac):
     """From config, else 'node-' + the 12 hex digits of the MAC (PROTOCOL: Identity)."""
     return cfg["device_id"] or "node-" + "".join("%02x" % b for b in mac)
@@ -52,6 +45,7 @@ class Node:
         self.cfg = cfg
         self.root = root
         self._hw = hw
+        self.wlan = hw["wlan"]
         self.log_lines = []
         now = ticks_ms()
         self._uptime_ms = 0
@@ -79,26 +73,26 @@ class Node:
         self.dispatcher = Dispatcher(self)
         self.clock = Clock(hw.get("ntptime"), cfg["ntp"]["host"])
         self._link_to_try = None  # (config, restart after) of a link change to start
-        self._trial = None  # while a new broker link is tried: how to go back
+        self._trial = None  # a LinkTrial while a new broker link is tried
         self.calibration_points = {}  # sensor -> points of a calibration in progress
         self._connects_seen = 0
-        self._link(cfg, None)
+        self.connect_with(cfg, None)
         for key, reason in problems:
             self.log("config: %s: %s" % (key, reason))
 
-    def _link(self, cfg, queue):
+    def connect_with(self, cfg, queue):
         """Wi-Fi, profile and MQTT session from cfg; queue: readings still to send."""
         self.device_id = device_id(cfg, self._hw["mac"])
         self.profile = Profile(cfg["profile"], {"prefix": cfg["mqtt"]["prefix"], "device_id": self.device_id,
                                                 "farm_id": cfg["farm_id"], "org_id": cfg["org_id"]})
-        self.wifi = WifiLink(self._hw["wlan"], cfg["wifi"]["ssid"], cfg["wifi"]["password"], self.log)
+        self.wifi = WifiLink(self.wlan, cfg["wifi"]["ssid"], cfg["wifi"]["password"], self.log)
         client, errors = make_client(cfg, self.device_id, self.log)
         topics = self.profile.topics
-        self.session = Session(client, errors, topics["status"], self._status_json("offline", reason="lwt"),
+        self.session = Session(client, errors, topics["status"], self.status_json("offline", reason="lwt"),
                                self.profile.subscriptions(), self.on_message, self.log,
                                cfg["mqtt"]["queue_max"], cfg["mqtt"]["queue_bytes"])
-        self.session.online_payload = lambda: self._status_json("online")
-        self._config_topic = topics["config"].encode() if topics["config"] else None
+        self.session.online_payload = lambda: self.status_json("online")
+        self.config_topic = topics["config"].encode() if topics["config"] else None
         if queue is not None:
             self.session.queue = queue
 
@@ -134,10 +128,12 @@ class Node:
             self._connects_seen = self.session.connects
             self._on_connected()
         if self._link_to_try is not None:  # the config's answer has gone out on the old link
-            self._begin_trial(*self._link_to_try)
+            from firmware.link_trial import LinkTrial
+
+            self._trial = LinkTrial(self, *self._link_to_try)
             self._link_to_try = None
-        elif self._trial is not None:
-            self._trial_check(now)
+        elif self._trial is not None and self._trial.check(now):
+            self._trial = None
         self._safety(now)
         self.reader.poll()
         job = self.dispatcher.job
@@ -228,7 +224,7 @@ class Node:
         reading = self.reading(values, errors)
         self.session.enqueue(self.profile.topics["telemetry"], json.dumps(self.profile.telemetry(reading)))
 
-    def _status_json(self, status, **fields):
+    def status_json(self, status, **fields):
         info = {"status": status, "device_id": self.device_id}
         if status == "online":
             info.update({"firmware_version": VERSION, "boot_id": self.boot_id,
@@ -252,9 +248,14 @@ class Node:
         template = self.profile.spec.get("alert")
         self.session.enqueue(topic, json.dumps(render(template, alert) if template else alert))
 
+    def notice(self, severity, rule, message):
+        """An alert about the node itself (an update, a config), not about a reading."""
+        self.publish_alert({"severity": severity, "sensor": None, "value": None, "threshold": None,
+                            "rule": rule, "message": message})
+
     def on_message(self, topic, msg):
         try:
-            if topic == self._config_topic:  # bytes, as the client gives it
+            if topic == self.config_topic:  # bytes, as the client gives it
                 self.dispatcher.handle(msg, "config")
             else:
                 self.dispatcher.handle(msg)
@@ -263,7 +264,8 @@ class Node:
 
     def _on_connected(self):
         """Each time the broker is reached: an update on trial has proven itself."""
-        if not (exists(self._path("ota-files/trial.json")) or exists(self._path("ota-files/report.json"))):
+        if not (exists(config.in_root(self.root, "ota-files/trial.json"))
+                or exists(config.in_root(self.root, "ota-files/report.json"))):
             return  # no update going on: lib/ota stays out of the heap
         from ota import Swap
 
@@ -273,9 +275,8 @@ class Node:
             self.log("ota: %s reached the broker, kept" % version)
         report = swap.take_report()
         if report is not None:
-            self.publish_alert({"severity": "info" if report["result"] == "updated" else "warning",
-                                "sensor": None, "value": None, "threshold": None, "rule": "ota",
-                                "message": "ota: %s %s" % (report["result"], report["version"])})
+            self.notice("info" if report["result"] == "updated" else "warning", "ota",
+                        "ota: %s %s" % (report["result"], report["version"]))
 
     # --- what commands act on ---
 
@@ -301,7 +302,7 @@ class Node:
         self._next_reading = ticks_ms()
 
     def status_info(self):
-        return json.loads(self._status_json("online"))
+        return json.loads(self.status_json("online"))
 
     def public_config(self):
         return config.public(self.cfg)
@@ -309,9 +310,6 @@ class Node:
     def set_interval(self, seconds):
         self.apply_config({"interval_s": seconds})
         return seconds
-
-    def _path(self, name):
-        return self.root.rstrip("/") + "/" + name if self.root else name
 
     def apply_config(self, patch):
         """Validate patch over the config as a whole (ConfigError names every bad key),
@@ -333,7 +331,7 @@ class Node:
             self.cfg = new
             self.restart_soon()
             return {"changed": keys, "restart": True}
-        self._use(new)
+        self.apply_live(new)
         return {"changed": keys}
 
     def reset_config(self):
@@ -342,7 +340,7 @@ class Node:
         self.cfg = cfg
         self.restart_soon()  # the defaults may wire things differently
 
-    def _use(self, cfg):
+    def apply_live(self, cfg):
         """Take over the settings a running node can change without a restart."""
         old = self.cfg
         self.cfg = cfg
@@ -362,48 +360,8 @@ class Node:
         self.alerts.update(cfg["alerts"])
         self.clock.set_host(cfg["ntp"]["host"])
 
-    # --- a new broker link, tried with a way back ---
-
-    def _begin_trial(self, new, restart):
-        old = (self.cfg, self.profile, self.wifi, self.session, self.device_id, self._config_topic)
-        wifi_changed = new["wifi"] != self.cfg["wifi"]
-        self.log("config: trying the new broker link for %d s" % self.cfg["mqtt"]["fallback_s"])
-        self._trial = {"old": old, "until": ticks_add(ticks_ms(), self.cfg["mqtt"]["fallback_s"] * 1000),
-                       "restart": restart, "wifi": wifi_changed}
-        self._switch(old[3], wifi_changed, "reconfigure")
-        self._use(new)
-        self._link(new, old[3].queue)
-        _carry_inflight(old[3].client, self.session.client)
-
-    def _switch(self, session, wifi_changed, reason):
-        session.close(self._status_json("offline", reason=reason))
-        session.connected = False
-        if wifi_changed:
-            self._hw["wlan"].disconnect()
-
-    def _trial_check(self, now):
-        trial = self._trial
-        if self.session.connected:
-            self._trial = None
-            config.save(self.cfg, self.root)
-            self.log("config: new broker link works, saved")
-            if trial["restart"]:
-                self.restart_soon()
-        elif ticks_diff(now, trial["until"]) >= 0:
-            self._trial = None
-            failed = self.session
-            self._switch(failed, trial["wifi"], "fallback")
-            cfg, self.profile, self.wifi, self.session, self.device_id, self._config_topic = trial["old"]
-            _carry_inflight(failed.client, self.session.client)
-            self._use(cfg)
-            mqtt = failed.client
-            message = "config: new broker %s:%s not reached in %d s; back on the old config" % (
-                mqtt.server, mqtt.port, cfg["mqtt"]["fallback_s"])
-            self.publish_alert({"severity": "warning", "sensor": None, "value": None, "threshold": None,
-                                "rule": "config", "message": message})
-
     def restart_soon(self):
         self._restart_requested = True  # after the answer has gone out
 
     def shutdown(self, reason="restart"):
-        self.session.close(self._status_json("offline", reason=reason))
+        self.session.close(self.status_json("offline", reason=reason))

@@ -1,0 +1,59 @@
+# A new broker link tried with a way back: a remote config that changes Wi-Fi, broker,
+# credentials, identity or topics. The node says offline on the old link and moves; the
+# new config is saved once the new broker is reached, and if it is not reached within
+# mqtt.fallback_s the node goes back to the old link and raises an alert there.
+# Loaded only when such a change comes.
+from firmware import config
+from ticks import ticks_add, ticks_diff, ticks_ms
+
+
+def _carry_inflight(old, new):
+    """Publishes still awaiting their PUBACK go with the link (our client keeps them)."""
+    if hasattr(old, "inflight") and hasattr(new, "inflight"):
+        new.inflight.update(old.inflight)
+        old.inflight.clear()
+
+
+class LinkTrial:
+    def __init__(self, node, new, restart):
+        """Leave the current link for the one new describes; restart: after it works."""
+        self._node = node
+        self._restart = restart
+        self._wifi_changed = new["wifi"] != node.cfg["wifi"]
+        fallback_s = node.cfg["mqtt"]["fallback_s"]
+        self._until = ticks_add(ticks_ms(), fallback_s * 1000)
+        old = node.session
+        self._old = (node.cfg, node.profile, node.wifi, old, node.device_id, node.config_topic)
+        node.log("config: trying the new broker link for %d s" % fallback_s)
+        self._leave(old, "reconfigure")
+        node.apply_live(new)
+        node.connect_with(new, old.queue)
+        _carry_inflight(old.client, node.session.client)
+
+    def _leave(self, session, reason):
+        node = self._node
+        session.close(node.status_json("offline", reason=reason))
+        session.connected = False
+        if self._wifi_changed:
+            node.wlan.disconnect()
+
+    def check(self, now):
+        """Keep or undo the new link when its time has come; True once decided."""
+        node = self._node
+        if node.session.connected:
+            config.save(node.cfg, node.root)
+            node.log("config: new broker link works, saved")
+            if self._restart:
+                node.restart_soon()
+            return True
+        if ticks_diff(now, self._until) < 0:
+            return False
+        failed = node.session
+        self._leave(failed, "fallback")
+        cfg, node.profile, node.wifi, node.session, node.device_id, node.config_topic = self._old
+        _carry_inflight(failed.client, node.session.client)
+        node.apply_live(cfg)
+        mqtt = failed.client
+        node.notice("warning", "config", "config: new broker %s:%s not reached in %d s; back on the old config"
+                    % (mqtt.server, mqtt.port, cfg["mqtt"]["fallback_s"]))
+        return True
