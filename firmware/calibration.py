@@ -10,10 +10,9 @@ from firmware.commands import shown as short
 from firmware.defaults import DEFAULTS
 from firmware.sensors import ec as ec_math
 from firmware.sensors import ph as ph_math
+from firmware.sensors import soil
 
 _PH_BUFFERS = {"mid": 7.0, "low": 4.0, "high": 10.0}
-_SOIL_USABLE = (40, 4094)  # counts: outside, the input is open or shorted
-_PROBE_USABLE_UV = (50000, 3050000)
 
 
 def calibrate(node, sensor, point, value, temp_c=None):
@@ -58,7 +57,7 @@ def _temperature(node, temp_c):
 
 def _volts(driver, sensor):
     micro = driver.read_volts()
-    if not _PROBE_USABLE_UV[0] <= micro < _PROBE_USABLE_UV[1]:
+    if not ph_math.RAIL_LOW_UV <= micro < ph_math.RAIL_HIGH_UV:  # the same rails for EC
         raise ValueError("the %s probe reads %.3f V: not connected?" % (sensor, micro / 1000000))
     return driver.volts
 
@@ -76,7 +75,7 @@ def _soil(driver, point, value):
     if point not in ("dry", "wet"):
         raise ValueError("moisture calibration point must be dry, wet or clear")
     raw = driver.read_raw() if value is None else value
-    if type(raw) is not int or not _SOIL_USABLE[0] <= raw <= _SOIL_USABLE[1]:
+    if type(raw) is not int or not soil.connected(raw):
         raise ValueError("moisture probe reads %s counts: not connected?" % raw)
     return {point: raw}, {"raw": raw}
 

@@ -10,8 +10,8 @@ NERNST_MV = 59.16  # ideal electrode slope at 25 C, mV per pH
 _K25 = 298.15
 _MIN_EFFICIENCY = 0.80  # a probe below this is worn out or a buffer was wrong
 _MAX_EFFICIENCY = 1.05
-_RAIL_LOW_UV = const(50000)  # an open input reads at a rail
-_RAIL_HIGH_UV = const(3050000)  # at 11 dB the ADC saturates near 3.1 V
+RAIL_LOW_UV = const(50000)  # an open input reads at a rail
+RAIL_HIGH_UV = const(3050000)  # at 11 dB the ADC saturates near 3.1 V
 
 
 def _kelvin(temp_c):
@@ -63,7 +63,7 @@ class AnalogPH(AnalogProbe):
         micro = self.read_volts()
         yield
         values["ph"] = None
-        if micro < _RAIL_LOW_UV or micro >= _RAIL_HIGH_UV:
+        if micro < RAIL_LOW_UV or micro >= RAIL_HIGH_UV:
             errors["ph"] = "unplugged"
             return
         ph = ph_from_volts(self.volts, self.slope_mv, self.offset_v, self.temperature())

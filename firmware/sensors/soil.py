@@ -9,6 +9,11 @@ _FLOOR = const(40)  # counts: no probe output is this low; the input is open
 _FULL_SCALE = const(4095)
 
 
+def connected(raw):
+    """Whether a raw count can come from a probe (not an open or shorted input)."""
+    return _FLOOR <= raw < _FULL_SCALE
+
+
 class SoilMoisture:
     name = "soil"
     keys = ("moisture",)
@@ -39,7 +44,7 @@ class SoilMoisture:
     def read_steps(self, values, errors):
         raw = self.read_raw()
         yield  # sampling took a few ms: give the main loop its turn
-        if raw < _FLOOR or raw >= _FULL_SCALE:
+        if not connected(raw):
             values["moisture"] = None
             errors["soil"] = "unplugged"
             return
