@@ -1,18 +1,25 @@
-# Device entry point: the application lives in firmware/; this only starts it, after
-# lib/ota has swapped in a staged update (or rolled a failed one back).
+# Device entry point, after boot.py: lib/ota swaps in a staged update (or rolls a failed
+# one back), then firmware/startup.py starts the application, or safe mode. An uncaught
+# error is logged to flash and resets the device: never a dead REPL.
 import sys
 
 from ota import Swap
 
-Swap().boot()
+update = Swap().boot()
 del Swap
 sys.modules.pop("ota")  # not needed while the application runs: its heap comes back
 try:
-    from firmware import app
+    from firmware import startup
 
-    app.run()
-except Exception as exc:  # never a dead REPL: the reset retries (and counts an update's boots)
+    device = startup.run(update=update)  # returns in maintenance: `device` keeps it going beside the REPL
+except Exception as exc:  # the reset retries; a crash loop ends in safe mode (startup.py)
+    sys.print_exception(exc)
+    try:
+        from flashlog import FlashLog
+
+        FlashLog().exception("crash:", exc)
+    except Exception:  # noqa: BLE001 (a broken flash must not stop the reset)
+        pass
     import machine
 
-    sys.print_exception(exc)
     machine.reset()

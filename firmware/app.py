@@ -1,27 +1,41 @@
-# The node application: load the config, set up the board, run the node's loop.
+# The node application: set up the board, run the node's loop under the watchdog.
 # gc.collect() between the heavy steps: compiling a module needs contiguous heap, and
 # the garbage of the step before would otherwise fragment it.
 import gc
 
-from firmware import config
-
-gc.collect()
-from firmware import board  # noqa: E402
+from firmware import board
 
 gc.collect()
 from firmware.node import Node  # noqa: E402
 
 gc.collect()
 
+# A technician who stopped the loop with Ctrl-C has this long at the REPL before the
+# watchdog (which cannot be stopped once started) puts the device back to work.
+TECHNICIAN_WATCHDOG_S = 1800
 
-def run(root=""):
-    cfg, problems = config.load(root)
-    gc.collect()
+
+def run(cfg, problems, root="", guard=None, flash_log=None):
+    """Run the node until it is stopped by Ctrl-C; then the device is in maintenance
+    (the returned object keeps its status) with the REPL free."""
     hw, setup_problems = board.build(cfg)
+    hw["boot_guard"] = guard
+    hw["flash_log"] = flash_log
+    hw["watchdog"] = board.watchdog(cfg["watchdog_s"])
     gc.collect()
     node = Node(cfg, hw, list(problems) + setup_problems, root)
     gc.collect()
+    reason = "restart"
     try:
         node.run()
+    except KeyboardInterrupt:
+        reason = "maintenance"
+        board.watchdog(TECHNICIAN_WATCHDOG_S)
     finally:
-        node.shutdown("restart")
+        node.relays.all_off("stopped")  # nothing enforces max_on_s once the loop is gone
+        node.shutdown(reason)
+    print("farmnode stopped (Ctrl-C); the watchdog restarts it in %d min unless machine.reset() "
+          "comes first" % (TECHNICIAN_WATCHDOG_S // 60))
+    from firmware.maintenance import Maintenance
+
+    return Maintenance(cfg, hw["wlan"], "technician at the REPL").start()

@@ -105,6 +105,12 @@ def build_relays(cfg):
     return relays
 
 
+def watchdog(timeout_s):
+    """The hardware watchdog, (re)started with this timeout: once running it cannot be
+    stopped; making it again sets a new timeout (the esp32 port reconfigures it)."""
+    return machine.WDT(timeout=timeout_s * 1000)
+
+
 def build(cfg):
     """Everything the node needs from the board, as a dict, and the setup problems."""
     import network

@@ -5,9 +5,16 @@ import time
 _UNIX_OFFSET = 946684800 if time.gmtime(0)[0] == 2000 else 0
 
 
+# ntptime waits this long for the server's answer (its default is 1 s): a sync holds the
+# loop at most this long (plus the DNS lookup, which lwIP bounds itself).
+NTP_TIMEOUT_S = 2
+
+
 class Clock:
     def __init__(self, ntptime=None, host=None):
         self._ntptime = ntptime
+        if ntptime is not None:
+            ntptime.timeout = NTP_TIMEOUT_S
         self.set_host(host)
         self.synced = False
 

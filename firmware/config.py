@@ -78,6 +78,11 @@ def _drop(tree, key):
 
 # --- files ---
 
+def device_id(cfg, mac):
+    """From config, else 'node-' + the 12 hex digits of the MAC (PROTOCOL: Identity)."""
+    return cfg["device_id"] or "node-" + "".join("%02x" % b for b in mac)
+
+
 def in_root(root, name):
     """name in the device folder root ("" is the current folder, "/" on a device)."""
     return root.rstrip("/") + "/" + name if root else name

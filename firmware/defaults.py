@@ -56,6 +56,13 @@ DEFAULTS = {
     # Relays that must never be on together (switching one on switches the others off).
     "relay_groups": {},
     "failsafe_s": 300,
+    # A loop that makes no progress for this long is reset by the hardware watchdog.
+    # It also bounds how long a hung loop can overrun a relay's max_on_s.
+    "watchdog_s": 30,
+    # Safe mode (maintenance status, no application): entered while the BOOT button on
+    # pin is held at reset, or after 3 boots in a row failed before reaching the broker;
+    # that second kind tries the application again after retry_s (0: never by itself).
+    "safe_mode": {"pin": 0, "retry_s": 3600},
     # Alert rules: an alert when a reading leaves min..max (null: no bound on that side),
     # one "info" clear when it is back inside by at least hysteresis.
     "alerts": {

@@ -19,6 +19,7 @@ from ticks import sleep_ms, ticks_add, ticks_diff, ticks_ms
 
 _LOOP_MS = 20  # the longest the loop idles between turns
 _NTP_RETRY_MS = 60000
+_NTP_RESYNC_MS = 6 * 3600 * 1000
 _RESET_CAUSES = {1: "power_on", 2: "hard", 3: "watchdog", 4: "deepsleep", 5: "soft"}
 _LOG_LINES = 30
 
@@ -30,11 +31,6 @@ def _total(values, keys):
             return None
         total += values[key]
     return total
-
-
-def device_id(cfg, mac):
-    """From config, else 'node-' + the 12 hex digits of the MAC (PROTOCOL: Identity)."""
-    return cfg["device_id"] or "node-" + "".join("%02x" % b for b in mac)
 
 
 class Node:
@@ -82,7 +78,7 @@ class Node:
 
     def connect_with(self, cfg, queue):
         """Wi-Fi, profile and MQTT session from cfg; queue: readings still to send."""
-        self.device_id = device_id(cfg, self._hw["mac"])
+        self.device_id = config.device_id(cfg, self._hw["mac"])
         self.profile = Profile(cfg["profile"], {"prefix": cfg["mqtt"]["prefix"], "device_id": self.device_id,
                                                 "farm_id": cfg["farm_id"], "org_id": cfg["org_id"]})
         self.wifi = WifiLink(self.wlan, cfg["wifi"]["ssid"], cfg["wifi"]["password"], self.log)
@@ -105,6 +101,16 @@ class Node:
         if len(self.log_lines) > _LOG_LINES:
             self.log_lines.pop(0)
 
+    def log_event(self, text):
+        """A line also kept in the flash log (rare events only: flash wears)."""
+        self.log(text)
+        self.to_flash(text)
+
+    def to_flash(self, text):
+        flash_log = self._hw.get("flash_log")
+        if flash_log is not None:
+            flash_log.write(text)
+
     # --- time ---
 
     def uptime_s(self):
@@ -120,9 +126,9 @@ class Node:
         """One turn of the loop."""
         link_up = self.wifi.poll()
         now = ticks_ms()
-        if link_up and not self.clock.synced and ticks_diff(now, self._next_ntp) >= 0:
-            if not self.clock.sync():
-                self._next_ntp = ticks_add(now, _NTP_RETRY_MS)
+        if link_up and ticks_diff(now, self._next_ntp) >= 0:
+            # Again now and then: the RTC drifts, and a first sync may have failed.
+            self._next_ntp = ticks_add(now, _NTP_RESYNC_MS if self.clock.sync() else _NTP_RETRY_MS)
         self.session.poll(link_up)
         if self.session.connects != self._connects_seen:
             self._connects_seen = self.session.connects
@@ -173,7 +179,7 @@ class Node:
         elif not self._failsafe_tripped and ticks_diff(now, self._offline_since) >= self.cfg["failsafe_s"] * 1000:
             self._failsafe_tripped = True
             relays.all_off("failsafe")
-            self.log("failsafe: no broker for %d s, every relay off" % self.cfg["failsafe_s"])
+            self.log_event("failsafe: no broker for %d s, every relay off" % self.cfg["failsafe_s"])
         changes = relays.take_changes()
         if changes:
             for name, on, reason in changes:
@@ -185,11 +191,16 @@ class Node:
             self._hw["reset"]()
 
     def run(self, until=None):
-        """Loop forever (or until until() is true, for tests and the simulator)."""
+        """Loop forever (or until until() is true, for tests and the simulator). The
+        watchdog is fed after each turn that completes: a loop that hangs, or fails on
+        every turn, gets the device reset."""
         self.log("farmnode %s as %s, profile %s, boot %s" % (VERSION, self.device_id, self.profile.name, self.boot_id))
+        watchdog = self._hw.get("watchdog")
         while until is None or not until():
             try:
                 self.step()
+                if watchdog is not None:
+                    watchdog.feed()
             except Exception as exc:  # a bug must not stop the loop (and the safety rules)
                 self.loop_errors += 1
                 self.log("loop: %s %s" % (type(exc).__name__, exc))
@@ -250,6 +261,7 @@ class Node:
 
     def notice(self, severity, rule, message):
         """An alert about the node itself (an update, a config), not about a reading."""
+        self.to_flash("%s %s: %s" % (severity, rule, message))  # publish_alert logs it too
         self.publish_alert({"severity": severity, "sensor": None, "value": None, "threshold": None,
                             "rule": rule, "message": message})
 
@@ -263,7 +275,11 @@ class Node:
             self.log("message on %s dropped: %s %s" % (topic, type(exc).__name__, exc))
 
     def _on_connected(self):
-        """Each time the broker is reached: an update on trial has proven itself."""
+        """Each time the broker is reached: this boot is healthy (no safe mode on the
+        next), and an update on trial has proven itself."""
+        guard = self._hw.get("boot_guard")
+        if guard is not None:
+            guard.healthy()
         if not (exists(config.in_root(self.root, "ota-files/trial.json"))
                 or exists(config.in_root(self.root, "ota-files/report.json"))):
             return  # no update going on: lib/ota stays out of the heap
@@ -364,4 +380,6 @@ class Node:
         self._restart_requested = True  # after the answer has gone out
 
     def shutdown(self, reason="restart"):
+        if self.session.connected:
+            self.log_event("shutdown: %s" % reason)
         self.session.close(self.status_json("offline", reason=reason))

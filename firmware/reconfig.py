@@ -5,7 +5,7 @@
 
 # Settings the running node takes over at once.
 _LIVE = ("interval_s", "failsafe_s", "interlocks", "relay_groups", "alerts", "trims", "ntp",
-         "mqtt.fallback_s",
+         "mqtt.fallback_s", "safe_mode",
          "relays.*.max_on_s", "relays.*.pump_id", "relays.*.flow_ml_s",
          "sensors.soil.dry", "sensors.soil.wet", "sensors.ec.k", "sensors.ec.offset",
          "sensors.ec.temp_coef", "sensors.ph.slope_mv", "sensors.ph.offset_v", "sensors.ph.gain")

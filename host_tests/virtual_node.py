@@ -1,42 +1,76 @@
 # A farm node on the host: the real firmware on the stubs and a field model.
 # Runs under MicroPython (the unix port) or CPython:
-#   virtual_node.py ROOT [--field FILE] [--speed X] [--seed N] [--start-hour H] [--reset-cause N]
+#   virtual_node.py ROOT [--field FILE] [--speed X] [--seed N] [--start-hour H]
+#                        [--reset-cause N] [--rtc FILE] [--boot-button 0|1]
 # ROOT is the device's filesystem: config.json and secrets.json as on an ESP32.
+import os
 import sys
+import time
 
 from fieldmodel import Field
-from ota import Swap
 from simchip import new_chip, wiring_from_config
 
+OPTIONS = {"--field": None, "--speed": "1", "--seed": "1", "--start-hour": "9",
+           "--reset-cause": "1", "--rtc": None, "--boot-button": "0"}
+USAGE = ("usage: %s ROOT [--field FILE] [--speed X] [--seed N] [--start-hour H] "
+         "[--reset-cause N] [--rtc FILE] [--boot-button 0|1]")
 
-def parse(argv):
-    options = {"root": argv[0], "--field": None, "--speed": "1", "--seed": "1",
-               "--start-hour": "9", "--reset-cause": "1"}
+
+def parse(argv, usage, options=OPTIONS):
+    parsed = dict(options)
+    parsed["root"] = argv[0] if argv else None
     i = 1
     while i < len(argv):
         if argv[i] not in options or i + 1 >= len(argv):
-            raise SystemExit("usage: virtual_node.py ROOT [--field FILE] [--speed X] [--seed N] "
-                             "[--start-hour H] [--reset-cause N]")
-        options[argv[i]] = argv[i + 1]
+            raise SystemExit(usage)
+        parsed[argv[i]] = argv[i + 1]
         i += 2
-    return options
+    if parsed["root"] is None:
+        raise SystemExit(usage)
+    return parsed
 
 
-def main():
-    options = parse(sys.argv[1:])
-    root = options["root"]
-    Swap(root).boot()  # as main.py does, before the application is imported
-    sys.modules.pop("ota")
-    from firmware import app, config
+def power_off(message):
+    """End this process at once, as a reset ends a chip: no cleanup, no shutdown."""
+    print(message)
+    if sys.implementation.name == "micropython":
+        os.system("kill -9 $PPID")  # the unix port has no os._exit; the shell's parent is us
+    os._exit(1)
 
-    cfg, _ = config.load(root)
+
+def make_chip(cfg, options, ap=None):
+    """The simulated chip for this boot: wiring from cfg (a config, or a device's partial
+    config.json), the field model, RTC memory kept in the --rtc file across processes,
+    the BOOT button, and a watchdog that ends the process when it bites."""
     field = Field(seed=int(options["--seed"]), speed=float(options["--speed"]),
                   start_hour=float(options["--start-hour"]), steer_path=options["--field"])
     chip = new_chip(field, wiring_from_config(cfg))
-    chip.ap["ssid"] = cfg["wifi"]["ssid"]  # the simulated access point is the configured one
-    chip.ap["password"] = cfg["wifi"]["password"]
+    if ap is not None:
+        chip.ap["ssid"], chip.ap["password"] = ap
     chip.reset_cause = int(options["--reset-cause"])
-    app.run(root)
+    chip.boot_button = options["--boot-button"] == "1"
+    if options["--rtc"]:
+        chip.keep_rtc_in(options["--rtc"])
+    chip.on_watchdog = lambda: power_off("WDT: the watchdog was not fed in time, resetting")
+    return chip
 
 
-main()
+def main():
+    options = parse(sys.argv[1:], USAGE % "virtual_node.py")
+    root = options["root"]
+    from ota import Swap
+
+    update = Swap(root).boot()  # as main.py does, before the application is imported
+    sys.modules.pop("ota")
+    from firmware import config, startup
+
+    cfg, _ = config.load(root)
+    # The simulated access point is the configured one.
+    make_chip(cfg, options, (cfg["wifi"]["ssid"], cfg["wifi"]["password"]))
+    device = startup.run(root, update)
+    while device is not None:  # maintenance: its timer serves it; a device would sit at the REPL
+        time.sleep(1)
+
+
+if __name__ == "__main__":
+    main()

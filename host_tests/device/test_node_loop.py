@@ -4,7 +4,8 @@ import network
 from fieldmodel import Field
 from firmware import board, config
 from firmware.defaults import DEFAULTS
-from firmware.node import Node, device_id
+from firmware.config import device_id
+from firmware.node import Node
 from firmware.wifi import WifiLink
 from ringbuf import RingBuffer
 from simchip import new_chip, wiring_from_config

@@ -4,6 +4,7 @@
 import errno
 
 import simchip
+from ticks import sleep_ms
 
 
 class DHTBase:
@@ -60,6 +61,8 @@ def _readinto(pin, buf, sensor):
     fault = field.fault_of("dht")
     if fault in ("timeout", "unplugged"):
         raise OSError(errno.ETIMEDOUT)
+    while fault == "hang" and not chip.closed:
+        sleep_ms(100)
     noise = 0.0 if fault == "stuck" else 1.0  # a stuck sensor repeats itself exactly
     temp = field.noisy("temp", 0.05 * noise)
     humidity = min(100.0, max(0.0, field.noisy("humidity", 0.2 * noise)))

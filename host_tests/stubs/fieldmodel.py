@@ -12,7 +12,8 @@ from ticks import ticks_diff, ticks_ms
 
 VALUE_NAMES = ("moisture", "temp", "humidity", "n", "p", "k", "ec", "ph", "wind_speed", "soil_temp")
 SENSORS = ("soil", "dht", "npk", "ec", "ph", "wind")
-FAULTS = ("timeout", "crc", "unplugged", "stuck")
+# "hang": the read never returns (a wedged driver or bus), what the watchdog is for.
+FAULTS = ("timeout", "crc", "unplugged", "stuck", "hang")
 # The values each sensor reports: what a "stuck" fault freezes.
 SENSOR_VALUES = {"soil": ("moisture",), "dht": ("temp", "humidity"), "npk": ("n", "p", "k"),
                  "ec": ("ec",), "ph": ("ph",), "wind": ("wind_speed",)}

@@ -372,8 +372,11 @@ class WDT:
         if timeout < 1:
             raise ValueError("WDT timeout too short")
         chip = _chip()
-        chip.wdt_timeout_ms = timeout
+        started = chip.wdt_timeout_ms is not None
+        chip.wdt_timeout_ms = timeout  # made again: the esp32 port reconfigures the timeout
         chip.wdt_fed = ticks_ms()
+        if not started and chip.on_watchdog is not None and _thread is not None:
+            _thread.start_new_thread(_watch, (chip,))
 
     def feed(self):
         chip = _chip()
@@ -381,9 +384,21 @@ class WDT:
         chip.wdt_feeds += 1
 
 
+def _watch(chip):
+    """The watchdog's own timer: a timeout calls chip.on_watchdog (which ends the process)."""
+    while not chip.closed:
+        sleep_ms(50)
+        if _expired(chip):
+            chip.on_watchdog()
+            return
+
+
 def wdt_expired():
     """Stub only: would the watchdog have reset the chip by now?"""
-    chip = _chip()
+    return _expired(_chip())
+
+
+def _expired(chip):
     return chip.wdt_timeout_ms is not None and ticks_diff(ticks_ms(), chip.wdt_fed) > chip.wdt_timeout_ms
 
 
@@ -430,6 +445,7 @@ class RTC:
         if len(data) > RTC.MEMORY_MAX:
             raise ValueError("buffer too long")
         chip.rtc_memory = bytes(data)
+        chip.rtc_written()
         return None
 
 

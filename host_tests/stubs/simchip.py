@@ -61,11 +61,13 @@ def merge_wiring(wiring):
 
 
 def wiring_from_config(cfg):
-    """The wiring a firmware config describes, so the simulated board matches it."""
-    sensors = cfg["sensors"]
+    """The wiring a firmware config describes, so the simulated board matches it; a
+    partial config (a device's config.json) gives the default wiring where it is silent."""
+    sensors = cfg.get("sensors", {})
     wiring = {name: dict(sensors[name]) for name in sensors}
-    wiring["i2c"] = dict(cfg["i2c"])
-    wiring["relays"] = {name: dict(cfg["relays"][name]) for name in cfg["relays"]}
+    wiring["i2c"] = dict(cfg.get("i2c", {}))
+    relays = cfg.get("relays", {})
+    wiring["relays"] = {name: dict(relays[name]) for name in relays if relays[name] is not None}
     return merge_wiring(wiring)
 
 
@@ -208,6 +210,11 @@ class Chip:
         self.wdt_timeout_ms = None
         self.wdt_fed = None
         self.wdt_feeds = 0
+        # What a watchdog timeout does: None only records it (machine.wdt_expired());
+        # a process that plays a whole device installs a callable that ends it.
+        self.on_watchdog = None
+        self.rtc_store = None  # a file keeping RTC memory across processes ("resets")
+        self.boot_button = False  # GPIO0 held low (the BOOT button) while this boot starts
         self.reset_cause = 1  # PWRON_RESET
         self.wake_reason = 0
         self.freq = 160000000
@@ -231,6 +238,8 @@ class Chip:
             state = self.pins[gpio] = PinState()
             if gpio == self.wiring["wind"]["pin"] or gpio == self.wiring["dht"]["pin"]:
                 state.level = 1  # pulled up on the board
+            elif gpio == 0:  # the BOOT button: pulled up, low while pressed
+                state.level = 0 if self.boot_button else 1
         return state
 
     def write_pin(self, gpio, level):
@@ -347,6 +356,20 @@ class Chip:
             sleep_ms(max(1, period_ms // 2))
             state.level = 1
             sleep_ms(max(0, period_ms - period_ms // 2))
+
+    def keep_rtc_in(self, path):
+        """RTC memory survives this process: loaded from path now, saved there on write."""
+        self.rtc_store = path
+        try:
+            with open(path, "rb") as f:
+                self.rtc_memory = f.read()
+        except OSError:
+            self.rtc_memory = b""
+
+    def rtc_written(self):
+        if self.rtc_store is not None:
+            with open(self.rtc_store, "wb") as f:
+                f.write(self.rtc_memory)
 
     def close(self):
         self.closed = True

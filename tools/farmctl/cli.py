@@ -1,5 +1,6 @@
 """The `farmctl` command: host-side tools for farmnode."""
 import argparse
+import importlib
 import sys
 import tempfile
 import time
@@ -28,6 +29,11 @@ def cmd_sim(args):
     return sim.run(args)
 
 
+# Subcommands that live in their own module farmctl/<name>.py, each with register(sub)
+# adding its parser; imported when the parser is built (their heavy imports stay lazy).
+MODULE_COMMANDS = ("flash", "deploy", "send", "watch", "vdev")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="farmctl", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -45,6 +51,14 @@ def build_parser():
     sim.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     sim.add_argument("--keep", action="store_true", help="keep the nodes' files and logs")
     sim.set_defaults(run=cmd_sim)
+    for name in MODULE_COMMANDS:
+        try:
+            module = importlib.import_module(f"farmctl.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"farmctl.{name}":
+                raise
+            continue  # not written yet
+        module.register(sub)
     return parser
 
 

@@ -24,7 +24,7 @@ def deploy_sources(root):
 
 class VirtualNode:
     def __init__(self, workdir, config, secrets, runtime="micropython", field_file=None,
-                 speed=1.0, seed=1, start_hour=9.0, extra_path=(), deployed=False):
+                 speed=1.0, seed=1, start_hour=9.0, extra_path=(), deployed=False, boot_button=False):
         """deployed: the firmware and lib/ are copied into the node's own filesystem,
         as on a device (what an OTA update replaces); otherwise they run from the repo."""
         self.root = Path(workdir)
@@ -33,7 +33,10 @@ class VirtualNode:
         (self.root / "secrets.json").write_text(json.dumps(secrets))
         self.runtime = runtime
         self.field_file = field_file
-        self.options = ["--speed", str(speed), "--seed", str(seed), "--start-hour", str(start_hour)]
+        # RTC memory (the boot counter of safe mode) outlives the process, as it outlives a reset.
+        self.options = ["--speed", str(speed), "--seed", str(seed), "--start-hour", str(start_hour),
+                        "--rtc", str(self.root.parent / f"{self.root.name}.rtc"),
+                        "--boot-button", "1" if boot_button else "0"]
         self.extra_path = [str(p) for p in extra_path]
         if deployed:
             deploy_sources(self.root)

