@@ -1,0 +1,170 @@
+# Boot lifecycle on the stubs: the failed-boot count (lib/bootguard), the flash log
+# (lib/flashlog), the choice between the application and safe mode (firmware/startup),
+# maintenance's status, the watchdog fed by the loop, NTP's bound.
+import json
+
+import machine
+import ntptime
+from bootguard import BootGuard
+from firmware import clock, config, startup
+from firmware.defaults import DEFAULTS
+from firmware.maintenance import Maintenance
+from flashlog import FlashLog
+from nodekit import make_node
+from simchip import new_chip
+from testkit import tmpdir, write_text
+from ticks import sleep_ms, ticks_diff, ticks_ms
+
+
+def test_boot_guard_counts_failed_boots_until_healthy():
+    new_chip()
+    rtc = machine.RTC()
+    for expected in (0, 1, 2):
+        guard = BootGuard(rtc, 3)
+        assert guard.boot() == expected and not guard.tripped()
+    guard = BootGuard(rtc, 3)
+    assert guard.boot() == 3 and guard.tripped()
+    guard.healthy()
+    assert BootGuard(rtc, 3).boot() == 0
+
+
+def test_boot_guard_ignores_memory_it_did_not_write_and_can_give_one_more_try():
+    new_chip()
+    rtc = machine.RTC()
+    rtc.memory(b"something else")
+    guard = BootGuard(rtc, 3)
+    assert guard.boot() == 0
+    guard.give_one_more_try()
+    assert BootGuard(rtc, 3).boot() == 2  # one more failure trips it
+    guard = BootGuard(rtc, 3)
+    guard.boot()
+    guard.new_code()  # an update: the old code's failures do not count against it
+    assert not guard.tripped() and BootGuard(rtc, 3).boot() == 1
+
+
+def test_flash_log_rotates_within_its_bound_and_shows_the_tail():
+    path = tmpdir() + "/log.txt"
+    log = FlashLog(path, max_bytes=200)
+    for i in range(40):
+        log.write("event %d" % i)
+    tail = [line[-8:] for line in log.tail(5)]  # each line starts with the time, once it is set
+    assert tail == ["event %d" % i for i in range(35, 40)]
+    import os
+
+    assert os.stat(path)[6] < 200 + 20 and os.stat(path + ".1")[6] < 200 + 20
+    try:
+        raise ValueError("broken")
+    except ValueError as exc:
+        log.exception("crash:", exc)
+    tail = log.tail(10)
+    crash = [i for i, line in enumerate(tail) if line.endswith("crash:")][-1]
+    assert tail[crash + 1] == "Traceback (most recent call last):" and tail[-1] == "ValueError: broken"
+
+
+def test_flash_log_never_raises_when_the_flash_fails():
+    FlashLog(tmpdir() + "/no/such/folder/log.txt").write("lost, quietly")
+    assert FlashLog(tmpdir() + "/nothing.txt").tail() == []
+
+
+def _cfg(patch=None):
+    return config.apply(DEFAULTS, dict({"device_id": "n1"}, **(patch or {})))
+
+
+def test_safe_mode_when_the_boot_button_is_held_or_boots_keep_failing():
+    chip = new_chip()
+    guard = BootGuard(machine.RTC(), startup.FAILED_BOOTS_LIMIT)
+    guard.boot()
+    assert startup.safe_mode_reason(_cfg(), guard) is None
+    chip.boot_button = True
+    chip.pins.pop(0, None)
+    assert startup.safe_mode_reason(_cfg(), guard) == "boot button held"
+    chip = new_chip()
+    for _ in range(4):
+        guard = BootGuard(machine.RTC(), startup.FAILED_BOOTS_LIMIT)
+        guard.boot()
+    assert startup.safe_mode_reason(_cfg(), guard) == "3 boots in a row failed before reaching the broker"
+
+
+def test_startup_in_safe_mode_returns_maintenance_with_the_reason():
+    root = tmpdir()
+    write_text(root + "/config.json", json.dumps({"device_id": "n1"}))
+    chip = new_chip()
+    chip.boot_button = True
+    device = startup.run(root)
+    try:
+        assert isinstance(device, Maintenance) and device.reason == "safe mode: boot button held"
+        assert "boot: reset cause 1, 0 failed before, boot button held" in startup.flash_log(root).tail(1)[0]
+        assert not any(chip.pin(p).level for p in (25, 26))  # no relay was ever driven
+    finally:
+        device.stop()
+
+
+def test_maintenance_says_so_in_its_retained_status_and_will():
+    new_chip()
+    device = Maintenance(_cfg(), __import__("network").WLAN(0), "safe mode: test")
+    status = json.loads(device._status("maintenance", device.reason))
+    assert status == {"status": "maintenance", "device_id": "n1", "reason": "safe mode: test"}
+    will = json.loads(device._status("offline", "lwt"))
+    assert will["status"] == "offline" and will["reason"] == "lwt"
+
+
+def test_maintenance_after_a_crash_loop_tries_the_application_again_after_retry_s():
+    new_chip()
+    guard = BootGuard(machine.RTC(), 3)
+    for _ in range(4):
+        guard.boot()
+    device = Maintenance(_cfg(), __import__("network").WLAN(0), "safe mode", guard, None, retry_s=0)
+    device.serve()  # retry_s 0: never by itself
+    device._retry_at = 0
+    try:
+        device._retry_application()
+        raise AssertionError("no reset")
+    except machine.ResetRequested:
+        pass
+    assert BootGuard(machine.RTC(), 3).boot() == 2
+
+
+class CountingWatchdog:
+    def __init__(self):
+        self.feeds = 0
+
+    def feed(self):
+        self.feeds += 1
+
+
+def test_the_loop_feeds_the_watchdog_only_after_turns_that_complete():
+    chip, node = make_node()
+    node._hw["watchdog"] = watchdog = CountingWatchdog()
+    turns = []
+    node.run(until=lambda: turns.append(1) or len(turns) > 5)
+    assert watchdog.feeds == 5
+
+    def broken_step():
+        raise RuntimeError("a bug in every turn")
+
+    node.step = broken_step
+    turns.clear()
+    node.run(until=lambda: turns.append(1) or len(turns) > 3)
+    assert watchdog.feeds == 5  # failing turns are no progress: the watchdog will reset the device
+
+
+def test_reaching_the_broker_marks_the_boot_healthy():
+    chip, node = make_node()
+    guard = BootGuard(machine.RTC(), 3)
+    guard.boot()
+    guard.boot()
+    node._hw["boot_guard"] = guard
+    node._on_connected()
+    assert BootGuard(machine.RTC(), 3).boot() == 0
+
+
+def test_ntp_waits_a_bounded_time_and_syncs_again_hours_later():
+    chip, node = make_node({"wifi": {"ssid": "farm", "password": "farmpass"}})
+    assert ntptime.timeout == clock.NTP_TIMEOUT_S
+    for _ in range(300):
+        node.step()
+        sleep_ms(5)
+        if node.clock.synced:
+            break
+    assert node.clock.synced
+    assert ticks_diff(node._next_ntp, ticks_ms()) > 5 * 3600 * 1000
