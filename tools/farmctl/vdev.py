@@ -22,7 +22,7 @@ import tempfile
 import tty
 from pathlib import Path
 
-from farmctl.runtime import HEAP, ROOT, find_micropython, stop_process
+from farmctl.runtime import HEAP, ROOT, find_micropython
 
 DEVICE_SCRIPT = ROOT / "host_tests" / "vdev_device.py"
 BANNER = (b"MicroPython v1.29.0 on 2026-01-01; farmnode vdev (unix port) with ESP32\r\n"
@@ -33,7 +33,8 @@ RAW_PASTE_WINDOW = 256
 ROM_RESET_LINES = {1: b"rst:0x1 (POWERON_RESET)", 2: b"rst:0x10 (RTCWDT_RTC_RESET)",
                    3: b"rst:0x7 (TG0WDT_SYS_RESET)", 4: b"rst:0x5 (DEEPSLEEP_RESET)",
                    5: b"rst:0xc (SW_CPU_RESET)"}
-PANIC_RESET = 2  # the process ended without saying why: as a crash (HARD_RESET)
+PANIC_RESET = 2
+OUTPUT_KEPT = 65536  # bytes of output kept while no one reads the port  # the process ended without saying why: as a crash (HARD_RESET)
 CTRL_A, CTRL_B, CTRL_C, CTRL_D, CTRL_E = b"\x01", b"\x02", b"\x03", b"\x04", b"\x05"
 LONE_NEWLINE = re.compile(rb"(?<!\r)\n")
 
@@ -116,7 +117,7 @@ class DeviceProcess:
 
 
 class VirtualDevice:
-    def __init__(self, flash, state=None, heap=HEAP, node_options=(), log=None):
+    def __init__(self, flash, state=None, heap=HEAP, node_options=()):
         """flash: the device's filesystem (a folder); state: where the RTC memory and the
         BOOT button live (a fresh temporary folder by default: power-on)."""
         self.flash = Path(flash).resolve()
@@ -127,7 +128,6 @@ class VirtualDevice:
         (self.state / "rtc.bin").unlink(missing_ok=True)  # power-on: RTC memory is lost
         self.heap = heap
         self.node_options = list(node_options)
-        self.log = log
         self.master, self._slave = os.openpty()
         tty.setraw(self._slave)  # a UART: no echo, no line editing; kept open so reads never EIO
         os.set_blocking(self.master, False)
@@ -146,8 +146,8 @@ class VirtualDevice:
         self._input = None  # the line being typed for the program's input(), or None
         self._paste_window = 0
         self._interrupt_pending = False
-        self._stopping = False
         self.loader = None  # a RomLoader while the chip is in download mode
+        self._reset_pressed = False
 
     # --- lifecycle ---
 
@@ -191,7 +191,6 @@ class VirtualDevice:
         self._start(self._reset_cause, mode)
 
     def close(self):
-        self._stopping = True
         if self.device is not None:
             self.device.stop()
         if self.link is not None and self.link.is_symlink():
@@ -208,7 +207,14 @@ class VirtualDevice:
         while until is None or not until():
             self.step(0.05)
 
+    def press_reset(self):
+        """The EN button (safe from a signal handler: the reset happens in the next step)."""
+        self._reset_pressed = True
+
     def step(self, timeout_s):
+        if self._reset_pressed:
+            self._reset_pressed = False
+            self._hard_reset(2)
         fds = [self.master]
         device = self.device
         if device is not None:
@@ -245,9 +251,9 @@ class VirtualDevice:
             try:
                 n = os.write(self.master, self._out)
             except BlockingIOError:
-                if not select.select([], [self.master], [], 1.0)[1]:
-                    return  # no one reads: keep it, as a UART's buffer would (then lose it)
-                continue
+                # No one reads: keep the newest, as a UART with no one listening loses the rest.
+                self._out = self._out[-OUTPUT_KEPT:]
+                return
             self._out = self._out[n:]
 
     # --- from the device ---
@@ -519,8 +525,7 @@ def run(args):
         options += ["--field", str(Path(args.field).resolve())]
     vdev = VirtualDevice(args.dir, args.state, args.heap, options)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    # SIGHUP presses the EN (reset) button.
-    signal.signal(signal.SIGHUP, lambda *_: vdev._hard_reset(2))
+    signal.signal(signal.SIGHUP, lambda *_: vdev.press_reset())  # kill -HUP: the EN button
     try:
         if args.link:
             vdev.make_link(args.link)
