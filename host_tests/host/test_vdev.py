@@ -202,3 +202,15 @@ def test_the_watchdog_resets_a_hung_loop(vdev, broker, tmp_path):
     finally:
         backend.close()
         device.stop()
+
+
+def test_farmctl_flash_writes_into_the_vdev_in_download_mode(vdev, tmp_path):
+    from test_flash import esp_image, repetitive_payload
+
+    image = esp_image(0, repetitive_payload())
+    (tmp_path / "micropython.bin").write_bytes(image)
+    status, out = farmctl("flash", "--port", str(vdev.port), "--firmware", str(tmp_path / "micropython.bin"))
+    assert status == 0, out
+    assert (vdev.state / "flash.bin").read_bytes()[0x1000:0x1000 + len(image)] == image
+    status, out = mpremote(vdev.port, "exec", "print('back from download mode')")
+    assert status == 0 and "back from download mode" in out, out  # it booted MicroPython again
