@@ -147,6 +147,10 @@ def _split(cfg, default, path, secret):
                 out[key] = part
         elif (here in SECRET_KEYS) == secret and value != base:
             out[key] = _copy(value)
+            if here in NAMED and type(value) is dict and type(base) is dict:
+                for name in base:
+                    if name not in value:
+                        out[key][name] = None  # a default entry removed stays removed when loaded
     return out
 
 

@@ -137,6 +137,17 @@ def test_save_writes_only_differences_and_secrets_apart():
     assert problems == [] and loaded == cfg
 
 
+def test_a_removed_default_entry_stays_removed_after_a_restart():
+    root = tmpdir()
+    cfg = config.apply(DEFAULTS, {"alerts": {"frost": None}, "interlocks": {"spray_drift": None},
+                                  "relays": {"pump3": {"pin": 32}}})
+    config.save(cfg, root)
+    loaded, problems = config.load(root)
+    assert problems == [] and loaded == cfg
+    assert "frost" not in loaded["alerts"] and "spray_drift" not in loaded["interlocks"]
+    assert sorted(loaded["relays"]) == ["fertigation", "irrigation", "pump3"]
+
+
 def test_save_refuses_invalid_config_and_writes_nothing():
     root = tmpdir()
     cfg = config.merge(DEFAULTS, {"interval_s": -1})

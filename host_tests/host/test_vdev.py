@@ -176,8 +176,13 @@ def test_boot_button_held_at_reset_gives_maintenance(vdev, broker, tmp_path):
         vdev.press_reset()
         maintenance = _status(backend, "maintenance")
         assert maintenance["reason"] == "safe mode: boot button held"
+        # The technician's module at the REPL, through mpremote (which soft-resets: boot.py only).
+        status, out = mpremote(vdev.port, "exec", "from firmware import tech; tech.status(); tech.relay('irrigation', 0.2)")
+        assert status == 0 and "farmnode 0.1.0, device node-v1" in out and "irrigation off after" in out, out
+        status, out = mpremote(vdev.port, "exec", "from firmware import tech; tech.relay('irrigation')")
+        assert status == 0 and "usage: tech.relay(name, seconds)" in out, out
         vdev.hold_boot_button(False)
-        vdev.press_reset()
+        mpremote(vdev.port, "exec", "--no-follow", "from firmware import tech; tech.leave_safe_mode()")
         _status(backend, "online")
     finally:
         backend.close()
@@ -214,3 +219,13 @@ def test_farmctl_flash_writes_into_the_vdev_in_download_mode(vdev, tmp_path):
     assert (vdev.state / "flash.bin").read_bytes()[0x1000:0x1000 + len(image)] == image
     status, out = mpremote(vdev.port, "exec", "print('back from download mode')")
     assert status == 0 and "back from download mode" in out, out  # it booted MicroPython again
+
+
+def test_deploy_matches_the_devices_mpy_version(vdev, monkeypatch):
+    from farmctl import deploy
+
+    assert deploy.device_mpy_version(0x0B06) == (6, 3)  # this unix port: v6.3, arch bits above
+    monkeypatch.setattr(deploy, "mpy_cross_version", lambda: (5, 0))
+    with pytest.raises(deploy.DeployError, match="the device runs .mpy v6.3, mpy-cross makes v5.0"):
+        deploy.deploy(str(vdev.port))
+    assert not (vdev.flash / "firmware").exists()

@@ -13,6 +13,10 @@ class BootGuard:
         self.limit = limit
         self.failed = 0  # boots before this one that never became healthy
 
+    def count(self):
+        """The count as stored now (this boot included once boot() ran), without changing it."""
+        return self._stored()
+
     def _stored(self):
         data = self._rtc.memory()
         if len(data) == len(_MAGIC) + 1 and data[: len(_MAGIC)] == _MAGIC:

@@ -22,6 +22,7 @@ import tempfile
 import tty
 from pathlib import Path
 
+from farmctl.rom_loader import RomLoader
 from farmctl.runtime import HEAP, ROOT, find_micropython
 
 DEVICE_SCRIPT = ROOT / "host_tests" / "vdev_device.py"
@@ -311,7 +312,7 @@ class VirtualDevice:
     # --- from the serial line ---
 
     def _on_serial(self, data):
-        if self.loader is not None or self._is_sync(data):
+        if self.loader is not None or RomLoader.is_sync(data):
             self._download_mode(data)
             return
         if self._running is not None and self._input is None:
@@ -478,20 +479,10 @@ class VirtualDevice:
 
     # --- download mode (esptool) ---
 
-    @staticmethod
-    def _is_sync(data):
-        try:
-            from farmctl.rom_loader import RomLoader
-        except ModuleNotFoundError:
-            return False
-        return RomLoader.is_sync(data)
-
     def _download_mode(self, data):
         """esptool's SYNC: the chip was reset into its ROM loader (a pty has no DTR/RTS
         lines to see the reset by); the firmware image goes to flash.bin in the state
         folder. When esptool leaves, the device boots again."""
-        from farmctl.rom_loader import RomLoader
-
         if self.loader is None:
             if self.device is not None:
                 self.device.stop()
