@@ -67,10 +67,10 @@ def farmctl(*args, timeout=120):
 
 
 class SerialLine:
-    """The port as a terminal program sees it: bytes in, bytes out."""
+    """The port as a terminal program sees it (or, given fd, any terminal): bytes in, bytes out."""
 
-    def __init__(self, port):
-        self.fd = os.open(str(port), os.O_RDWR | os.O_NOCTTY)
+    def __init__(self, port=None, fd=None):
+        self.fd = os.open(str(port), os.O_RDWR | os.O_NOCTTY) if fd is None else fd
         tty.setraw(self.fd)
         os.set_blocking(self.fd, False)
         self.seen = b""

@@ -1,11 +1,14 @@
 """`farmctl vdev`: a virtual ESP32 on a pseudo-terminal, driven by the real mpremote and
 by `farmctl deploy`, its firmware reaching a real mosquitto."""
 import json
+import os
+import pty
+import subprocess
 
 import pytest
 
 from backend import Backend
-from vdevkit import SerialLine, Vdev, farmctl, mpremote
+from vdevkit import MPREMOTE, SerialLine, Vdev, farmctl, mpremote
 
 BANNER_END = b'Type "help()" for more information.\r\n>>> '
 
@@ -78,6 +81,26 @@ def test_friendly_repl_continuation_paste_input_and_ctrl_c(vdev, serial):
     serial.read_until(b">>> ")
     serial.write(b"1 +\r")  # a syntax error is the device's to report
     assert b"SyntaxError" in serial.read_until(b">>> ")
+
+
+def test_mpremote_repl_is_the_friendly_repl(vdev):
+    terminal, their_side = pty.openpty()  # mpremote's repl wants a terminal of its own
+    repl = subprocess.Popen([str(MPREMOTE), "connect", str(vdev.port), "repl"], stdin=their_side,
+                            stdout=their_side, stderr=their_side, start_new_session=True)
+    os.close(their_side)
+    user = SerialLine(fd=terminal)
+    try:
+        user.read_until(b"Ctrl-] or Ctrl-x to exit this shell")
+        user.write(b"\r")
+        user.read_until(b">>> ")
+        user.write(b"6 * 7\r")
+        assert b"42" in user.read_until(b"42")
+        user.write(b"\x1d")  # Ctrl-]: leave mpremote
+        assert repl.wait(10) == 0
+    finally:
+        if repl.poll() is None:
+            repl.kill()
+        user.close()
 
 
 def test_soft_reboot_runs_boot_and_main_and_machine_reset_reboots(vdev, serial):
