@@ -1,6 +1,7 @@
 """The `farmctl` command: host-side tools for farmnode."""
 import argparse
 import importlib
+import signal
 import sys
 import tempfile
 import time
@@ -10,6 +11,7 @@ from farmctl.broker import Mosquitto
 
 def cmd_broker(args):
     """Run a private mosquitto on loopback until Ctrl-C."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a kill stops mosquitto too
     with tempfile.TemporaryDirectory(prefix="farmctl-broker-") as workdir:
         with Mosquitto(workdir, port=args.port) as broker:
             print(f"mosquitto listening on {broker.address} (Ctrl-C stops it)")
@@ -52,13 +54,7 @@ def build_parser():
     sim.add_argument("--keep", action="store_true", help="keep the nodes' files and logs")
     sim.set_defaults(run=cmd_sim)
     for name in MODULE_COMMANDS:
-        try:
-            module = importlib.import_module(f"farmctl.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"farmctl.{name}":
-                raise
-            continue  # not written yet
-        module.register(sub)
+        importlib.import_module(f"farmctl.{name}").register(sub)
     return parser
 
 

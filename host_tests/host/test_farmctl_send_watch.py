@@ -1,0 +1,195 @@
+"""`farmctl send` and `farmctl watch` against mosquitto and a virtual node running the
+real firmware, called in-process through farmctl.cli.main."""
+import argparse
+import re
+import time
+
+import pytest
+
+from backend import Backend
+from farmctl.broker import Mosquitto, free_port
+from farmctl.cli import main
+from farmctl.send import build_command, parse_parameter
+from farmctl.watch import Fleet
+
+ONLINE_WITHIN_S = 20
+
+
+def started_node(broker, nodes, runtime="cpython"):
+    """node-t1, once its retained status says online."""
+    node = nodes(broker, runtime)
+    backend = Backend(broker, ["farm/node-t1/status"], client_id="test-waiter")
+    try:
+        backend.wait_for(lambda t, d, r: d and d.get("status") == "online", ONLINE_WITHIN_S)
+    finally:
+        backend.close()
+    return node
+
+
+def wait_until_listening(backend, topic, timeout_s=5):
+    """Until backend's subscriptions are in place: it hears its own probe on topic."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        backend.client.publish(topic, "{}", qos=1)
+        try:
+            return backend.wait_for(lambda t, d, r: t == topic, timeout_s=0.5)
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+
+
+def farmctl(capsys, *argv):
+    """(exit status, stdout, stderr) of one farmctl command run in this process."""
+    try:
+        status = main(list(argv))
+    except SystemExit as exc:  # argparse's usage errors
+        status = exc.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+# --- key=value ---
+
+@pytest.mark.parametrize("text, expected", [
+    ("state=on", ("state", "on")),
+    ("relay=irrigation", ("relay", "irrigation")),
+    ("duration_s=600", ("duration_s", 600)),
+    ("ratio=1.5", ("ratio", 1.5)),
+    ("on=true", ("on", True)),
+    ("x=null", ("x", None)),
+    ('limits={"max": 5}', ("limits", {"max": 5})),
+    ('name="007"', ("name", "007")),
+    ("name=", ("name", "")),
+    ("url=http://h/m.json?a=b", ("url", "http://h/m.json?a=b")),  # the first = splits
+    ("n=NaN", ("n", "NaN")),  # not JSON: the device could not parse it back
+])
+def test_parameters_are_json_when_they_parse_and_strings_otherwise(text, expected):
+    assert parse_parameter(text) == expected
+
+
+@pytest.mark.parametrize("text", ["state", "=on", ""])
+def test_a_parameter_without_key_or_equals_is_refused(text):
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_parameter(text)
+
+
+def test_the_command_is_canonical():
+    pairs = [parse_parameter(p) for p in ("relay=irrigation", "state=on", "duration_s=2")]
+    assert build_command("relay", pairs, "c-1") == {
+        "command_id": "c-1", "command": "relay",
+        "parameters": {"relay": "irrigation", "state": "on", "duration_s": 2}}
+
+
+def test_a_malformed_parameter_is_a_usage_error(capsys):
+    status, _, err = farmctl(capsys, "send", "node-t1", "relay", "state", "--broker", "127.0.0.1:1")
+    assert status == 2 and "key=value" in err
+
+
+def test_a_profile_without_the_placeholder_it_needs_is_refused(capsys):
+    status, _, err = farmctl(capsys, "send", "node-t1", "ping", "--profile", "dese", "--broker", "127.0.0.1:1")
+    assert status == 2 and "needs --org" in err
+
+
+# --- send ---
+
+def test_send_ping_relay_and_a_refusal_to_a_live_node(broker, nodes, capsys):
+    started_node(broker, nodes)
+    address = ["--broker", broker.address, "--wait", "10"]
+
+    status, out, _ = farmctl(capsys, "send", "node-t1", "ping", *address)
+    assert status == 0 and out.startswith("ok ping: ") and '"pong": true' in out, out
+
+    status, out, _ = farmctl(capsys, "send", "node-t1", "relay", "relay=nosuch", "state=on", *address)
+    assert status == 1 and out.startswith("FAILED relay: ") and "nosuch" in out, out
+
+    status, out, _ = farmctl(capsys, "send", "node-t1", "relay", "relay=irrigation", "state=on",
+                             "duration_s=2", *address)
+    assert status == 0 and out.startswith("ok relay: ") and '"off_in_s": 2' in out, out
+
+    status, out, _ = farmctl(capsys, "send", "node-t1", "ping", "--json", "--id", "test-raw", *address)
+    assert status == 0 and out.startswith('{"command_id": "test-raw"'), out
+
+
+def test_send_to_a_device_that_does_not_exist_gives_up_after_wait(broker, capsys, monkeypatch):
+    monkeypatch.setenv("FARMCTL_BROKER", broker.address)  # the default broker
+    started = time.monotonic()
+    status, out, err = farmctl(capsys, "send", "node-nosuch", "ping", "--wait", "1")
+    assert status == 2 and out == ""
+    assert time.monotonic() - started < 4
+    assert "no response from node-nosuch to ping" in err and "farm/node-nosuch/command_response" in err, err
+
+
+def test_send_to_an_unreachable_broker_says_so_in_one_line(capsys):
+    status, out, err = farmctl(capsys, "send", "node-t1", "ping", "--broker", f"127.0.0.1:{free_port()}")
+    assert status == 2 and out == ""
+    assert err.startswith("farmctl send: cannot reach the broker at 127.0.0.1:")
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_send_to_a_broker_that_refuses_the_client_says_why(tmp_path, capsys):
+    with Mosquitto(tmp_path / "closed", anonymous=False) as closed:
+        status, _, err = farmctl(capsys, "send", "node-t1", "ping", "--broker", closed.address)
+    assert status == 2 and "refused the connection: Not authorized" in err, err
+
+
+def test_send_with_a_profile_without_responses_only_publishes(broker, capsys):
+    collector = Backend(broker, ["devices/+/command"], client_id="test-device-side")
+    wait_until_listening(collector, "devices/probe/command")
+    status, out, _ = farmctl(capsys, "send", "node-t1", "read", "--profile", "plantnanny",
+                             "--broker", broker.address)
+    assert status == 0 and "no response awaited" in out, out
+    sent = collector.wait_for(lambda t, d, r: t == "devices/node-t1/command", timeout_s=5)
+    collector.close()
+    assert sent["command"] == "read" and sent["parameters"] == {}
+
+
+# --- watch ---
+
+def table_row(out, device):
+    return next(line for line in out.splitlines() if line.startswith(device + " "))
+
+
+def test_watch_shows_the_node_online_with_telemetry_then_offline_after_its_will(broker, nodes, capsys):
+    node = started_node(broker, nodes)
+    status, out, _ = farmctl(capsys, "watch", "--once", "3", "--broker", broker.address)
+    assert status == 0
+    assert out.splitlines()[0].split() == ["device", "status", "seq", "age", "relays", "readings"]
+    row = table_row(out, "node-t1")
+    assert " online " in row and re.search(r"moist%=\d", row), out
+    assert "irrigation=0" in row
+
+    will = Backend(broker, ["farm/node-t1/status"], client_id="test-will")
+    node.kill()  # a power cut: the broker publishes the node's Last Will
+    will.wait_for(lambda t, d, r: d and d.get("status") == "offline", timeout_s=10)
+    will.close()
+    status, out, _ = farmctl(capsys, "watch", "--once", "1", "--broker", broker.address)
+    assert status == 0 and " offline " in table_row(out, "node-t1"), out
+
+
+def test_watch_without_a_tty_prints_messages_as_lines(broker, nodes, capsys):
+    started_node(broker, nodes)
+    status, out, _ = farmctl(capsys, "watch", "--duration", "2.5", "--broker", broker.address)
+    assert status == 0
+    assert "node-t1 status online" in out and "node-t1 telemetry moist%=" in out, out
+    assert "device " in out  # the table at the end
+
+
+def test_watch_to_an_unreachable_broker_says_so(capsys):
+    status, _, err = farmctl(capsys, "watch", "--once", "1", "--broker", f"127.0.0.1:{free_port()}")
+    assert status == 2 and err.startswith("farmctl watch: cannot reach the broker")
+
+
+def test_fleet_names_devices_of_profiles_that_share_topics():
+    # smartfarm: telemetry on one topic for every farm, named by farm_id; the status
+    # topic names the farm and its payload the device.
+    fleet = Fleet("smartfarm", {"prefix": "farm"})
+    assert fleet.subscriptions() == ["farm/+/status", "farm/telemetry"]
+    assert fleet.take("farm/farm_007/status", {"status": "online", "device_id": "node-7"}) == ("node-7", "status")
+    assert fleet.take("farm/telemetry", {"farm_id": "farm_007", "moisture": 41.5}) == ("node-7", "telemetry")
+    assert fleet.take("farm/telemetry", {"type": "STATUS", "farm_id": "farm_007", "irrigation": "ON"}) is None
+    # iotnode answers commands on the status topic: not a status.
+    fleet = Fleet("iotnode", {"prefix": "farm"})
+    assert fleet.take("iot/node/n1/status", {"command_id": "c", "success": True}) is None
+    assert fleet.take("iot/node/n1/telemetry", {"node_id": "n1", "sensors": {"temperature": 21.5}}) == (
+        "n1", "telemetry")
+    assert "temp=21.5" in fleet.table()

@@ -1,0 +1,258 @@
+"""`farmctl watch`: the fleet as a backend sees it, one row per device: its status
+(from the retained status messages, so a device that died shows its Last Will,
+"offline"), its last telemetry (readings, relays, seq) and how old that is.
+
+Devices are discovered, not listed: the profile's status and telemetry topics are
+subscribed with a wildcard in place of the device (for farmnode, `farm/+/status` and
+`farm/+/telemetry`). A device is named by its topic, else by its payload (device_id,
+node_id, publisher_id; by farm_id for a profile whose topics name only the farm).
+
+On a terminal the table is redrawn in place every second; otherwise each status and
+telemetry message is printed as a line as it arrives, and the table at the end.
+`--once S` listens S seconds, prints the table once and exits."""
+import argparse
+import json
+import sys
+import threading
+import time
+
+from farmctl.link import BrokerError, add_link_options, connect, topic_values
+from firmware.profiles import PROFILES
+
+# Where each telemetry name may hide in a profile's payload (lower-cased keys).
+COLUMNS = (
+    ("moist%", ("moisture",)),
+    ("temp", ("temp", "temperaturec", "temperature")),
+    ("hum%", ("humidity", "humiditypct")),
+    ("N", ("n",)),
+    ("P", ("p",)),
+    ("K", ("k",)),
+    ("EC", ("ec", "ec_salinity")),
+    ("pH", ("ph", "soil_ph")),
+    ("wind", ("wind_speed",)),
+)
+# Payload fields that name the device, in the order they are trusted.
+ID_KEYS = ("device_id", "node_id", "publisher_id")
+
+
+# --- the fleet table (shared with sim) ---
+
+def flatten(payload, out=None):
+    """Every leaf of a payload by its lower-cased key (the first one seen wins)."""
+    out = {} if out is None else out
+    if isinstance(payload, dict):
+        for key, value in payload.items():
+            if isinstance(value, dict):
+                flatten(value, out)
+            else:
+                out.setdefault(key.lower(), value)
+    return out
+
+
+def is_answer(payload):
+    """A command's answer where some profiles put it (smartfarm: telemetry, iotnode: status)."""
+    return "command_id" in payload or payload.get("type") == "STATUS"
+
+
+class TopicPattern:
+    """A profile's topic template as a subscription: the placeholders we know filled in,
+    the others a `+`; match() gives back what a topic has in their place. (Every
+    placeholder of PROFILES is a whole topic level.)"""
+
+    def __init__(self, template, known):
+        self.levels = []  # (literal, None) or (None, placeholder)
+        for level in template.split("/"):
+            name = level[1:-1] if level.startswith("{") and level.endswith("}") else None
+            if name is not None and known.get(name):
+                self.levels.append((known[name], None))
+            else:
+                self.levels.append((level, None) if name is None else (None, name))
+        self.filter = "/".join("+" if name else literal for literal, name in self.levels)
+
+    def match(self, topic):
+        parts = topic.split("/")
+        if len(parts) != len(self.levels):
+            return None
+        fields = {}
+        for part, (literal, name) in zip(parts, self.levels):
+            if name is not None:
+                fields[name] = part
+            elif part != literal:
+                return None
+        return fields
+
+
+class Fleet:
+    """One row per device, from status and telemetry messages of one profile.
+    known: placeholder values to subscribe under; devices: {device_id: farm_id} to list
+    before they are heard from. Not thread-safe (Monitor locks)."""
+
+    def __init__(self, profile, known, devices=None):
+        topics = PROFILES[profile]["topics"]
+        self.status_topic = TopicPattern(topics["status"], known)
+        self.telemetry_topic = TopicPattern(topics["telemetry"], known)
+        self.rows = {}
+        self.farm_devices = {}  # farm_id -> device_id, for payloads that name only the farm
+        for device_id, farm_id in (devices or {}).items():
+            self._row(device_id)
+            if farm_id:
+                self.farm_devices[farm_id] = device_id
+
+    def subscriptions(self):
+        return sorted({self.status_topic.filter, self.telemetry_topic.filter})
+
+    def take(self, topic, payload):
+        """Update the fleet from one message; (device, "status" | "telemetry") or None
+        when the message is neither (a command's answer, another topic)."""
+        if not isinstance(payload, dict) or is_answer(payload):
+            return None
+        fields = self.status_topic.match(topic)
+        if fields is not None and isinstance(payload.get("status"), str):
+            kind = "status"
+        else:
+            kind = "telemetry"
+            fields = self.telemetry_topic.match(topic)
+        device = None if fields is None else self._device(fields, payload)
+        if device is None:
+            return None
+        row = self._row(device)
+        if kind == "status":
+            row["status"] = payload["status"]
+            return device, kind
+        row["values"] = flatten(payload)
+        relays = payload.get("relays")
+        row["relays"] = relays if isinstance(relays, dict) else {}
+        row["at"] = time.monotonic()
+        return device, kind
+
+    def _device(self, fields, payload):
+        device = fields.get("device_id") or next(
+            (payload[key] for key in ID_KEYS if isinstance(payload.get(key), str)), None)
+        farm_id = fields.get("farm_id") or payload.get("farm_id")
+        if device is None:  # smartfarm's telemetry: the farm's device, once its status named it
+            return self.farm_devices.get(farm_id, farm_id if isinstance(farm_id, str) else None)
+        if isinstance(farm_id, str):
+            self.farm_devices[farm_id] = device
+        return device
+
+    def _row(self, device):
+        return self.rows.setdefault(device, {"status": "-", "at": None, "values": {}, "relays": {}})
+
+    def readings(self, device):
+        values = self.rows[device]["values"]
+        cells = []
+        for title, keys in COLUMNS:
+            value = next((values[k] for k in keys if k in values), None)
+            cells.append(f"{title}={'-' if value is None else value}")
+        return " ".join(cells)
+
+    def line(self, device, kind):
+        """One message as a line of a log: `node-01 telemetry moist%=...`."""
+        if kind == "status":
+            return f"{device} status {self.rows[device]['status']}"
+        return f"{device} telemetry {self.readings(device)}"
+
+    def table(self, now=None):
+        now = time.monotonic() if now is None else now
+        lines = [("device", "status", "seq", "age", "relays", "readings")]
+        for device in sorted(self.rows):
+            row = self.rows[device]
+            seq = row["values"].get("seq")
+            age = "-" if row["at"] is None else f"{now - row['at']:.0f}s"
+            relays = " ".join(f"{k}={v}" for k, v in row["relays"].items()) or "-"
+            lines.append((device, row["status"], "-" if seq is None else str(seq), age, relays,
+                          self.readings(device)))
+        return align(lines)
+
+
+def align(lines):
+    """Columns padded to their widest cell (the last one left as it is)."""
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]) - 1)]
+    return "\n".join("  ".join([cell.ljust(w) for cell, w in zip(line, widths)] + [line[-1]])
+                     for line in lines)
+
+
+class Monitor:
+    """A Fleet kept up to date by a paho client in its own thread. echo: a stream that
+    gets one line per message (for a log, not a terminal), or None."""
+
+    def __init__(self, address, fleet, name, echo=None):
+        self.fleet = fleet
+        self.echo = echo
+        self.lock = threading.Lock()
+        self.client = connect(address, name, on_connect=self._subscribe, on_message=self._on_message)
+        self.client.reconnect_delay_set(0.5, 5)
+        self.client.loop_start()
+
+    def _subscribe(self, client):
+        for topic in self.fleet.subscriptions():
+            client.subscribe(topic, qos=1)
+
+    def _on_message(self, client, userdata, msg):
+        try:
+            payload = json.loads(msg.payload)
+        except ValueError:
+            return
+        with self.lock:
+            event = self.fleet.take(msg.topic, payload)
+            if event is not None and self.echo is not None:
+                self.echo.write(self.fleet.line(*event) + "\n")
+                self.echo.flush()
+
+    def table(self):
+        with self.lock:
+            return self.fleet.table()
+
+    def show(self, out):
+        """The table, in place of the last one on a terminal."""
+        clear = "\x1b[H\x1b[2J" if out.isatty() else ""
+        out.write(clear + self.table() + "\n")
+        out.flush()
+
+    def close(self):
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+# --- the command ---
+
+def register(sub):
+    parser = sub.add_parser("watch", help="the fleet, live: status and last telemetry of each device",
+                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_link_options(parser)
+    parser.add_argument("--once", type=float, metavar="S",
+                        help="listen S seconds, print the table once and exit")
+    parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    parser.set_defaults(run=run)
+
+
+def run(args, out=None):
+    out = out or sys.stdout
+    fleet = Fleet(args.profile, topic_values(args))
+    streaming = args.once is None and not out.isatty()
+    try:
+        monitor = Monitor(args.broker, fleet, "watch", echo=out if streaming else None)
+    except BrokerError as exc:
+        print(f"farmctl watch: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.once is not None:
+            time.sleep(args.once)
+        else:
+            _follow(monitor, out, args.duration)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        monitor.close()
+    monitor.show(out)
+    return 0
+
+
+def _follow(monitor, out, duration):
+    """Until Ctrl-C or the duration: the table redrawn every second on a terminal
+    (otherwise the monitor's echo prints each message)."""
+    deadline = None if duration is None else time.monotonic() + duration
+    while deadline is None or time.monotonic() < deadline:
+        time.sleep(1 if deadline is None else max(0, min(1, deadline - time.monotonic())))
+        if out.isatty():
+            monitor.show(out)
