@@ -211,6 +211,7 @@ class Node:
 
     def reading(self, values, errors):
         """The canonical telemetry (PROTOCOL.md, Telemetry) of one pass."""
+        gc.collect()  # meta.heap_free without garbage: a figure a backend can trend (a leak shows)
         sensors = {}
         for key in SENSOR_KEYS:
             sensors[key] = values.get(key)

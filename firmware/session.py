@@ -91,7 +91,11 @@ class Session:
 
     def poll(self, link_up):
         """Serve the connection (or try to make one when due); never blocks long."""
-        if self.connected:
+        if self.connected and not link_up:
+            # The station left the access point: the socket can carry nothing more, and
+            # waiting for keepalive to say so would only delay the reconnection.
+            self._lost(OSError("Wi-Fi link down"))
+        elif self.connected:
             try:
                 self.client.check_msg()
                 self.flush()

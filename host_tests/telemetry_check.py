@@ -11,7 +11,7 @@ class Collector:
     """Every telemetry message of the given topic, in arrival order, de-duplicated later."""
 
     def __init__(self, broker, topic, client_id):
-        self.received = []  # (boot_id, seq, meta) in arrival order, duplicates included
+        self.received = []  # (boot_id, seq, message) in arrival order, duplicates included
         self._lock = threading.Lock()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
@@ -23,7 +23,7 @@ class Collector:
     def _on_message(self, client, userdata, message):
         data = json.loads(message.payload)
         with self._lock:
-            self.received.append((data["boot_id"], data["seq"], data["meta"]))
+            self.received.append((data["boot_id"], data["seq"], data))
 
     def snapshot(self):
         with self._lock:
@@ -54,8 +54,8 @@ def check_stream(received):
     dropped)}; raises AssertionError naming what broke."""
     report = {}
     boots = {}
-    for boot_id, seq, meta in received:
-        boots.setdefault(boot_id, []).append((seq, meta))
+    for boot_id, seq, message in received:
+        boots.setdefault(boot_id, []).append((seq, message["meta"]))
     for boot_id, readings in boots.items():
         seen = set()
         order = []

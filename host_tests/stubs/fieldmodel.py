@@ -48,6 +48,7 @@ class Field:
         self._file_faults = {}
         self._set_values = {}
         self._set_faults = {}
+        self._access_point = True
         self._stuck = {}
         self._banked_s = 0.0  # simulated seconds before the last speed change
         self._since = _now_s()
@@ -108,6 +109,11 @@ class Field:
             self._stuck.pop(sensor, None)
         return kind
 
+    def access_point_up(self):
+        """The farm's Wi-Fi access point is on the air (steering: "access_point": false)."""
+        self._poll_steering()
+        return self._access_point
+
     def _poll_steering(self):
         if self.steer_path is None:
             return
@@ -147,6 +153,9 @@ class Field:
             elif key == "speed":
                 if type(value) not in (int, float) or value <= 0:
                     raise ValueError("speed must be a positive number")
+            elif key == "access_point":
+                if type(value) is not bool:
+                    raise ValueError("access_point must be true or false")
             elif key in VALUE_NAMES:
                 if value is not None and type(value) not in (int, float):
                     raise ValueError("%s must be a number" % key)
@@ -156,6 +165,7 @@ class Field:
                 raise ValueError("unknown key %r" % key)
         self._file_values = values
         self._file_faults = faults
+        self._access_point = data.get("access_point", True)
         if "speed" in data and float(data["speed"]) != self.speed:
             self.set_speed(data["speed"])
 

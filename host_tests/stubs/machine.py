@@ -166,9 +166,7 @@ class ADC:
     def _counts(self, bits):
         volts, full = self._volts()
         raw = int(volts / full * ((1 << bits) - 1) + 0.5)
-        _chip().adc_reads.append((ticks_ms(), self._gpio, raw))
-        if len(_chip().adc_reads) > simchip.LOG_MAX:
-            del _chip().adc_reads[: simchip.LOG_MAX // 4]
+        _chip().keep(_chip().adc_reads, (ticks_ms(), self._gpio, raw))
         return raw
 
     def read(self):
@@ -216,7 +214,7 @@ class UART:
     def write(self, buf):
         data = bytes(buf)
         chip = _chip()
-        chip.uart_log.append((self.id, data))
+        chip.keep(chip.uart_log, (self.id, data))
         peer = self._peer()
         de = chip.wiring["npk"].get("de")
         # A half-duplex transceiver only puts the frame on the bus while DE is driven high.

@@ -58,15 +58,20 @@ class WLAN:
 
     def _update(self):
         ap = self._chip.ap
+        up = self._ap_up()
         if self._status == STAT_CONNECTING and ticks_diff(ticks_ms(), self._ready_at) >= 0:
-            if not ap["up"] or self._ssid != ap["ssid"]:
+            if not up or self._ssid != ap["ssid"]:
                 self._status = STAT_NO_AP_FOUND
             elif self._key != ap["password"]:
                 self._status = STAT_WRONG_PASSWORD
             else:
                 self._status = STAT_GOT_IP
-        elif self._status == STAT_GOT_IP and not ap["up"]:
+        elif self._status == STAT_GOT_IP and not up:
             self._status = STAT_BEACON_TIMEOUT  # the AP went away: the link is lost
+
+    def _ap_up(self):
+        # Switched off by the test (chip.ap) or by the field model's steering file.
+        return self._chip.ap["up"] and self._chip.field.access_point_up()
 
     def isconnected(self):
         self._update()
@@ -107,7 +112,7 @@ class WLAN:
         ap = self._chip.ap
         if not self._active:
             raise OSError("Wifi Not Started")
-        if not ap["up"]:
+        if not self._ap_up():
             return []
         return [(ap["ssid"].encode(), b"\x24\x0a\xc4\x00\x00\x01", 6, ap["rssi"], 3, False)]
 

@@ -99,7 +99,7 @@ class NPKProbe:
 
     def on_frame(self, frame):
         """A frame the master wrote; returns (reply bytes, delay ms) or None."""
-        self.requests.append(bytes(frame))
+        self.chip.keep(self.requests, bytes(frame))
         fault = self.chip.field.fault_of("npk")
         if fault in ("timeout", "unplugged") or len(frame) != 8:
             return None
@@ -146,7 +146,7 @@ class EzoCircuit:
 
     def write(self, data):
         text = bytes(data).decode()
-        self.commands.append(text)
+        self.chip.keep(self.commands, text)
         wait = self.read_ms
         body = ""
         status = 1
@@ -200,6 +200,7 @@ class Chip:
         self.pins = {}
         self._log = [0] * (3 * LOG_MAX)  # ticks_ms, gpio, level of the latest pin writes
         self._logged = 0
+        self.logging = True  # the logs below, for tests (see keep())
         self.adc_reads = []  # (ticks_ms, gpio, raw)
         self.uart_log = []  # (uart id, bytes written)
         self.wifi_active = False
@@ -356,6 +357,16 @@ class Chip:
             sleep_ms(max(1, period_ms // 2))
             state.level = 1
             sleep_ms(max(0, period_ms - period_ms // 2))
+
+    def keep(self, log, item):
+        """Append to a log tests read, keeping only the newest LOG_MAX entries; nothing at
+        all when self.logging is off (a virtual node: the heap must hold the firmware's
+        objects, not the stubs' records)."""
+        if not self.logging:
+            return
+        log.append(item)
+        if len(log) > LOG_MAX:
+            del log[: LOG_MAX // 4]
 
     def keep_rtc_in(self, path):
         """RTC memory survives this process: loaded from path now, saved there on write."""
