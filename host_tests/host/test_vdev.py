@@ -170,6 +170,8 @@ def test_three_crashing_boots_give_safe_mode_and_a_deploy_repairs_it(vdev, broke
         status, out = farmctl("deploy", "--port", str(vdev.port), *args)
         assert status == 0, out
         _status(backend, "online")
+        # A reading: the turn that marks the boot healthy (right after the online status) is over.
+        backend.wait_for(lambda t, d, r: t == "farm/node-v1/telemetry")
         good = (vdev.flash / "firmware" / "node.mpy").read_bytes()
         (vdev.flash / "firmware" / "node.mpy").write_bytes(b"M\x06garbage")  # a broken module
         vdev.press_reset()
