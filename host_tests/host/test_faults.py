@@ -63,6 +63,14 @@ def in_parallel(work, members):
         raise errors[0]
 
 
+def wait_for_new_connection(proxy, connections, timeout_s, failure):
+    """Until the proxy has accepted a connection beyond the first `connections`."""
+    deadline = time.monotonic() + timeout_s
+    while proxy.connections == connections:
+        assert time.monotonic() < deadline, failure
+        time.sleep(0.1)
+
+
 def assert_delivered(collector, runtime, since_seq, console=""):
     """Readings taken after the faults have arrived, then the whole stream is checked. A
     reading's meta.dropped counts the drops before it was queued (its own push may drop
@@ -129,10 +137,7 @@ def test_a_black_hole_is_detected_and_nothing_is_lost(fleet):
         proxy.black_hole()  # both ways: the socket stays open, nothing passes
         time.sleep(8)  # keepalive 2 s: the node must notice by itself
         proxy.heal()
-        deadline = time.monotonic() + 20
-        while proxy.connections == connections:
-            assert time.monotonic() < deadline, f"{runtime}: never reconnected after the black hole"
-            time.sleep(0.1)
+        wait_for_new_connection(proxy, connections, 20, f"{runtime}: never reconnected after the black hole")
 
     in_parallel(swallow, members)
     for runtime, proxy, collector, node in members:
@@ -161,10 +166,8 @@ def test_the_access_point_going_away_loses_nothing(fleet):
         node.field_file.write_text('{"access_point": false}')  # through the network stub
         time.sleep(6)
         node.field_file.write_text("{}")
-        deadline = time.monotonic() + 30  # a join takes a while, then the broker
-        while proxy.connections == connections:
-            assert time.monotonic() < deadline, f"{runtime}: never came back after the Wi-Fi outage"
-            time.sleep(0.1)
+        # A join takes a while, then the broker.
+        wait_for_new_connection(proxy, connections, 30, f"{runtime}: never came back after the Wi-Fi outage")
 
     in_parallel(drop_wifi, members)
     for runtime, proxy, collector, node in members:
