@@ -1,19 +1,48 @@
 # Board setup: the one module that imports machine (and dht). It builds each
 # configured sensor's hardware from the config and hands it to the driver, so every
-# other module can be given stubs instead.
+# other module can be given stubs instead; start-up, maintenance and the technician's
+# module reach the chip (RTC, buttons, timer, reset) through the small functions below.
+# Drivers are imported by their builders: only enabled sensors cost heap, and safe mode
+# imports this module without any driver.
 import machine
 
-from ezo import EzoCircuit
-from firmware.relays import Relay
-from firmware.sensors.air import AirSensor
-from firmware.sensors.ec import AnalogEC
-from firmware.sensors.ezo_probes import EzoEC, EzoPH
-from firmware.sensors.npk import NPKProbe
-from firmware.sensors.ph import AnalogPH
-from firmware.sensors.reader import Unavailable
-from firmware.sensors.soil import SoilMoisture
-from firmware.sensors.wind import Anemometer
-from modbus_rtu import ModbusRTU
+reset = machine.reset
+reset_cause = machine.reset_cause
+unique_id = machine.unique_id
+
+
+def boot_guard(limit):
+    """lib/bootguard's count of failed boots, kept in the RTC's user memory."""
+    from bootguard import BootGuard
+
+    return BootGuard(machine.RTC(), limit)
+
+
+def button_held(gpio):
+    """A button to ground on gpio (BOOT is GPIO0), read with the pull-up on."""
+    return machine.Pin(gpio, machine.Pin.IN, machine.Pin.PULL_UP).value() == 0
+
+
+def pin_level(gpio):
+    """A pin's level, read without driving it."""
+    return machine.Pin(gpio).value()
+
+
+def stop_pulses(gpio):
+    """Detach a pin's interrupt handler (the anemometer's), so nothing keeps running."""
+    machine.Pin(gpio).irq(handler=None)
+
+
+def rtc_datetime():
+    return machine.RTC().datetime()
+
+
+def periodic(period_ms, callback):
+    """callback(timer) every period_ms, scheduled between bytecodes (a soft timer);
+    returns the timer, whose deinit() stops it."""
+    timer = machine.Timer(0)
+    timer.init(mode=machine.Timer.PERIODIC, period=period_ms, callback=callback)
+    return timer
 
 
 def analog_input(gpio):
@@ -37,11 +66,15 @@ class _Buses:
 
 
 def _soil(spec, buses):
+    from firmware.sensors.soil import SoilMoisture
+
     return SoilMoisture(analog_input(spec["pin"]), spec["dry"], spec["wet"], spec["samples"])
 
 
 def _dht(spec, buses):
     import dht
+
+    from firmware.sensors.air import AirSensor
 
     kind = spec["type"]
     device = (dht.DHT22 if kind == "DHT22" else dht.DHT11)(machine.Pin(spec["pin"]))
@@ -49,6 +82,9 @@ def _dht(spec, buses):
 
 
 def _npk(spec, buses):
+    from firmware.sensors.npk import NPKProbe
+    from modbus_rtu import ModbusRTU
+
     uart = machine.UART(spec["uart"], baudrate=spec["baud"], tx=spec["tx"], rx=spec["rx"])
     de = machine.Pin(spec["de"], machine.Pin.OUT, value=0)
     bus = ModbusRTU(uart, de, spec["baud"], spec["timeout_ms"])
@@ -57,17 +93,29 @@ def _npk(spec, buses):
 
 def _ec(spec, buses):
     if spec["bus"] == "i2c":
+        from ezo import EzoCircuit
+        from firmware.sensors.ezo_probes import EzoEC
+
         return EzoEC(EzoCircuit(buses.i2c(), spec["i2c_addr"]))
+    from firmware.sensors.ec import AnalogEC
+
     return AnalogEC(analog_input(spec["pin"]), spec["k"], spec["offset"], spec["temp_coef"])
 
 
 def _ph(spec, buses):
     if spec["bus"] == "i2c":
+        from ezo import EzoCircuit
+        from firmware.sensors.ezo_probes import EzoPH
+
         return EzoPH(EzoCircuit(buses.i2c(), spec["i2c_addr"]))
+    from firmware.sensors.ph import AnalogPH
+
     return AnalogPH(analog_input(spec["pin"]), spec["slope_mv"], spec["offset_v"])
 
 
 def _wind(spec, buses):
+    from firmware.sensors.wind import Anemometer
+
     pin = machine.Pin(spec["pin"], machine.Pin.IN, machine.Pin.PULL_UP)
     return Anemometer(pin, spec["kmh_per_hz"], spec["debounce_ms"])
 
@@ -79,6 +127,8 @@ def build_sensors(cfg):
     """A driver for every enabled sensor. Hardware that refuses to be set up (a pin
     the chip rejects, a bus that fails) gives a driver that reports 'setup' instead,
     with the reason in problems as (key, reason)."""
+    from firmware.sensors.reader import Unavailable
+
     buses = _Buses(cfg)
     drivers = []
     problems = []
@@ -96,6 +146,8 @@ def build_sensors(cfg):
 
 def build_relays(cfg):
     """Every configured relay, its pin driven to "off" before anything else happens."""
+    from firmware.relays import Relay
+
     relays = {}
     for name in cfg["relays"]:
         spec = cfg["relays"][name]

@@ -5,9 +5,7 @@
 # background so that the serial REPL stays free for the technician.
 import json
 
-import machine
-
-from firmware import VERSION, config
+from firmware import VERSION, board, config
 from firmware.profiles import Profile
 from firmware.session import Session, make_client
 from firmware.wifi import WifiLink
@@ -28,7 +26,7 @@ class Maintenance:
         self._guard = guard
         self._flash_log = flash_log
         self._retry_at = ticks_add(ticks_ms(), retry_s * 1000) if guard is not None and retry_s else None
-        self.device_id = config.device_id(cfg, machine.unique_id())
+        self.device_id = config.device_id(cfg, board.unique_id())
         self.profile = Profile(cfg["profile"], {"prefix": cfg["mqtt"]["prefix"], "device_id": self.device_id,
                                                 "farm_id": cfg["farm_id"], "org_id": cfg["org_id"]})
         self.wifi = WifiLink(wlan, cfg["wifi"]["ssid"], cfg["wifi"]["password"], self.log)
@@ -58,8 +56,7 @@ class Maintenance:
         print("maintenance: %s. The application is not running; relays are off." % self.reason)
         print("  from firmware import tech; tech.help()   (tech.leave_safe_mode() restarts it)")
         self.serve()
-        self._timer = machine.Timer(0)
-        self._timer.init(mode=machine.Timer.PERIODIC, period=_SERVE_MS, callback=self.serve)
+        self._timer = board.periodic(_SERVE_MS, self.serve)
         return self
 
     def serve(self, _timer=None):
@@ -78,7 +75,7 @@ class Maintenance:
             self._flash_log.write("safe mode: trying the application again")
         self._guard.give_one_more_try()
         self.stop("retry")
-        machine.reset()
+        board.reset()
 
     def stop(self, reason="restart"):
         """Say offline (retained) and disconnect; the timer stops."""

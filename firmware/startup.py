@@ -3,10 +3,7 @@
 # last boots failed before reaching the broker.
 import gc
 
-import machine
-
-from bootguard import BootGuard
-from firmware import config
+from firmware import board, config
 from flashlog import DEFAULT_PATH, FlashLog
 
 FAILED_BOOTS_LIMIT = 3
@@ -18,8 +15,7 @@ def flash_log(root=""):
 
 def safe_mode_reason(cfg, guard):
     """Why this boot must not start the application, or None."""
-    button = machine.Pin(cfg["safe_mode"]["pin"], machine.Pin.IN, machine.Pin.PULL_UP)
-    if button.value() == 0:
+    if board.button_held(cfg["safe_mode"]["pin"]):
         return "boot button held"
     if guard.tripped():
         return "%d boots in a row failed before reaching the broker" % guard.failed
@@ -31,7 +27,7 @@ def run(root="", update=None):
     maintenance (returns at once, leaving the REPL; the returned object keeps it going).
     update: what lib/ota's Swap.boot() did; an update on trial has its own boot count
     and rollback, which safe mode must not pre-empt."""
-    guard = BootGuard(machine.RTC(), FAILED_BOOTS_LIMIT)
+    guard = board.boot_guard(FAILED_BOOTS_LIMIT)
     guard.boot()
     if update is not None:
         guard.new_code()
@@ -39,7 +35,7 @@ def run(root="", update=None):
     cfg, problems = config.load(root)
     reason = safe_mode_reason(cfg, guard)
     log.write("boot: reset cause %d, %d failed before, %s%s" % (
-        machine.reset_cause(), guard.failed, reason or "application", ", update " + update if update else ""))
+        board.reset_cause(), guard.failed, reason or "application", ", update " + update if update else ""))
     gc.collect()
     if reason is not None:
         import network

@@ -262,9 +262,9 @@ class Tech:
         """Let the hardware go: the anemometer's IRQ is the one thing that would keep running."""
         wind = reader.driver("wind")
         if wind is not None and not hasattr(wind, "reason"):
-            import machine
+            from firmware import board
 
-            machine.Pin(cfg["sensors"]["wind"]["pin"]).irq(handler=None)
+            board.stop_pulses(cfg["sensors"]["wind"]["pin"])
 
     def _drive(self, steps):
         """Run a step generator to its end, sleeping briefly at each step; its result."""
@@ -309,20 +309,18 @@ class Tech:
     def _status(self):
         import os
 
-        import machine
-        from bootguard import BootGuard
-        from firmware import VERSION, config
+        from firmware import VERSION, board, config
         from firmware.startup import FAILED_BOOTS_LIMIT, flash_log
 
         out = self._out
         cfg, problems = self._load()
-        cause = machine.reset_cause()
+        cause = board.reset_cause()
         out("farmnode %s, device %s, reset cause %s" % (
-            VERSION, config.device_id(cfg, machine.unique_id()),
+            VERSION, config.device_id(cfg, board.unique_id()),
             _RESET_CAUSES[cause] if 0 < cause < len(_RESET_CAUSES) else cause))
         # The count as lib/bootguard keeps it: boots since the broker was last reached,
         # this one included (read, not counted: boot() would add one).
-        counted = BootGuard(machine.RTC(), FAILED_BOOTS_LIMIT).count()
+        counted = board.boot_guard(FAILED_BOOTS_LIMIT).count()
         if not counted:
             out("boot guard: clear (this boot reached the broker)")
         elif counted - 1 >= FAILED_BOOTS_LIMIT:
@@ -351,7 +349,7 @@ class Tech:
             out("flash: %d KiB free of %d KiB" % (fs[0] * fs[3] // 1024, fs[0] * fs[2] // 1024))
         except (OSError, AttributeError) as exc:
             out("flash: unknown (%s)" % exc)
-        now = machine.RTC().datetime()
+        now = board.rtc_datetime()
         if now[0] < 2024:
             out("clock: not set (NTP sets it once the node is online)")
         else:
@@ -359,7 +357,7 @@ class Tech:
         states = []
         for name in sorted(cfg["relays"]):
             spec = cfg["relays"][name]
-            on = machine.Pin(spec["pin"]).value() != (1 if spec["active_low"] else 0)  # read, not driven
+            on = board.pin_level(spec["pin"]) != (1 if spec["active_low"] else 0)  # read, not driven
             states.append("%s %s" % (name, "ON (expected off!)" if on else "off"))
         out("relays: " + (", ".join(states) if states else "none"))
         if problems:
@@ -714,24 +712,23 @@ class Tech:
             self._out(line)
 
     def _leave_safe_mode(self):
-        import machine
-        from bootguard import BootGuard
+        from firmware import board
         from firmware.startup import FAILED_BOOTS_LIMIT
 
-        guard = BootGuard(machine.RTC(), FAILED_BOOTS_LIMIT)
+        guard = board.boot_guard(FAILED_BOOTS_LIMIT)
         counted = guard.count()
         guard.healthy()
         self._out("boot guard cleared (it counted %d boot(s) without the broker); restarting" % counted)
         cfg, _ = self._load()
-        if machine.Pin(cfg["safe_mode"]["pin"], machine.Pin.IN, machine.Pin.PULL_UP).value() == 0:
+        if board.button_held(cfg["safe_mode"]["pin"]):
             self._out("the BOOT button is held: release it, or this is safe mode again")
-        machine.reset()
+        board.reset()
 
     def _restart(self):
-        import machine
+        from firmware import board
 
         self._out("restarting")
-        machine.reset()
+        board.reset()
 
 
 
@@ -740,46 +737,22 @@ def _tech():
     return Tech()
 
 
-# The REPL's functions: tech.read() is Tech().read().
-def help(*args, **kwargs):  # noqa: A001 (tech.help() at the REPL)
-    _tech().help(*args, **kwargs)
+def _call(name):
+    """A module function for the REPL: tech.read() is Tech().read()."""
+    def call(*args, **kwargs):
+        getattr(_tech(), name)(*args, **kwargs)
+
+    return call
 
 
-def status(*args, **kwargs):
-    _tech().status(*args, **kwargs)
-
-
-def read(*args, **kwargs):
-    _tech().read(*args, **kwargs)
-
-
-def relay(*args, **kwargs):
-    _tech().relay(*args, **kwargs)
-
-
-def calibrate(*args, **kwargs):
-    _tech().calibrate(*args, **kwargs)
-
-
-def wifi(*args, **kwargs):
-    _tech().wifi(*args, **kwargs)
-
-
-def broker(*args, **kwargs):
-    _tech().broker(*args, **kwargs)
-
-
-def config(*args, **kwargs):
-    _tech().config(*args, **kwargs)
-
-
-def log(*args, **kwargs):
-    _tech().log(*args, **kwargs)
-
-
-def leave_safe_mode(*args, **kwargs):
-    _tech().leave_safe_mode(*args, **kwargs)
-
-
-def restart(*args, **kwargs):
-    _tech().restart(*args, **kwargs)
+help = _call("help")  # noqa: A001 (tech.help() at the REPL)
+status = _call("status")
+read = _call("read")
+relay = _call("relay")
+calibrate = _call("calibrate")
+wifi = _call("wifi")
+broker = _call("broker")
+config = _call("config")
+log = _call("log")
+leave_safe_mode = _call("leave_safe_mode")
+restart = _call("restart")
