@@ -19,9 +19,13 @@ DEFAULTS = {
         "ca": "",
         "prefix": "farm",
         "client": "farmnode",
-        # Readings kept while the broker is unreachable; the oldest go first, counted.
+        # Messages waiting for the broker in RAM; the oldest go first, counted.
         "queue_max": 50,
         "queue_bytes": 16384,
+        # While the broker is unreachable they wait on flash instead (outbox.txt), which
+        # a reset does not clear: ~5 h of readings at 60 s. When it is full the oldest
+        # half goes, counted. 0: in RAM only.
+        "spill_bytes": 131072,
         # A remote config that moves the node to another broker (or Wi-Fi) is tried for
         # this long; if the new broker is not reached the node goes back to the old one.
         "fallback_s": 60,

@@ -15,9 +15,11 @@ from firmware.relays import RelayBank
 from firmware.sensors.reader import SENSOR_KEYS, SensorReader
 from firmware.session import Session, make_client
 from firmware.wifi import WifiLink
+from outbox import Outbox
 from ticks import sleep_ms, ticks_add, ticks_diff, ticks_ms
 
 _LOOP_MS = 20  # the longest the loop idles between turns
+OUTBOX_FILE = "outbox.txt"  # readings taken offline, kept across a reset
 _NTP_RETRY_MS = 60000
 _NTP_RESYNC_MS = 6 * 3600 * 1000
 _RESET_CAUSES = {1: "power_on", 2: "hard", 3: "watchdog", 4: "deepsleep", 5: "soft"}
@@ -72,7 +74,10 @@ class Node:
         self._trial = None  # a LinkTrial while a new broker link is tried
         self.calibration_points = {}  # sensor -> points of a calibration in progress
         self._connects_seen = 0
+        spill_bytes = cfg["mqtt"]["spill_bytes"]
+        self._outbox = Outbox(config.in_root(root, OUTBOX_FILE), spill_bytes) if spill_bytes else None
         self.connect_with(cfg, None)
+        self.session.report_outbox()
         for key, reason in problems:
             self.log("config: %s: %s" % (key, reason))
 
@@ -86,7 +91,7 @@ class Node:
         topics = self.profile.topics
         self.session = Session(client, errors, topics["status"], self.status_json("offline", reason="lwt"),
                                self.profile.subscriptions(), self.on_message, self.log,
-                               cfg["mqtt"]["queue_max"], cfg["mqtt"]["queue_bytes"])
+                               cfg["mqtt"]["queue_max"], cfg["mqtt"]["queue_bytes"], self._outbox)
         self.session.online_payload = lambda: self.status_json("online")
         self.config_topic = topics["config"].encode() if topics["config"] else None
         if queue is not None:

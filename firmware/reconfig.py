@@ -10,7 +10,7 @@ _LIVE = ("interval_s", "failsafe_s", "interlocks", "relay_groups", "alerts", "tr
          "sensors.soil.dry", "sensors.soil.wet", "sensors.ec.k", "sensors.ec.offset",
          "sensors.ec.temp_coef", "sensors.ph.slope_mv", "sensors.ph.offset_v", "sensors.ph.gain")
 # The offline queue is sized once, at boot: its readings must not be lost to a resize.
-_AT_BOOT = ("mqtt.queue_max", "mqtt.queue_bytes")
+_AT_BOOT = ("mqtt.queue_max", "mqtt.queue_bytes", "mqtt.spill_bytes")
 # Settings that change the link to the broker.
 _LINK = ("wifi", "mqtt", "profile", "device_id", "farm_id", "org_id")
 # A config message's own fields, not settings.

@@ -94,6 +94,7 @@ RULES = {
     "mqtt.client": _choice(("farmnode", "umqtt")),
     "mqtt.queue_max": _range(1, 1000),
     "mqtt.queue_bytes": _range(1024, 262144),
+    "mqtt.spill_bytes": _range(0, 1048576),
     "i2c.id": _range(0, 1),
     "i2c.scl": _output_gpio,
     "i2c.sda": _output_gpio,

@@ -1,7 +1,9 @@
 # The node's MQTT session: connects with the Last Will, announces itself online
 # (retained), subscribes, and reconnects with exponential backoff and jitter
 # (1 s doubling to 120 s) whenever the link or the broker goes away. Messages that
-# must not be lost (telemetry) wait in a bounded queue and leave in order.
+# must not be lost (telemetry) wait in a bounded queue and leave in order; while the
+# link is down they wait on flash instead (an Outbox): a reset loses none of them, and
+# an outage can last far longer than RAM would allow.
 import os
 
 from ringbuf import RingBuffer
@@ -68,16 +70,18 @@ def _jitter(delay_ms):
 
 class Session:
     """client: an MQTTClient (either kind); errors: the exceptions that mean the
-    connection is gone; topics: the profile's topics; on_message(topic, msg): commands."""
+    connection is gone; topics: the profile's topics; on_message(topic, msg): commands;
+    outbox: where undelivered messages go while offline (None: RAM only)."""
 
     def __init__(self, client, errors, status_topic, will, subscriptions, on_message, log,
-                 queue_max=50, queue_bytes=16384):
+                 queue_max=50, queue_bytes=16384, outbox=None):
         self.client = client
         self._errors = (OSError,) + ((errors,) if errors is not OSError else ())
         self.status_topic = status_topic
         self.subscriptions = subscriptions
         self._log = log
         self.queue = RingBuffer(queue_max, queue_bytes)
+        self.outbox = outbox
         self.connected = False
         self.connects = 0
         self.online_payload = None  # set by the node: a function giving the online status
@@ -142,6 +146,8 @@ class Session:
         self.connected = False
         self._close_quietly()
         self._log("mqtt: connection lost: %s" % _describe(exc))
+        if self.outbox is not None:
+            self._spill()
         self._next_try = ticks_add(ticks_ms(), _jitter(self._backoff_ms))
 
     def _close_quietly(self):
@@ -180,7 +186,11 @@ class Session:
             return False
 
     def enqueue(self, topic, payload):
-        """Queue a message that must arrive (in order, after an outage if need be)."""
+        """Queue a message that must arrive (in order, after an outage if need be).
+        Offline it goes to flash, unless RAM holds older ones (a flash that failed)."""
+        if not self.connected and self.outbox is not None and not len(self.queue) and \
+                self._to_outbox(topic, payload):
+            return
         self.queue.push((topic, payload), len(topic) + len(payload))
         if self.connected:
             try:
@@ -189,6 +199,9 @@ class Session:
                 self._lost(exc)
 
     def flush(self):
+        outbox = self.outbox
+        if outbox is not None and outbox.size and not self._drain(outbox):
+            return  # what waited on flash goes first
         queue = self.queue
         client = self.client
         while len(queue) and self.connected:
@@ -201,6 +214,67 @@ class Session:
             else:
                 client.publish(topic, payload, False, 1)  # umqtt: returns after the PUBACK
                 queue.pop()
+
+    # --- the outbox on flash: written only while offline (flash wears) ---
+
+    def report_outbox(self):
+        """At boot: say what an earlier boot left on flash (it goes first, once online)."""
+        if self.outbox is not None and self.outbox.size:
+            self._log("outbox: %d bytes of messages from before the reset, sent once connected"
+                      % self.outbox.size)
+
+    def _to_outbox(self, topic, payload):
+        """True once the message is on flash; a failing flash leaves it to RAM."""
+        try:
+            self.queue.dropped += self.outbox.append(topic, payload)
+            return True
+        except OSError as exc:
+            self._log("outbox: %s not written: %s; kept in RAM" % (self.outbox.path, _describe(exc)))
+            return False
+
+    def _spill(self):
+        """The link just went down: what is undelivered moves to flash, oldest first.
+        An outbox being sent when it happened is read again from its start (the broker
+        may not have it all); its messages in flight stay with the client."""
+        outbox = self.outbox
+        inflight = self.client.inflight if self._ours else None
+        if outbox.size:
+            outbox.rewind()
+        elif inflight:
+            for pid in sorted(inflight):
+                topic, payload, retain = inflight[pid]
+                if not retain and not self._to_outbox(topic, payload):  # a stale status is not kept
+                    return
+            inflight.clear()  # on flash now: sent from there after the reconnection
+        while len(self.queue):
+            topic, payload = self.queue.peek()
+            if not self._to_outbox(topic, payload):
+                return
+            self.queue.pop()
+
+    def _drain(self, outbox):
+        """Send what waits on flash; True once it is all delivered (the file is gone)."""
+        client = self.client
+        while self.connected:
+            room = client.max_inflight - len(client.inflight) if self._ours else 1
+            if room <= 0:
+                return False
+            if not len(outbox):  # all sent: gone once the broker has it all
+                if self._ours and client.inflight:
+                    return False
+                if outbox.unreadable:
+                    self._log("outbox: %d unreadable lines skipped" % outbox.unreadable)
+                outbox.clear()
+                return True
+            try:
+                messages = outbox.take(room)
+            except OSError as exc:
+                self._log("outbox: %s unreadable, %d bytes lost: %s" % (outbox.path, len(outbox), _describe(exc)))
+                outbox.clear()
+                return True
+            for topic, payload in messages:
+                client.publish(topic, payload, False, 1)
+        return False
 
 
 def _describe(exc):

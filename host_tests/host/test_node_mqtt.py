@@ -168,12 +168,12 @@ def test_each_profile_publishes_the_seed_schema(broker, nodes, runtime, profile)
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
-def test_offline_queue_is_bounded_and_counts_what_it_dropped(broker, nodes, runtime):
+def test_offline_outbox_is_bounded_and_counts_what_it_dropped(broker, nodes, runtime):
     backend = Backend(broker, ["farm/node-t1/telemetry"], client_id="backend-q", persistent=True)
-    nodes(broker, runtime, config={"mqtt": {"queue_max": 3}})
+    nodes(broker, runtime, config={"mqtt": {"spill_bytes": 2048}})
     backend.wait_for(lambda t, d, r: d and d["seq"] >= 1)
     broker.stop()
-    time.sleep(7)  # ~7 readings, 3 fit in the queue
+    time.sleep(7)  # ~7 readings of ~450 bytes, 4 fit on flash
     broker.start()
     first_after = backend.wait_for(lambda t, d, r: d and d["meta"]["dropped"] > 0, timeout_s=40)
     # readings taken after the reconnection carry the final count

@@ -98,6 +98,14 @@ class Mosquitto:
             self.process.stderr.close()
         self.process = None
 
+    def kill(self):
+        """SIGKILL, as a crash or a power cut: no Wills sent, no final save of the
+        persistence file (what autosave wrote is what a restart finds)."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(5)
+        self.stop()
+
     def restart(self):
         self.stop()
         return self.start()
