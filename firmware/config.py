@@ -9,6 +9,7 @@ from firmware.schema import ConfigError, check, type_name, validate  # noqa: F40
 
 CONFIG_FILE = "config.json"
 SECRETS_FILE = "secrets.json"
+OUTBOX_FILE = "outbox.txt"  # readings taken offline, waiting for the broker across resets
 
 _MAX_DROP_ROUNDS = 4
 

@@ -19,7 +19,6 @@ from outbox import Outbox
 from ticks import sleep_ms, ticks_add, ticks_diff, ticks_ms
 
 _LOOP_MS = 20  # the longest the loop idles between turns
-OUTBOX_FILE = "outbox.txt"  # readings taken offline, kept across a reset
 _NTP_RETRY_MS = 60000
 _NTP_RESYNC_MS = 6 * 3600 * 1000
 _RESET_CAUSES = {1: "power_on", 2: "hard", 3: "watchdog", 4: "deepsleep", 5: "soft"}
@@ -75,7 +74,7 @@ class Node:
         self.calibration_points = {}  # sensor -> points of a calibration in progress
         self._connects_seen = 0
         spill_bytes = cfg["mqtt"]["spill_bytes"]
-        self._outbox = Outbox(config.in_root(root, OUTBOX_FILE), spill_bytes) if spill_bytes else None
+        self._outbox = Outbox(config.in_root(root, config.OUTBOX_FILE), spill_bytes) if spill_bytes else None
         self.connect_with(cfg, None)
         self.session.report_outbox()
         for key, reason in problems:

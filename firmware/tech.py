@@ -349,6 +349,11 @@ class Tech:
             out("flash: %d KiB free of %d KiB" % (fs[0] * fs[3] // 1024, fs[0] * fs[2] // 1024))
         except (OSError, AttributeError) as exc:
             out("flash: unknown (%s)" % exc)
+        try:
+            waiting = os.stat(config.in_root(self.root, config.OUTBOX_FILE))[6]
+            out("outbox: %d bytes of readings taken offline, sent once the broker is reached" % waiting)
+        except OSError:
+            out("outbox: empty (nothing waits for the broker)")
         now = board.rtc_datetime()
         if now[0] < 2024:
             out("clock: not set (NTP sets it once the node is online)")

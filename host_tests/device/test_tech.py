@@ -164,7 +164,7 @@ def test_status_reports_identity_boot_guard_link_memory_clock_and_relays():
                      "last boot (flash log): 3 boots in a row failed before reaching the broker",
                      "Wi-Fi: not connected (off, idle), configured ssid 'farm'",
                      "broker: 10.0.0.5:1883, user 'node7', no TLS, profile farmnode",
-                     "flash: ", " KiB free of ", "clock: not set",
+                     "flash: ", " KiB free of ", "outbox: empty", "clock: not set",
                      "relays: fertigation off, irrigation ON (expected off!)"):
         assert expected in text, (expected, text)
     if hasattr(__import__("gc"), "mem_free"):
@@ -174,6 +174,8 @@ def test_status_reports_identity_boot_guard_link_memory_clock_and_relays():
     assert guard.count() == 4  # read, not counted
     # Online, after a good boot, with the clock set.
     guard.healthy()
+    with open(bench.root + "/outbox.txt", "w") as f:
+        f.write('10\tfarm/n/telemetry\t{"seq": 1}\n')
     machine.RTC().datetime((2026, 1, 24, 5, 22, 30, 0, 0))
     wlan = network.WLAN(network.STA_IF)
     wlan.active(True)
@@ -187,7 +189,7 @@ def test_status_reports_identity_boot_guard_link_memory_clock_and_relays():
         network.WLAN = made
     text = bench.take()
     for expected in ("boot guard: clear (this boot reached the broker)", "Wi-Fi: connected to 'farm', ip 192.168.4.23, rssi -62 dBm",
-                     "clock: 2026-01-24 22:30:"):
+                     "outbox: 31 bytes of readings taken offline", "clock: 2026-01-24 22:30:"):
         assert expected in text, (expected, text)
 
 
