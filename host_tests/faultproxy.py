@@ -1,7 +1,7 @@
 """A TCP proxy between a device and the broker that makes the network misbehave on
 command: delay, black-hole (the socket stays open, nothing is forwarded), cut (FIN),
-reset (RST) and refuse new connections, each direction on its own. Loopback only;
-one thread serves every connection."""
+reset (RST) and refuse new connections, each direction on its own, at once or on a
+schedule (play). Loopback only; one thread serves every connection."""
 import selectors
 import socket
 import struct
@@ -77,6 +77,15 @@ class FaultProxy:
         """New connections are accepted and reset at once (the broker looks down)."""
         with self._lock:
             self.refusing = refusing
+
+    def play(self, schedule):
+        """Apply faults on a schedule, in this (the caller's) thread: schedule is a list of
+        (seconds from now, fault, keyword arguments), fault a method's name: "delay",
+        "black_hole", "cut", "reset", "refuse", "heal"."""
+        started = time.monotonic()
+        for at_s, fault, kwargs in sorted(schedule, key=lambda step: step[0]):
+            time.sleep(max(0.0, started + at_s - time.monotonic()))
+            getattr(self, fault)(**kwargs)
 
     def open_connections(self):
         with self._lock:

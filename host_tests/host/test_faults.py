@@ -137,22 +137,32 @@ def test_fifty_cuts_at_random_moments_lose_nothing(fleet):
             assert max(heap_free(collector)[-5:]) > heap_before[runtime] - 4096, heap_free(collector)
 
 
-def test_a_black_hole_is_detected_and_nothing_is_lost(fleet):
+# Slow, then deaf one way, then the other, then both: each black hole keeps the socket
+# open, so only the node's own keepalive can tell the link is dead.
+FAULT_SCHEDULE = [
+    (0, "delay", {"up_s": 0.3, "down_s": 0.3}),
+    (3, "heal", {}), (3, "black_hole", {"up": True, "down": False}),
+    (8, "heal", {}), (9, "black_hole", {"up": False, "down": True}),
+    (14, "heal", {}), (15, "black_hole", {}),
+    (21, "heal", {}),
+]
+
+
+def test_delays_and_black_holes_on_a_schedule_lose_nothing(fleet):
     members = fleet()
     before = {runtime: collector.last_seq() for runtime, _, collector, _ in members}
 
-    def swallow(member):
+    def play(member):
         runtime, proxy, collector, node = member
         connections = proxy.connections
-        proxy.black_hole()  # both ways: the socket stays open, nothing passes
-        time.sleep(8)  # keepalive 2 s: the node must notice by itself
-        proxy.heal()
-        wait_for_new_connection(proxy, connections, 20, f"{runtime}: never reconnected after the black hole")
+        proxy.play(FAULT_SCHEDULE)
+        wait_for_new_connection(proxy, connections, 20, f"{runtime}: never reconnected after the black holes")
+        assert proxy.connections >= connections + 3, (runtime, "each black hole needs a new connection")
 
-    in_parallel(swallow, members)
+    in_parallel(play, members)
     for runtime, proxy, collector, node in members:
-        # The ~8 readings taken while nothing passed arrive afterwards, with no gap.
-        unique, duplicates, dropped = next(iter(assert_delivered(collector, runtime, before[runtime] + 8).values()))
+        # The ~21 readings taken meanwhile arrive afterwards, with no gap.
+        unique, duplicates, dropped = next(iter(assert_delivered(collector, runtime, before[runtime] + 21).values()))
         assert dropped == 0, (runtime, unique, duplicates, dropped)
 
 
