@@ -97,11 +97,14 @@ def relay_on_seq(collector, timeout_s=10):
     raise AssertionError("no reading shows the relay on")
 
 
-def switch_irrigation_on(backend, members, duration_s):
-    """The irrigation relay on, through the broker; {runtime: seq of the first reading showing it on}."""
+def switch_irrigation_on(backend, members, duration_s=None):
+    """The irrigation relay on (for duration_s, else up to its max_on_s), through the
+    broker; {runtime: seq of the first reading showing it on}."""
     for i, (runtime, proxy, collector, node) in enumerate(members):
-        command = {"command_id": f"on-{i}", "command": "relay",
-                   "parameters": {"relay": "irrigation", "state": "on", "duration_s": duration_s}}
+        parameters = {"relay": "irrigation", "state": "on"}
+        if duration_s is not None:
+            parameters["duration_s"] = duration_s
+        command = {"command_id": f"on-{i}", "command": "relay", "parameters": parameters}
         backend.client.publish(f"farm/node-f{i}/commands", json.dumps(command), qos=1)
         backend.wait_for(lambda t, d, r, i=i: d and d.get("command_id") == f"on-{i}" and d["success"])
     return {runtime: relay_on_seq(collector) for runtime, _, collector, _ in members}
@@ -277,11 +280,11 @@ def test_readings_of_an_outage_survive_a_power_cut(fleet):
 
 def test_the_broker_killed_and_restarted_loses_nothing(fleet, broker):
     """mosquitto SIGKILLed, down 4 s, restarted on its persistence file: the nodes send
-    what they kept, the retained status is online again, and a relay switched on for
-    3 s went off on time with no broker to tell it."""
-    members = fleet()
+    what they kept, the retained status is online again, and a relay switched on with
+    no duration went off at its max_on_s (3 s) with no broker to tell it."""
+    members = fleet(relays={"irrigation": {"max_on_s": 3}})
     backend = Backend(broker, ["farm/+/command_response"])
-    before = switch_irrigation_on(backend, members, 3)
+    before = switch_irrigation_on(backend, members)
     backend.close()
     broker.kill()
     time.sleep(4)
