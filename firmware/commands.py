@@ -76,6 +76,29 @@ def _describe(exc):
     return "%s %s" % (type(exc).__name__, exc)
 
 
+def _parse(payload):
+    """(data, None) or (None, why it is not JSON)."""
+    try:
+        return json.loads(payload), None
+    except (ValueError, UnicodeError) as exc:
+        return None, "not JSON: %s" % exc
+    except (RuntimeError, MemoryError) as exc:  # nested too deep for the parser
+        return None, "cannot parse: %s" % _describe(exc)
+
+
+def _is_envelope(data):
+    return type(data) is dict and "signed" in data  # firmware.signing stays unloaded until one comes
+
+
+def _claimed_id(data):
+    """The command_id a refused message carries (in its envelope's text or in itself),
+    so the backend can tell which of its commands was refused."""
+    if _is_envelope(data) and type(data["signed"]) is str:
+        data, _ = _parse(data["signed"])
+    command_id = data.get("command_id") if type(data) is dict else None
+    return command_id if valid_id(command_id) else None
+
+
 def _config_message(data):
     """A message on the config topic as a config command."""
     if type(data) is not dict:
@@ -116,16 +139,29 @@ class Dispatcher:
         self._order = []
         self._counter = 0
         self.job = None  # a command that takes time: (steps, command_id, command, dialect)
+        self.verifier = None  # firmware.signing's, made when the first signed message comes
 
     def handle(self, payload, topic_kind="commands"):
         """Answer one incoming message (a command, or a config when topic_kind is
         "config"); returns the response dict (None if it is a repeat or still running)."""
-        try:
-            data = json.loads(payload)
-        except (ValueError, UnicodeError) as exc:
-            return self._answer(None, None, "canonical", False, None, "not JSON: %s" % exc)
-        except (RuntimeError, MemoryError) as exc:  # nested too deep for the parser
-            return self._answer(None, None, "canonical", False, None, "cannot parse: %s" % _describe(exc))
+        data, error = _parse(payload)
+        repeat = False
+        if error is None and (self.node.cfg["signing"]["key"] or _is_envelope(data)):
+            from firmware.signing import SignatureError, Verifier  # only where signing is used
+
+            if self.verifier is None:
+                self.verifier = Verifier()
+            try:
+                text, repeat = self.verifier.open(data, "config" if topic_kind == "config" else "command",
+                                                  self.node)
+            except SignatureError as exc:
+                # Not remembered under its command_id: an unsigned message must not decide
+                # what a signed one with the same id gets.
+                return self._answer(_claimed_id(data), None, "canonical", False, None,
+                                    "signature: %s" % exc, False)
+            data, error = _parse(text)
+        if error is not None:
+            return self._answer(None, None, "canonical", False, None, error)
         try:
             if topic_kind == "config":
                 command_id, command, params, dialect = _config_message(data)
@@ -139,6 +175,9 @@ class Dispatcher:
             return None
         if self.job is not None and command_id is not None and command_id == self.job[1]:
             return None  # a redelivery of the command still running: its answer will come
+        if repeat:  # signed and accepted before, and not remembered as answered: a replay
+            return self._answer(command_id, None, dialect, False, None,
+                                "signature: replayed: this signed message was taken before", False)
         if command_id is None:
             self._counter += 1
             command_id = "%s-%d" % (self.node.boot_id, self._counter)
@@ -178,10 +217,10 @@ class Dispatcher:
             self.job = None
             self._answer(command_id, command, dialect, False, None, "internal error: %s" % _describe(exc))
 
-    def _answer(self, command_id, command, dialect, success, response, error):
+    def _answer(self, command_id, command, dialect, success, response, error, remember=True):
         answer = {"command_id": command_id, "device_id": self.node.device_id, "command": command,
                   "success": success, "response": response, "error": error, "ts": self.node.clock.iso()}
-        if command_id is not None:
+        if command_id is not None and remember:
             self._answers[command_id] = answer
             self._order.append(command_id)
             if len(self._order) > _RECENT:

@@ -31,6 +31,10 @@ DEFAULTS = {
         "fallback_s": 60,
     },
     "ntp": {"host": "pool.ntp.org"},
+    # Command signing (PROTOCOL.md, Signed commands): with a key (64 hex digits, kept in
+    # secrets.json) every command and config must carry a valid HMAC-SHA256 and have
+    # been signed at most window_s seconds from the device's clock.
+    "signing": {"key": "", "window_s": 120},
     "i2c": {"id": 0, "scl": 22, "sda": 21, "freq": 100000},
     "sensors": {
         "soil": {"enabled": True, "pin": 34, "samples": 9, "dry": 3200, "wet": 1300},
@@ -92,9 +96,9 @@ NAMED = {"relays": RELAY_TEMPLATE, "interlocks": INTERLOCK_TEMPLATE, "relay_grou
 
 # Kept in secrets.json, never sent off the device, kept by reset_config.
 SECRET_KEYS = ("wifi.ssid", "wifi.password", "mqtt.host", "mqtt.port", "mqtt.user",
-               "mqtt.password", "mqtt.tls", "mqtt.ca")
+               "mqtt.password", "mqtt.tls", "mqtt.ca", "signing.key")
 # Of those, the ones never shown (get_config leaves them out).
-HIDDEN_KEYS = ("wifi.password", "mqtt.password")
+HIDDEN_KEYS = ("wifi.password", "mqtt.password", "signing.key")
 
 # The telemetry names of the sensors (PROTOCOL.md, Telemetry).
 SENSOR_KEYS = ("moisture", "temp", "humidity", "n", "p", "k", "ec", "ph", "wind_speed")

@@ -78,6 +78,12 @@ def _topic_prefix(value):
         return "must be a non-empty topic level without '+' or '#'"
 
 
+def _signing_key(value):
+    # The value is never echoed: a reason reaches logs and answers, a key must not.
+    if value and (len(value) != 64 or any(ch not in "0123456789abcdefABCDEF" for ch in value)):
+        return "must be 64 hex digits (a 32-byte key) or empty (no signing)"
+
+
 RULES = {
     "device_id": _name,
     "farm_id": _name,
@@ -146,6 +152,8 @@ RULES = {
     "trims.*.scale": _range(0.01, 100.0),
     "trims.*.offset": _range(-1000.0, 1000.0),
     "mqtt.fallback_s": _range(5, 3600),
+    "signing.key": _signing_key,
+    "signing.window_s": _range(10, 3600),
 }
 
 
