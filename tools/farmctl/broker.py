@@ -44,13 +44,16 @@ class Mosquitto:
 
     host = "127.0.0.1"
 
-    def __init__(self, workdir, port=None, persistence=True, extra_config="", anonymous=True):
+    def __init__(self, workdir, port=None, persistence=True, extra_config="", anonymous=True, listener=True):
+        """listener: False when extra_config brings the listener on port itself (with
+        its own access settings, as `farmctl provision`'s mosquitto.conf does)."""
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port(self.host)
         self.persistence = persistence
         self.extra_config = extra_config
         self.anonymous = anonymous
+        self.listener = listener
         self.conf_path = self.workdir / "mosquitto.conf"
         self.log_path = self.workdir / "mosquitto.log"
         self.process = None
@@ -59,6 +62,8 @@ class Mosquitto:
         lines = [
             f"listener {self.port} {self.host}",
             f"allow_anonymous {'true' if self.anonymous else 'false'}",
+        ] if self.listener else []
+        lines += [
             # Started as root, mosquitto would drop to user "mosquitto" and lose our workdir.
             f"user {getpass.getuser()}",
             # mosquitto leaves Nagle on: small back-to-back packets would wait ~40 ms

@@ -33,7 +33,7 @@ def cmd_sim(args):
 
 # Subcommands that live in their own module farmctl/<name>.py, each with register(sub)
 # adding its parser; imported when the parser is built (their heavy imports stay lazy).
-MODULE_COMMANDS = ("flash", "deploy", "send", "watch", "vdev")
+MODULE_COMMANDS = ("flash", "deploy", "send", "watch", "vdev", "provision")
 
 
 def build_parser():
