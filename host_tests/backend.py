@@ -9,13 +9,16 @@ import paho.mqtt.client as mqtt
 class Backend:
     """A paho client that records every message (topic, payload, retain) it receives."""
 
-    def __init__(self, broker, topics, client_id="backend", persistent=False, tls_ca=None):
+    def __init__(self, broker, topics, client_id="backend", persistent=False, tls_ca=None, auth=None):
+        """auth: (user, password) for a broker that wants them."""
         self.messages = queue.Queue()
         self.seen = []
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                                   clean_session=not persistent)
         if tls_ca is not None:
             self.client.tls_set(ca_certs=str(tls_ca))
+        if auth is not None:
+            self.client.username_pw_set(*auth)
         self.client.on_connect = lambda c, u, f, rc, p: [c.subscribe(t, qos=1) for t in topics]
         self.client.on_message = lambda c, u, m: self.messages.put((m.topic, m.payload, m.retain))
         self.client.reconnect_delay_set(0.2, 1)

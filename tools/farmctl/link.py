@@ -69,9 +69,10 @@ def run_loop_until(client, done, deadline):
     return True
 
 
-def connect(address, name, on_connect=None, on_message=None, timeout_s=CONNECT_TIMEOUT_S):
+def connect(address, name, on_connect=None, on_message=None, timeout_s=CONNECT_TIMEOUT_S, prepare=None):
     """A paho client connected to the broker at address (host, port), its CONNACK received.
-    on_connect(client) runs on every (re)connection, for the subscriptions."""
+    on_connect(client) runs on every (re)connection, for the subscriptions; prepare(client)
+    once before connecting (TLS, credentials)."""
     import paho.mqtt.client as mqtt
 
     host, port = address
@@ -87,6 +88,8 @@ def connect(address, name, on_connect=None, on_message=None, timeout_s=CONNECT_T
 
     client.on_connect = connected
     client.connect_timeout = timeout_s
+    if prepare is not None:
+        prepare(client)
     try:
         client.connect(host, port, keepalive=30)
     except OSError as exc:

@@ -13,13 +13,21 @@ Profiles without a response topic (plantnanny: the device logs refusals instead)
 the command is published, the broker's PUBACK awaited, and the exit status is 0;
 nothing can be said of the outcome. --wait 0 does the same with any profile.
 Profile harit has no command topic: its devices take no commands. Profile smartfarm
-sends to the farm (--farm); the answer is taken from DEVICE."""
+sends to the farm (--farm); the answer is taken from DEVICE.
+
+A device with a signing key takes only signed commands (PROTOCOL.md, Signed commands):
+--key-file FILE (the key in hex, or the device's secrets.json) or --key HEX signs it.
+--provision DIR (farmctl provision's folder) connects as its backend account over TLS
+and signs with the device's key when it has one."""
 import argparse
+import hashlib
+import hmac
 import json
 import re
 import sys
 import time
 import uuid
+from pathlib import Path
 
 from farmctl.runtime import use_device_libs
 from farmctl.link import BrokerError, add_link_options, connect, run_loop_until, topic_values
@@ -29,6 +37,8 @@ DEFAULT_WAIT_S = 10.0
 ACK_TIMEOUT_S = 5.0  # the broker's SUBACK and PUBACK (a broker, not a device: it answers at once)
 PLACEHOLDER = re.compile(r"{(\w+)}")
 OPTION_OF = {"farm_id": "--farm", "org_id": "--org", "prefix": "--prefix"}
+SIGNATURE_TAG = "farmnode-sig-1"
+HEX_KEY = re.compile(r"[0-9a-fA-F]{64}")
 
 
 class Usage(Exception):
@@ -85,6 +95,68 @@ def device_topics(args):
     return Profile(args.profile, values)
 
 
+def signed(message, key, device_id, kind="command", ts=None):
+    """The envelope of PROTOCOL.md's Signed commands: the message's JSON text (ASCII),
+    the time, and HMAC-SHA256 over tag, device, kind, time and text with the device's key."""
+    text = json.dumps(message)  # ensure_ascii: the device checks the very characters signed
+    ts = int(time.time()) if ts is None else ts
+    covered = f"{SIGNATURE_TAG}\n{device_id}\n{kind}\n{ts}\n{text}".encode()
+    return {"signed": text, "ts": ts, "sig": hmac.new(bytes.fromhex(key), covered, hashlib.sha256).hexdigest()}
+
+
+def read_key(path):
+    """A signing key from a file: the hex key alone, or a secrets.json with signing.key."""
+    try:
+        text = Path(path).read_text().strip()
+    except OSError as exc:
+        raise Usage(f"{path}: {exc.strerror or exc}") from None
+    if text.startswith("{"):
+        try:
+            text = json.loads(text).get("signing", {}).get("key", "")
+        except (ValueError, AttributeError):
+            raise Usage(f"{path}: neither a hex key nor a secrets.json with signing.key") from None
+    if not HEX_KEY.fullmatch(text):
+        raise Usage(f"{path}: no signing key in it (64 hex digits)")
+    return text
+
+
+def signing_key(args):
+    """The key to sign with, or None: --key, --key-file, or the device's in --provision."""
+    if args.key is not None:
+        if not HEX_KEY.fullmatch(args.key):
+            raise Usage("--key must be 64 hex digits")
+        return args.key
+    if args.key_file:
+        return read_key(args.key_file)
+    if args.provision:
+        secrets_path = Path(args.provision) / "devices" / args.device / "secrets.json"
+        if not secrets_path.exists():
+            raise Usage(f"{args.device} is not in {args.provision} (no {secrets_path})")
+        try:
+            return read_key(secrets_path)
+        except Usage:
+            return None  # a device without a key takes unsigned commands
+    return None
+
+
+def backend_account(args):
+    """prepare(client) for the link: TLS with the provision folder's CA and its backend
+    account's credentials; None without --provision."""
+    if not args.provision:
+        return None
+    path = Path(args.provision) / "backend.json"
+    try:
+        account = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise Usage(f"{path}: {exc}") from None
+
+    def prepare(client):
+        client.tls_set(ca_certs=account["ca"])
+        client.username_pw_set(account["user"], account["password"])
+
+    return prepare
+
+
 def describe(answer, command):
     """`ok ping: {...}` or `FAILED relay: <error>`."""
     name = answer.get("command") or command
@@ -96,11 +168,11 @@ def describe(answer, command):
 class Exchange:
     """One command out, its answer back, on a connection served in this thread."""
 
-    def __init__(self, broker, response_topic):
+    def __init__(self, broker, response_topic, prepare=None):
         self.response_topic = response_topic
         self.messages = []  # (payload bytes, parsed dict) on the response topic
         self.subscribed = False
-        self.client = connect(broker, "send", on_message=self._on_message)
+        self.client = connect(broker, "send", on_message=self._on_message, prepare=prepare)
         self.client.on_subscribe = self._on_subscribe
 
     def _on_message(self, client, userdata, msg):
@@ -146,13 +218,15 @@ class Exchange:
 def send(args):
     topics = device_topics(args).topics
     message = build_command(args.command, args.parameters, args.id or f"farmctl-{uuid.uuid4().hex[:12]}")
+    key = signing_key(args)
     response_topic = topics["command_response"] if args.wait > 0 else None
-    exchange = Exchange(args.broker, response_topic)
+    exchange = Exchange(args.broker, response_topic, backend_account(args))
     try:
         if response_topic is not None:
             exchange.listen()
         started = time.monotonic()
-        exchange.publish(topics["commands"], message)
+        # Signed just before it leaves: the device takes it within its time window.
+        exchange.publish(topics["commands"], message if key is None else signed(message, key, args.device))
         if response_topic is None:
             return published_only(args, message, topics["commands"])
         answer = exchange.answer(args.device, message["command_id"], started + args.wait)
@@ -187,6 +261,12 @@ def register(sub):
     parser.add_argument("--id", type=check_command_id, metavar="COMMAND_ID",
                         help="the command_id (default: a new one)")
     parser.add_argument("--json", action="store_true", help="print the answer as the device sent it")
+    parser.add_argument("--key-file", metavar="FILE",
+                        help="sign with the device's key: a file holding it in hex, or its secrets.json")
+    parser.add_argument("--key", metavar="HEX", help="sign with this key (64 hex digits; --key-file keeps it "
+                                                     "out of the process list)")
+    parser.add_argument("--provision", metavar="DIR",
+                        help="farmctl provision's folder: TLS and its backend account, the device's key")
     add_link_options(parser)
     parser.set_defaults(run=run)
 

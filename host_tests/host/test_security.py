@@ -1,0 +1,290 @@
+"""The fleet's security end to end, under both runtimes: mosquitto configured by
+`farmctl provision` (TLS listener, hashed passwords, per-device ACL) and virtual nodes
+set up with its files, as a device gets them from `farmctl deploy`. One broker and one
+node per runtime serve the whole module."""
+import json
+import shutil
+import time
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from backend import Backend
+from farmctl.broker import Mosquitto, free_port
+from farmctl.cli import main as farmctl_main
+from farmctl.nodes import VirtualNode
+from farmctl.send import signed
+from tls_certs import make_certs
+
+RUNTIMES = ("micropython", "cpython")
+NODE_OF = {"micropython": "node-mp", "cpython": "node-cp"}
+SPARE = "node-x"  # provisioned, never running: the stolen credentials
+WIFI_PASSWORD = "wifi-pass-7c1e9a"
+ONLINE_WITHIN_S = 20
+
+
+def farmctl(capsys, *argv):
+    """(exit status, stdout, stderr) of one farmctl command run in this process."""
+    status = farmctl_main([str(arg) for arg in argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+class Fleet:
+    """The provision folder, the broker it configures, a node per runtime and a backend."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.pki = folder / "pki"
+        self.port = free_port()
+        self.broker = self.backend = None
+        self.nodes = {}
+
+    def start(self):
+        status = farmctl_main(["provision", str(self.pki), "--device", f"{NODE_OF['micropython']},"
+                               f"{NODE_OF['cpython']}", "--signing", "--host", "127.0.0.1",
+                               "--host", "localhost", "--port", str(self.port), "--bind", "127.0.0.1"])
+        assert status == 0
+        farmctl_main(["provision", str(self.pki), "--device", SPARE, "--signing"])
+        # log_type debug: mosquitto says "Denied PUBLISH" only at that level.
+        self.broker = Mosquitto(self.folder / "broker", port=self.port, listener=False, persistence=False,
+                                extra_config=(self.pki / "mosquitto.conf").read_text() + "log_type debug\n")
+        self.broker.start()
+        account = json.loads((self.pki / "backend.json").read_text())
+        self.backend = Backend(self.broker, ["farm/#"], client_id="security-backend", tls_ca=account["ca"],
+                               auth=(account["user"], account["password"]))
+        for runtime in RUNTIMES:
+            self.nodes[runtime] = self.make_node(NODE_OF[runtime], runtime).start()
+        online = set()
+
+        def all_online(topic, data, retain):
+            if topic.endswith("/status") and data and data.get("status") == "online":
+                online.add(topic.split("/")[1])
+            return online == set(NODE_OF.values())
+
+        self.backend.wait_for(all_online, ONLINE_WITHIN_S)
+
+    def secrets(self, device_id):
+        return json.loads((self.pki / "devices" / device_id / "secrets.json").read_text())
+
+    def make_node(self, device_id, runtime, name=None, secrets_patch=None, ca=None):
+        """A virtual node with the device's provisioned files (and Wi-Fi); not started."""
+        device = self.pki / "devices" / device_id
+        config = dict(json.loads((device / "config.json").read_text()), interval_s=1)
+        secrets = dict(self.secrets(device_id), wifi={"ssid": "farm", "password": WIFI_PASSWORD})
+        for key, value in (secrets_patch or {}).items():
+            secrets[key] = dict(secrets.get(key, {}), **value)
+        node = VirtualNode(self.folder / (name or f"{device_id}-{runtime}"), config, secrets, runtime=runtime)
+        shutil.copyfile(ca or device / "ca.crt", node.root / "ca.crt")
+        return node
+
+    def key(self, device_id):
+        return self.secrets(device_id)["signing"]["key"]
+
+    def stop(self):
+        for node in self.nodes.values():
+            node.stop()
+        if self.backend is not None:
+            self.backend.close()
+        if self.broker is not None:
+            self.broker.stop()
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    running = Fleet(tmp_path_factory.mktemp("security"))
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()
+
+
+def paho_client(fleet, user, password, client_id):
+    """A connected paho client with those credentials, over TLS; (client, messages)."""
+    messages = []
+    connected = []
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+    client.tls_set(ca_certs=str(fleet.pki / "ca.crt"))
+    client.username_pw_set(user, password)
+    client.on_message = lambda c, u, m: messages.append((m.topic, m.payload))
+    client.on_connect = lambda c, u, f, reason, p: connected.append(reason)
+    client.connect("127.0.0.1", fleet.port)
+    client.loop_start()
+    deadline = time.monotonic() + 5
+    while not connected and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert connected and not connected[0].is_failure, connected
+    return client, messages
+
+
+def relay_ons(node):
+    return node.console().count("relay irrigation on")
+
+
+def irrigation(fleet, device_id, state):
+    """The device's next reading whose irrigation relay is in state."""
+    return fleet.backend.wait_for(lambda t, d, r: t == f"farm/{device_id}/telemetry"
+                                  and d["relays"]["irrigation"] == state, 10)
+
+
+def answer_to(fleet, device_id, command_id, timeout_s=10):
+    return fleet.backend.wait_for(lambda t, d, r: t == f"farm/{device_id}/command_response" and d
+                                  and d.get("command_id") == command_id, timeout_s)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_tls_and_credentials_carry_telemetry(fleet, runtime):
+    device_id = NODE_OF[runtime]
+    reading = fleet.backend.wait_for(lambda t, d, r: t == f"farm/{device_id}/telemetry", 10)
+    assert reading["device_id"] == device_id and reading["sensors"]["moisture"] is not None
+    console = fleet.nodes[runtime].console()
+    assert f"mqtt: connected to 127.0.0.1:{fleet.port}" in console
+    assert "not authenticated" not in console  # the CA is checked, not skipped
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_device_account_reaches_no_other_devices_topics(fleet, runtime):
+    victim = NODE_OF[runtime]
+    thief, stolen = paho_client(fleet, SPARE, fleet.secrets(SPARE)["mqtt"]["password"], f"thief-{runtime}")
+    try:
+        for topic in ("telemetry", "commands", "config", "command_response", "status"):
+            thief.subscribe(f"farm/{victim}/{topic}", qos=1)
+        thief.subscribe("farm/#", qos=1)
+        time.sleep(0.3)
+        refusals = fleet.nodes[runtime].console().count("refused")
+        command = {"command_id": f"thief-{runtime}", "command": "relay",
+                   "parameters": {"relay": "irrigation", "state": "on"}}
+        for topic, payload in ((f"farm/{victim}/commands", command), ("farm/all/commands", command),
+                               (f"farm/{victim}/config", {"interval_s": 5}),
+                               (f"farm/{victim}/telemetry", {"device_id": victim, "seq": -1}),
+                               (f"farm/{victim}/status", {"status": "offline", "device_id": victim})):
+            thief.publish(topic, json.dumps(payload), qos=1).wait_for_publish(5)
+        # What the account may do still works: the link was live while the rest was denied.
+        thief.publish(f"farm/{SPARE}/telemetry", json.dumps({"device_id": SPARE, "probe": runtime}),
+                      qos=1).wait_for_publish(5)
+        fleet.backend.wait_for(lambda t, d, r: t == f"farm/{SPARE}/telemetry" and d.get("probe") == runtime)
+        # Two more readings of the victim: whatever was let through would be there by then.
+        last = fleet.backend.wait_for(lambda t, d, r: t == f"farm/{victim}/telemetry", 5)
+        fleet.backend.wait_for(lambda t, d, r: t == f"farm/{victim}/telemetry" and d["seq"] > last["seq"], 5)
+    finally:
+        thief.loop_stop()
+        thief.disconnect()
+    assert stolen == [], stolen[:3]  # not the victim's telemetry, commands, nor anyone's
+    seen = [(t, d) for t, d, r in fleet.backend.seen if t.startswith(f"farm/{victim}/")]
+    assert not any(d and d.get("seq") == -1 for t, d in seen)  # no forged reading
+    assert not any(d and d.get("command_id") == f"thief-{runtime}" for t, d in seen)  # no answer: not delivered
+    assert fleet.nodes[runtime].console().count("refused") == refusals  # the node saw nothing
+    assert not any(t.endswith("/status") and d and d.get("status") == "offline" for t, d in seen)
+    denied = [line for line in fleet.broker.log().splitlines() if f"Denied PUBLISH from thief-{runtime} " in line]
+    for topic in ("commands", "config", "telemetry", "status"):
+        assert any(f"'farm/{victim}/{topic}'" in line for line in denied), (topic, denied)
+    assert any("'farm/all/commands'" in line for line in denied)
+
+
+def test_wrong_password_and_untrusted_certificate_give_clear_errors_and_backoff(fleet):
+    stranger = make_certs(fleet.folder / "stranger-pki", name="stranger")
+    password = fleet.secrets(SPARE)["mqtt"]["password"]
+    cases = {}
+    for runtime in RUNTIMES:
+        cases[("password", runtime)] = fleet.make_node(SPARE, runtime, f"wrong-password-{runtime}",
+                                                       {"mqtt": {"password": "Wr0ng-" + password[6:]}})
+        cases[("certificate", runtime)] = fleet.make_node(SPARE, runtime, f"stranger-ca-{runtime}",
+                                                          ca=stranger["ca"])
+    for node in cases.values():
+        node.start()
+    try:
+        time.sleep(7)  # attempts at about 0, 1, 3 and 7 s: 1 s doubling, +-20 %
+        for (case, runtime), node in cases.items():
+            assert node.running(), node.console()
+            console = node.console()
+            attempts = [line for line in console.splitlines() if "mqtt: cannot connect" in line]
+            assert 2 <= len(attempts) <= 5 and "next try in" in attempts[0], (case, runtime, console)
+            assert "mqtt: connected" not in console
+            if case == "password":
+                assert "not authorised" in attempts[0], (runtime, attempts[0])
+            else:  # CPython: "certificate verify failed"; mbedtls: "not correctly signed by the trusted CA"
+                assert "TLS handshake failed" in attempts[0] and "certificate" in attempts[0].lower(), \
+                    (runtime, attempts[0])
+            assert password not in console and password[6:] not in console
+    finally:
+        for node in cases.values():
+            node.stop()
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_only_commands_signed_with_the_devices_key_move_a_relay(fleet, runtime, capsys):
+    device_id = NODE_OF[runtime]
+    node = fleet.nodes[runtime]
+    link = ["--broker", f"127.0.0.1:{fleet.port}", "--provision", fleet.pki]
+    status, out, err = farmctl(capsys, "send", device_id, "relay", "relay=irrigation", "state=on",
+                               "duration_s=1", *link)
+    assert status == 0 and out.startswith("ok relay"), (out, err)
+    irrigation(fleet, device_id, 1)
+    irrigation(fleet, device_id, 0)  # off after its duration_s
+    ons = relay_ons(node)
+    assert ons >= 1
+
+    account = json.loads((fleet.pki / "backend.json").read_text())
+    sender, _ = paho_client(fleet, account["user"], account["password"], f"sender-{runtime}")
+    now = int(time.time())
+    relay_on = {"command": "relay", "parameters": {"relay": "irrigation", "state": "on", "duration_s": 1}}
+    captured = signed(dict(relay_on), fleet.key(device_id), device_id, ts=now)  # no command_id
+    cases = [
+        ("unsigned", dict(relay_on, command_id=f"u-{runtime}"), "signature: missing"),
+        ("another key", signed(dict(relay_on, command_id=f"k-{runtime}"), fleet.key(SPARE), device_id, ts=now),
+         "signature: bad"),
+        ("old", signed(dict(relay_on, command_id=f"o-{runtime}"), fleet.key(device_id), device_id, ts=now - 600),
+         "signature: expired"),
+    ]
+    try:
+        sender.publish(f"farm/{device_id}/commands", json.dumps(captured), qos=1)
+        irrigation(fleet, device_id, 1)
+        off = irrigation(fleet, device_id, 0)
+        assert relay_ons(node) == ons + 1
+        for name, message, reason in cases:
+            sender.publish(f"farm/{device_id}/commands", json.dumps(message), qos=1)
+            answer = answer_to(fleet, device_id, json.loads(message.get("signed", "{}")).get("command_id")
+                               or message.get("command_id"))
+            assert answer["success"] is False and answer["error"].startswith(reason), (name, answer)
+        sender.publish(f"farm/{device_id}/commands", json.dumps(captured), qos=1)  # the replay
+        replayed = fleet.backend.wait_for(lambda t, d, r: t == f"farm/{device_id}/command_response"
+                                          and d and "replayed" in (d.get("error") or ""))
+        assert replayed["success"] is False
+        # A reading after the refusals: the relay never moved.
+        last = fleet.backend.wait_for(lambda t, d, r: t == f"farm/{device_id}/telemetry", 5)
+        fleet.backend.wait_for(lambda t, d, r: t == f"farm/{device_id}/telemetry" and d["seq"] > last["seq"], 5)
+    finally:
+        sender.loop_stop()
+        sender.disconnect()
+    assert relay_ons(node) == ons + 1
+    assert not any(t == f"farm/{device_id}/telemetry" and d["relays"]["irrigation"] == 1 and d["seq"] > off["seq"]
+                   for t, d, r in fleet.backend.seen)
+    console = node.console()
+    for reason in ("signature: missing", "signature: bad", "signature: expired", "signature: replayed"):
+        assert reason in console, reason  # the console says why, too
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_secrets_never_leave_the_device(fleet, runtime, capsys):
+    device_id = NODE_OF[runtime]
+    device_files = fleet.pki / "devices" / device_id
+    link = ["--broker", f"127.0.0.1:{fleet.port}", "--provision", fleet.pki, "--json"]
+    answers = {}
+    for command, key in (("get_config", []), ("status", ["--key-file", device_files / "secrets.json"])):
+        status, out, err = farmctl(capsys, "send", device_id, command, *link, *key)
+        assert status == 0, (out, err)
+        answers[command] = json.loads(out)
+    shown = answers["get_config"]["response"]
+    assert shown["mqtt"]["user"] == device_id and shown["signing"]["window_s"] == 120  # the config, less secrets
+    assert "password" not in shown["mqtt"] and "password" not in shown["wifi"] and "key" not in shown["signing"]
+    node = fleet.nodes[runtime]
+    flash_log = (node.root / "log.txt").read_text()
+    assert "boot:" in flash_log  # the flash log is where it should be
+    published = json.dumps([(t, d) for t, d, r in fleet.backend.seen if t.startswith(f"farm/{device_id}/")])
+    assert f"farm/{device_id}/telemetry" in published and f"farm/{device_id}/status" in published
+    secrets = fleet.secrets(device_id)
+    for secret in (WIFI_PASSWORD, secrets["mqtt"]["password"], secrets["signing"]["key"]):
+        for name, text in (("answers", json.dumps(answers)), ("published", published),
+                           ("console", node.console()), ("flash log", flash_log)):
+            assert secret not in text, f"a secret in the {name}"
