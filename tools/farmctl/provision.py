@@ -18,7 +18,8 @@ Passwords are random (144 bits), signing keys (--signing) 256 bits; private file
 mode 600. Running it again adds devices and keeps every existing password, key and
 certificate: --rotate gives new passwords (and keys) to the devices named (all when
 none is), --rotate-backend to the backend account. A device named again with other
-identity options (--profile, --farm, ...) gets its topics re-derived.
+identity options (--profile, --farm, ...) gets its topics re-derived. To remove a
+device, delete its folder devices/ID and run it again (no device named).
 
 A profile whose topics are not per device (smartfarm: one telemetry topic for every
 farm, commands per farm; harit: everything shared) cannot be split by an ACL: those
@@ -36,6 +37,7 @@ import sys
 from pathlib import Path
 
 from farmctl.runtime import use_device_libs
+from firmware.profiles import PROFILES
 
 CA_DAYS = 3650
 SERVER_DAYS = 825  # what browsers accept; a device only checks the CA and the name
@@ -198,7 +200,6 @@ def device_config(device_id, profile, prefix, farm_id, org_id):
     use_device_libs()
     from firmware import config
     from firmware.defaults import DEFAULTS
-    from firmware.profiles import PROFILES
 
     if not device_id:
         raise ProvisionError("a device id must not be empty")
@@ -473,7 +474,7 @@ def register(sub):
     parser.add_argument("out", metavar="OUT", help="the folder to write (created; kept between runs)")
     parser.add_argument("--device", action="append", metavar="ID", help="a device id (repeat, or ID,ID,...)")
     parser.add_argument("--devices-file", metavar="FILE", help="device ids, one per line (# comments)")
-    parser.add_argument("--profile", help="the devices' backend profile (default farmnode)")
+    parser.add_argument("--profile", choices=sorted(PROFILES), help="the devices' backend profile (default farmnode)")
     parser.add_argument("--prefix", help="the topics' {prefix} (default farm)")
     parser.add_argument("--farm", metavar="ID", help="farm_id (profile smartfarm's topics need it)")
     parser.add_argument("--org", metavar="ID", help="org_id (profile dese's topics need it)")
