@@ -31,9 +31,9 @@ DEFAULTS = {
         "fallback_s": 60,
     },
     "ntp": {"host": "pool.ntp.org"},
-    # Command signing (PROTOCOL.md, Signed commands): with a key (64 hex digits, kept in
-    # secrets.json) every command and config must carry a valid HMAC-SHA256 and have
-    # been signed at most window_s seconds from the device's clock.
+    # Command signing (README.md, "Signed commands: the wire form"): with a key (64 hex
+    # digits, kept in secrets.json) every command and config must carry a valid
+    # HMAC-SHA256 and have been signed at most window_s seconds from the device's clock.
     "signing": {"key": "", "window_s": 120},
     "i2c": {"id": 0, "scl": 22, "sda": 21, "freq": 100000},
     "sensors": {

@@ -1,5 +1,5 @@
-# Signed commands (PROTOCOL.md, Signed commands). With signing.key set (32 bytes, hex),
-# a command, a broadcast or a config is taken only as the envelope
+# Signed commands (README.md, "Signed commands: the wire form"). With signing.key set
+# (32 bytes, hex), a command, a broadcast or a config is taken only as the envelope
 #   {"signed": "<the command's JSON text, ASCII>", "ts": <Unix seconds>, "sig": "<64 hex>"}
 # where sig = HMAC-SHA256(key, UTF-8 of "farmnode-sig-1\n<device_id>\n<kind>\n<ts>\n<signed>"),
 # kind "command" (commands and broadcast topics) or "config" (config topic); a broadcast's
@@ -47,7 +47,7 @@ class Verifier:
         message was accepted before (a redelivery or a replay). Raises SignatureError."""
         signing = node.cfg["signing"]
         if type(data) is not dict or "signed" not in data:
-            raise SignatureError("missing: this device takes only signed %ss (PROTOCOL.md, Signed commands)" % kind)
+            raise SignatureError("missing: this device takes only signed %ss (README.md: Signed commands)" % kind)
         text = data["signed"]
         if type(text) is not str:
             raise SignatureError("'signed' must be a string: the %s's JSON text" % kind)
