@@ -29,4 +29,4 @@ clean:
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 bench: setup
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)

@@ -7,15 +7,12 @@ and off in turn, and times two arrivals from the moment it published each:
   response  the command_response carrying the command's command_id.
 Alone: python bench/command_latency.py [COMMANDS]"""
 import json
-import queue
-import socket
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
+from devicerun import Traffic, summary
 
 from farmctl.broker import Mosquitto
 from farmctl.nodes import VirtualNode
@@ -29,59 +26,25 @@ RUN_TIMEOUT_S = 120.0  # every command of one runtime; what is left unsent count
 TOPIC = "farm/%s/" % DEVICE_ID
 
 
-def percentile(ordered, q):
-    """Nearest-rank percentile of an ascending list."""
-    rank = max(1, -(-len(ordered) * q // 100))  # ceil without floats
-    return ordered[int(rank) - 1]
+def _next(traffic, deadline):
+    """(arrival perf_counter_ns, topic, decoded payload), or None once deadline (monotonic) has passed."""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        got = traffic.next(min(left, 0.2))
+        if got is None:
+            continue
+        try:
+            return got[1], got[2], json.loads(got[3])
+        except ValueError:
+            continue  # not ours to judge here
 
 
-def summary(delays_ms):
-    ordered = sorted(delays_ms)
-    if not ordered:
-        return {"p50_ms": None, "p99_ms": None, "max_ms": None}
-    return {"p50_ms": percentile(ordered, 50), "p99_ms": percentile(ordered, 99), "max_ms": ordered[-1]}
-
-
-class Listener:
-    """A paho client that stamps every message of the node with perf_counter_ns as it
-    arrives (in paho's network thread, so the bench's own waiting adds nothing)."""
-
-    def __init__(self, broker):
-        self.arrivals = queue.Queue()
-        self._subscribed = threading.Event()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-listener")
-        self.client.on_message = lambda c, u, m: self.arrivals.put((time.perf_counter_ns(), m.topic, m.payload))
-        self.client.on_subscribe = lambda c, u, mid, codes, p: self._subscribed.set()
-        self.client.connect(broker.host, broker.port)
-        self.client.subscribe([(TOPIC + "telemetry", 1), (TOPIC + "status", 1), (TOPIC + "command_response", 1)])
-        self.client.loop_start()
-        if not self._subscribed.wait(5):
-            raise RuntimeError("no SUBACK from the bench broker in 5 s")
-
-    def next(self, deadline):
-        """(arrival ns, topic, decoded payload), or None once deadline (monotonic) has passed."""
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            try:
-                arrived, topic, payload = self.arrivals.get(timeout=min(left, 0.2))
-            except queue.Empty:
-                continue
-            try:
-                return arrived, topic, json.loads(payload)
-            except ValueError:
-                continue  # not ours to judge here
-
-    def close(self):
-        self.client.loop_stop()
-        self.client.disconnect()
-
-
-def _wait_for(listener, node, what, matches, timeout_s):
+def _wait_for(traffic, node, what, matches, timeout_s):
     deadline = time.monotonic() + timeout_s
     while True:
-        got = listener.next(deadline)
+        got = _next(traffic, deadline)
         if got is None:
             raise RuntimeError("%s node: no %s in %d s; console:\n%s"
                                % (node.runtime, what, timeout_s, node.console()[-2000:]))
@@ -89,19 +52,17 @@ def _wait_for(listener, node, what, matches, timeout_s):
             return got[2]
 
 
-def _one_command(backend, listener, i):
+def _one_command(traffic, i):
     """Send command i; (ms to the telemetry with the new state, ms to its response),
     with None for what did not arrive within COMMAND_TIMEOUT_S."""
     state = 1 if i % 2 == 0 else 0  # relays are off at boot: on first
     command_id = "lat-%d" % i
-    payload = json.dumps({"command_id": command_id, "command": "relay",
-                          "parameters": {"relay": "irrigation", "state": "on" if state else "off"}})
     relay_ms = response_ms = None
-    sent = time.perf_counter_ns()
-    backend.publish(TOPIC + "commands", payload, qos=1)
+    sent = traffic.send(TOPIC + "commands", {"command_id": command_id, "command": "relay",
+                                             "parameters": {"relay": "irrigation", "state": "on" if state else "off"}})
     deadline = time.monotonic() + COMMAND_TIMEOUT_S
     while relay_ms is None or response_ms is None:
-        got = listener.next(deadline)
+        got = _next(traffic, deadline)
         if got is None:
             break
         arrived, topic, data = got
@@ -121,31 +82,24 @@ def measure(runtime, commands=COMMANDS):
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as workdir:
         broker = Mosquitto(Path(workdir) / "broker", persistence=False)
-        node = listener = backend = None
+        node = traffic = None
         try:
             broker.start()
-            listener = Listener(broker)
-            # paho leaves Nagle on: one client that also sent PUBACKs for the node's
-            # messages had each next command held ~20 ms for the broker's delayed ACK
-            # (measured). The backend only publishes, and with TCP_NODELAY.
-            backend = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-backend")
-            backend.connect(broker.host, broker.port)
-            backend.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            backend.loop_start()
+            traffic = Traffic(broker, [TOPIC + "telemetry", TOPIC + "status", TOPIC + "command_response"])
             node = VirtualNode(Path(workdir) / "node", {"device_id": DEVICE_ID, "interval_s": 60},
                                {"wifi": {"ssid": "farm", "password": "farmpass"},
                                 "mqtt": {"host": broker.host, "port": broker.port}}, runtime=runtime)
             node.start()
-            _wait_for(listener, node, "online status", lambda t, d: t.endswith("/status") and d.get("status") == "online",
+            _wait_for(traffic, node, "online status", lambda t, d: t.endswith("/status") and d.get("status") == "online",
                       STARTUP_TIMEOUT_S)
             # The boot reading's sensor pass would share the loop with the first commands.
-            _wait_for(listener, node, "boot reading", lambda t, d: t.endswith("/telemetry"), STARTUP_TIMEOUT_S)
+            _wait_for(traffic, node, "boot reading", lambda t, d: t.endswith("/telemetry"), STARTUP_TIMEOUT_S)
             run_deadline = time.monotonic() + RUN_TIMEOUT_S
             for i in range(commands):
                 if time.monotonic() >= run_deadline:
                     timeouts += commands - i
                     break
-                relay, response = _one_command(backend, listener, i)
+                relay, response = _one_command(traffic, i)
                 if relay is None or response is None:
                     timeouts += 1
                     if not node.running():
@@ -155,11 +109,8 @@ def measure(runtime, commands=COMMANDS):
                     response_ms.append(response)
                 time.sleep(GAP_S)
         finally:
-            if backend is not None:
-                backend.loop_stop()
-                backend.disconnect()
-            if listener is not None:
-                listener.close()
+            if traffic is not None:
+                traffic.close()
             if node is not None:
                 node.stop()
             broker.stop()

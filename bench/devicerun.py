@@ -1,0 +1,287 @@
+"""What the heap-floor and loop-latency benchmarks share: the device code compiled with
+mpy-cross as it is deployed, a device-side script run from it under a given heap, and
+paho on a private mosquitto (a listener that stamps arrivals, a backend that sends)."""
+import collections
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+
+from farmctl import deploy
+from farmctl.runtime import ROOT, cpython_env, find_micropython, stop_process
+
+BENCH = Path(__file__).resolve().parent
+# Device-side scripts of the benchmarks and the harness they use, compiled with the rest.
+HARNESS = [BENCH / "bench_node.py", BENCH / "bare_loop.py", BENCH / "heap_profile.py", BENCH / "publisher.py",
+           ROOT / "host_tests" / "virtual_node.py"]
+# What a run that passes never prints: the firmware logs an exception it survived
+# ("loop: ...", "message on ... dropped: ...") rather than dying of it.
+ERROR_MARKS = ("MemoryError", "Traceback", "loop: ", "message on ")
+SSID, PASSWORD = "farm", "farmpass"  # the simulated access point
+RECONNECT_TIMEOUT_S = 15.0  # dropped -> online again
+SYNC_EVERY_S = 0.5
+
+
+class Build:
+    """firmware/ and lib/ compiled into out_dir as `farmctl deploy` compiles them (lib/
+    flattened), with the stubs and the harness beside them; path: MicroPython's import
+    path over them (the sources are not on it)."""
+
+    def __init__(self, out_dir):
+        out = Path(out_dir)
+        sources = {target: source for target, source in deploy.firmware_sources().items()
+                   if target not in ("boot.py", "main.py")}
+        for source in sorted((ROOT / "host_tests" / "stubs").glob("*.py")):
+            sources["stubs/" + source.name] = source
+        for source in HARNESS:
+            sources["harness/" + source.name] = source
+        self.files = deploy.build(sources, out, compiled=True)
+        self.path = [str(out / "harness"), str(out / "stubs"), str(out), str(out / "lib"), ".frozen"]
+
+    def mpy_bytes(self, folder):
+        """Total size of the .mpy files under folder ("firmware" or "lib")."""
+        return sum(Path(f).stat().st_size for target, f in self.files.items() if target.startswith(folder + "/"))
+
+
+class DeviceRun:
+    """A device-side script (a module of the build) in its own process: under MicroPython
+    from the compiled build with -X heapsize, or under CPython from the sources. Its
+    console goes to a file, scanned for ERROR_MARKS as it grows."""
+
+    def __init__(self, build, module, args, log_path, runtime="micropython", heap_kib=512, cwd=None):
+        import subprocess
+
+        args = [str(a) for a in args]
+        if runtime == "micropython":
+            argv = [find_micropython(), "-X", "heapsize=%dk" % heap_kib, "-m", module, *args]
+            env = dict(os.environ, MICROPYPATH=":".join(build.path))
+        else:
+            script = next(Path(f) for f in HARNESS if f.stem == module)
+            argv = [sys.executable, "-u", str(script), *args]
+            env = cpython_env([str(BENCH), str(ROOT / "host_tests")])
+        self.log_path = Path(log_path)
+        with open(self.log_path, "w") as log:
+            self.process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+        self._scanned = 0
+
+    def output(self):
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def check(self):
+        """Raise Failed if the process has ended or printed an error mark."""
+        text = self.output()
+        for mark in ERROR_MARKS:
+            at = text.find(mark, max(0, self._scanned - 40))
+            if at >= 0:
+                line_start = text.rfind("\n", 0, at) + 1
+                raise Failed("%s: %s" % (mark.strip(": "), text[line_start:line_start + 160].splitlines()[0]))
+        self._scanned = len(text)
+        if self.process.poll() is not None:
+            raise Failed("the process ended (exit %s): %s" % (self.process.returncode, _tail(text)))
+
+    def stop(self):
+        stop_process(self.process, 3)
+
+
+class Failed(Exception):
+    """Why an attempt did not pass, in words for the table's notes."""
+
+
+def _tail(text, lines=3):
+    return " | ".join(text.strip().splitlines()[-lines:])
+
+
+class Traffic:
+    """paho on the bench broker, served in the caller's thread (a network thread would
+    add a thread hop to every figure): a listener subscribed to topics, which stamps each
+    message (time.time_ns and perf_counter_ns) as paho reads it, and a backend that
+    publishes commands, written to the socket at once with TCP_NODELAY (paho leaves
+    Nagle on: a command could wait for the broker's delayed ACK of the one before, ~20
+    ms measured). Arrivals are read while next() waits: the benchmarks call it
+    whenever they wait for something."""
+
+    def __init__(self, broker, topics):
+        self.broker = broker
+        self.arrivals = collections.deque()
+        self.listener = self._client("bench-listener")
+        self.listener.on_message = lambda c, u, m: self.arrivals.append(
+            (time.time_ns(), time.perf_counter_ns(), m.topic, m.payload))
+        subscribed = []
+        self.listener.on_subscribe = lambda c, u, mid, codes, p: subscribed.append(mid)
+        self.listener.subscribe([(topic, 1) for topic in topics])
+        self.backend = self._client("bench-backend")
+        deadline = time.monotonic() + 5
+        while not subscribed:
+            if time.monotonic() > deadline:
+                raise RuntimeError("no SUBACK from the bench broker in 5 s")
+            self.listener.loop(0.05)
+
+    def _client(self, client_id):
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        client.connect(self.broker.host, self.broker.port)
+        client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        deadline = time.monotonic() + 5
+        while not client.is_connected():
+            if time.monotonic() > deadline:
+                raise RuntimeError("no CONNACK from the bench broker in 5 s")
+            client.loop(0.05)
+        return client
+
+    def send(self, topic, message):
+        """Publish message (a dict, as JSON) at QoS 1; returns perf_counter_ns just before."""
+        payload = json.dumps(message)
+        sent = time.perf_counter_ns()
+        self.backend.publish(topic, payload, qos=1)
+        return sent
+
+    def next(self, timeout_s):
+        """(time_ns, perf_ns, topic, payload bytes) of the next arrival, or None after
+        timeout_s; serves both clients meanwhile (PUBACKs, pings)."""
+        deadline = time.monotonic() + timeout_s
+        while not self.arrivals:
+            self.backend.loop(0)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self.listener.loop(min(left, 0.05))
+        return self.arrivals.popleft()
+
+    def take_over(self, client_id):
+        """Connect a second client with a device's client id: the broker drops the
+        device's connection (MQTT session takeover); then leave, so it can come back."""
+        connected = threading.Event()
+        impostor = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        impostor.on_connect = lambda c, u, flags, code, p: connected.set()
+        impostor.connect(self.broker.host, self.broker.port)
+        impostor.loop_start()
+        try:
+            if not connected.wait(5):
+                raise Failed("the takeover client got no CONNACK in 5 s")
+        finally:
+            impostor.disconnect()
+            impostor.loop_stop()
+
+    def close(self):
+        self.backend.disconnect()
+        self.listener.disconnect()
+
+
+class Device:
+    """What paho has seen of one device in one attempt: answers by command_id, distinct
+    readings (seq), online announcements."""
+
+    def __init__(self, traffic, run, prefix, response_topic):
+        self.traffic = traffic
+        self.run = run
+        self.prefix = prefix
+        self.response_topic = prefix + response_topic
+        self.commands_topic = prefix + "commands"
+        self.answers = {}
+        self.answered_at = {}  # command_id -> perf_counter_ns of the answer's arrival
+        self.seqs = set()
+        self.telemetry_arrivals = []  # time_ns of each telemetry message, duplicates too
+        self.telemetry_bytes = []  # and its payload's length
+        self.onlines = 0
+        self.heap_free = None  # meta.heap_free of the last reading
+        self._sync = 0
+
+    def pump(self, done, timeout_s, what):
+        """Take arrivals until done() holds; Failed after timeout_s, or as soon as the
+        device dies or prints an error."""
+        deadline = time.monotonic() + timeout_s
+        while not done():
+            self.run.check()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Failed("no %s within %d s" % (what, timeout_s))
+            got = self.traffic.next(min(left, 0.2))
+            if got is not None:
+                self._record(*got)
+
+    def _record(self, arrived_ns, arrived_perf_ns, topic, payload):
+        if not topic.startswith(self.prefix):
+            return  # another attempt's device, still leaving
+        if topic.endswith("/status"):
+            if payload == b"online" or payload.startswith(b"{") and json.loads(payload).get("status") == "online":
+                self.onlines += 1
+            return
+        data = json.loads(payload)
+        if topic == self.response_topic:
+            self.answers[data["command_id"]] = data
+            self.answered_at[data["command_id"]] = arrived_perf_ns
+        elif topic.endswith("/telemetry"):
+            self.seqs.add(data["seq"])
+            self.telemetry_arrivals.append(arrived_ns)
+            self.telemetry_bytes.append(len(payload))
+            self.heap_free = data["meta"]["heap_free"]
+
+    def send(self, command_id, command=None, parameters=None):
+        """Send a command (the bare loop takes any message with a command_id); returns
+        perf_counter_ns just before."""
+        message = {"command_id": command_id}
+        if command is not None:
+            message["command"] = command
+            message["parameters"] = parameters or {}
+        return self.traffic.send(self.commands_topic, message)
+
+    def answered(self, *command_ids):
+        return all(command_id in self.answers for command_id in command_ids)
+
+    def synced(self, first_online):
+        """Wait for the device to be online (announced) and subscribed: pings go out
+        every SYNC_EVERY_S until one is answered (a command sent before the device has
+        subscribed is lost: it connects with a clean session)."""
+        self.pump(lambda: self.onlines >= first_online, RECONNECT_TIMEOUT_S, "online status")
+        deadline = time.monotonic() + RECONNECT_TIMEOUT_S
+        while True:
+            self._sync += 1
+            command_id = "sync-%d" % self._sync
+            self.send(command_id, "ping")
+            try:
+                self.pump(lambda: command_id in self.answers, SYNC_EVERY_S, "sync")
+                return
+            except Failed:
+                if time.monotonic() > deadline:
+                    raise Failed("no answer to a ping within %d s of going online" % RECONNECT_TIMEOUT_S)
+
+    def reconnect(self, client_id):
+        onlines = self.onlines
+        self.traffic.take_over(client_id)
+        self.synced(onlines + 1)
+
+    def check_answers(self, *command_ids):
+        for command_id in command_ids:
+            answer = self.answers[command_id]
+            if answer.get("success") is False:
+                raise Failed("%s refused: %s" % (command_id, answer.get("error")))
+
+
+def node_root(workdir, device_id, broker, interval_s):
+    """A node's filesystem under workdir: config.json (the default wiring) and secrets.json."""
+    root = Path(workdir) / device_id
+    root.mkdir(parents=True)
+    (root / "config.json").write_text(json.dumps({"device_id": device_id, "interval_s": interval_s}))
+    (root / "secrets.json").write_text(json.dumps({"wifi": {"ssid": SSID, "password": PASSWORD},
+                                                   "mqtt": {"host": broker.host, "port": broker.port}}))
+    return root
+
+
+def percentile(ordered, q):
+    """Nearest-rank percentile of an ascending list."""
+    rank = max(1, -(-len(ordered) * q // 100))  # ceil without floats
+    return ordered[int(rank) - 1]
+
+
+def summary(delays_ms):
+    """{"samples", "p50_ms", "p99_ms", "max_ms"}; None figures when there is no sample."""
+    ordered = sorted(delays_ms)
+    if not ordered:
+        return {"samples": 0, "p50_ms": None, "p99_ms": None, "max_ms": None}
+    return {"samples": len(ordered), "p50_ms": percentile(ordered, 50), "p99_ms": percentile(ordered, 99),
+            "max_ms": ordered[-1]}

@@ -1,0 +1,114 @@
+# Where the firmware's heap goes (device side; bench/heap_floor.py --profile drives it).
+# The node boots as in bench_node.py, with marks printed on the way:
+#   HEAP module <name> <bytes>   heap a module holds once imported (its code, constants
+#                                and module-level objects; nested imports not included)
+#   HEAP phase <label> <bytes>   heap in use (after a collection) at a point of the boot
+#                                or after a number of readings
+# plus micropython.mem_info() and qstr_info() at those readings. Each figure is gc.mem_alloc() after
+# gc.collect(), so the marks cost time: a profile, not a benchmark of speed.
+# Usage: micropython -X heapsize=N -m heap_profile ROOT SSID PASSWORD
+import builtins
+import gc
+import sys
+
+import micropython
+
+import bench_node  # noqa: F401  the stub modules it imports: the share, as bench_node counts it
+from virtual_node import OPTIONS, make_chip
+
+READINGS_MARKED = (1, 2, 10, 100, 1000, 2000)
+_import = builtins.__import__
+_nested = []  # bytes taken by the imports inside the one being measured, per level
+_named = set()  # modules already given their figure (by the inner import that loaded them)
+
+
+def held():
+    gc.collect()
+    return gc.mem_alloc()
+
+
+def phase(label):
+    print("HEAP phase %s %d" % (label, held()))
+
+
+def measured_import(name, *args):
+    loaded = len(sys.modules)
+    if name in sys.modules and not (len(args) > 2 and args[2]):
+        return _import(name, *args)  # already there (and no submodules asked for): costs nothing
+    before_names = list(sys.modules)
+    before = held()
+    _nested.append(0)
+    try:
+        return _import(name, *args)
+    finally:
+        grown = held() - before
+        inner = _nested.pop()
+        if _nested:
+            _nested[-1] += grown
+        if len(sys.modules) != loaded:
+            new = [m for m in sys.modules if m not in before_names and m not in _named]
+            _named.update(new)
+            print("HEAP module %s %d" % ("+".join(sorted(new)), grown - inner))
+
+
+def forget_answers_and_log(node):
+    """What the answers a node remembers (for redeliveries) and its log lines hold: the
+    heap they free when dropped. Profile only: the node forgets them for good."""
+    dispatcher = node.dispatcher
+    remembered = len(getattr(dispatcher, "_answers", ()))
+    if remembered:
+        dispatcher._answers = {}
+        dispatcher._order = []
+        phase("without the %d remembered command answers" % remembered)
+    lines = len(node.log_lines)
+    node.log_lines = []
+    phase("and without the %d log lines" % lines)
+
+
+def main():
+    root, ssid, password = sys.argv[1], sys.argv[2], sys.argv[3]
+    options = dict(OPTIONS)
+    options["--rtc"] = root + "/rtc.bin"
+    make_chip({}, options, (ssid, password))
+    phase("share")  # what bench_node reports as the share: stubs, chip, field, harness
+    builtins.__import__ = measured_import
+    from firmware import board
+    from firmware.node import Node
+
+    build_board = board.build
+
+    def marked_build(cfg):
+        phase("before board.build")
+        built = build_board(cfg)
+        phase("board.build (drivers, peripherals)")
+        return built
+
+    board.build = marked_build
+    run_node = Node.run
+    last_seq = [None]
+
+    def watched(node):
+        if node.seq != last_seq[0]:
+            last_seq[0] = node.seq
+            if node.seq in READINGS_MARKED:
+                phase("after %d readings" % node.seq)
+                micropython.mem_info()
+                micropython.qstr_info()
+            if node.seq == READINGS_MARKED[-2]:
+                forget_answers_and_log(node)
+        return False
+
+    def marked_run(node, until=None):
+        phase("Node built")
+        return run_node(node, lambda: watched(node))
+
+    Node.run = marked_run
+    from firmware import startup
+
+    phase("imports done")
+    micropython.qstr_info()
+    startup.run(root)
+
+
+if __name__ == "__main__":
+    main()
