@@ -9,8 +9,8 @@ import pytest
 
 from farmctl.cli import main
 from farmctl.deploy import checked_config
-from farmctl.provision import (acl_text, certificate_hosts, device_config, hash_password, password_matches,
-                               read_password_file)
+from farmctl.provision import (backend_acl_text, certificate_hosts, device_acl_text, device_config,
+                               hash_password, password_matches, read_password_file)
 
 
 def provision(capsys, out, *argv):
@@ -32,18 +32,18 @@ def snapshot(out):
 def test_files_modes_and_fragments(tmp_path, capsys):
     out = tmp_path / "fleet"
     status, printed, _ = provision(capsys, out, "--device", "node-a,node-b", "--signing", "--host", "broker.lan",
-                                   "--host", "10.0.0.5", "--port", "8884")
+                                   "--host", "10.0.0.5", "--port", "8885", "--backend-port", "8886")
     assert status == 0 and "2 new: node-a, node-b" in printed
-    for name in ("ca.key", "server.key", "passwd", "backend.json", "devices/node-a/secrets.json"):
+    for name in ("ca.key", "server.key", "passwd", "backend.passwd", "backend.json", "devices/node-a/secrets.json"):
         assert mode(out / name) == 0o600, name
-    for name in ("ca.crt", "server.crt", "acl", "mosquitto.conf", "devices/node-a/config.json",
+    for name in ("ca.crt", "server.crt", "acl", "backend.acl", "mosquitto.conf", "devices/node-a/config.json",
                  "devices/node-a/ca.crt"):
         assert mode(out / name) == 0o644, name
     assert mode(out) == 0o700 and mode(out / "devices" / "node-a") == 0o700
     assert not list(out.glob("*.tmp")) and not list(out.glob("server.csr"))
 
     secrets = json.loads((out / "devices/node-a/secrets.json").read_text())
-    assert secrets["mqtt"] == {"host": "broker.lan", "port": 8884, "user": "node-a", "tls": True, "ca": "ca.crt",
+    assert secrets["mqtt"] == {"host": "broker.lan", "port": 8885, "user": "node-a", "tls": True, "ca": "ca.crt",
                                "password": secrets["mqtt"]["password"]}
     assert len(secrets["mqtt"]["password"]) == 24 and len(secrets["signing"]["key"]) == 64
     other = json.loads((out / "devices/node-b/secrets.json").read_text())
@@ -56,17 +56,28 @@ def test_files_modes_and_fragments(tmp_path, capsys):
     assert (out / "devices/node-a/ca.crt").read_bytes() == (out / "ca.crt").read_bytes()
 
     entries = read_password_file(out / "passwd")
+    backend_entries = read_password_file(out / "backend.passwd")
     backend = json.loads((out / "backend.json").read_text())
-    assert set(entries) == {"backend", "node-a", "node-b"} and backend["broker"] == "broker.lan:8884"
+    assert set(entries) == {"node-a", "node-b"} and set(backend_entries) == {"backend"}
+    assert backend["broker"] == "broker.lan:8886"  # the backend's listener
     assert password_matches(entries["node-a"], secrets["mqtt"]["password"])
-    assert password_matches(entries["backend"], backend["password"])
+    assert password_matches(backend_entries["backend"], backend["password"])
     assert not password_matches(entries["node-b"], secrets["mqtt"]["password"])
 
+    # Two listeners, each with its accounts: the devices', where a device's client id is its
+    # user name, and the backend's.
     conf = (out / "mosquitto.conf").read_text().splitlines()
-    for line in ("listener 8884", f"certfile {out.resolve()}/server.crt", f"keyfile {out.resolve()}/server.key",
-                 f"password_file {out.resolve()}/passwd", f"acl_file {out.resolve()}/acl",
-                 "allow_anonymous false", "set_tcp_nodelay true"):
-        assert line in conf, line
+    listeners = [i for i, line in enumerate(conf) if line.startswith("listener ")]
+    assert conf.index("per_listener_settings true") < listeners[0] and "set_tcp_nodelay true" in conf
+    devices, backend_side = conf[listeners[0]:listeners[1]], conf[listeners[1]:]
+    for section, lines in ((devices, ["listener 8885", f"password_file {out.resolve()}/passwd",
+                                      f"acl_file {out.resolve()}/acl", "use_username_as_clientid true"]),
+                           (backend_side, ["listener 8886", f"password_file {out.resolve()}/backend.passwd",
+                                           f"acl_file {out.resolve()}/backend.acl"])):
+        for line in lines + [f"certfile {out.resolve()}/server.crt", f"keyfile {out.resolve()}/server.key",
+                             "allow_anonymous false"]:
+            assert line in section, line
+    assert "use_username_as_clientid true" not in backend_side  # several backend clients, ids of their own
     assert certificate_hosts(out / "server.crt") == {"broker.lan", "10.0.0.5"}
     ca_text = subprocess.run(["openssl", "x509", "-in", str(out / "ca.crt"), "-noout", "-text"],
                              capture_output=True, text=True, check=True).stdout
@@ -78,7 +89,7 @@ def test_files_modes_and_fragments(tmp_path, capsys):
 
 def test_a_rerun_adds_devices_and_changes_nothing_else(tmp_path, capsys):
     out = tmp_path / "fleet"
-    provision(capsys, out, "--device", "node-a", "--signing", "--port", "8884")
+    provision(capsys, out, "--device", "node-a", "--signing", "--port", "8885")
     before = snapshot(out)
     assert provision(capsys, out)[0] == 0  # nothing new: everything as it was, byte for byte
     assert snapshot(out) == before
@@ -87,13 +98,26 @@ def test_a_rerun_adds_devices_and_changes_nothing_else(tmp_path, capsys):
     status, printed, _ = provision(capsys, out, "--devices-file", devices)
     assert status == 0 and "3 devices (2 new: node-b, node-c)" in printed
     after = snapshot(out)
-    for name in ("ca.crt", "ca.key", "server.crt", "server.key", "backend.json", "devices/node-a/secrets.json"):
+    for name in ("ca.crt", "ca.key", "server.crt", "server.key", "backend.json", "backend.passwd",
+                 "devices/node-a/secrets.json"):
         assert after[name] == before[name], name
-    assert json.loads(after["devices/node-a/secrets.json"])["mqtt"]["port"] == 8884  # the settings are kept
+    assert json.loads(after["devices/node-a/secrets.json"])["mqtt"]["port"] == 8885  # the settings are kept
     old_entry = read_password_file(out / "passwd")["node-a"]
     assert old_entry in before["passwd"].decode()
     assert "signing" not in json.loads(after["devices/node-b/secrets.json"])  # only with --signing
     assert "user node-c" in after["acl"].decode()
+
+
+def test_a_folder_from_before_the_backend_listener_keeps_the_backends_password(tmp_path, capsys):
+    out = tmp_path / "fleet"
+    provision(capsys, out, "--device", "node-a")
+    entry = (out / "backend.passwd").read_text()
+    with open(out / "passwd", "a") as old_passwd:  # as it was: the backend's entry with the devices'
+        old_passwd.write(entry)
+    (out / "backend.passwd").unlink()
+    assert provision(capsys, out)[0] == 0
+    assert (out / "backend.passwd").read_text() == entry  # the same hash: no churn
+    assert set(read_password_file(out / "passwd")) == {"node-a"}
 
 
 def test_rotate_gives_new_secrets_to_the_devices_named(tmp_path, capsys):
@@ -107,11 +131,15 @@ def test_rotate_gives_new_secrets_to_the_devices_named(tmp_path, capsys):
     assert new["mqtt"]["password"] != old["mqtt"]["password"] and new["signing"]["key"] != old["signing"]["key"]
     assert after["devices/node-b/secrets.json"] == before["devices/node-b/secrets.json"]
     assert after["backend.json"] == before["backend.json"] and after["ca.key"] == before["ca.key"]
+    assert after["backend.passwd"] == before["backend.passwd"]
     entries = read_password_file(out / "passwd")
     assert password_matches(entries["node-a"], new["mqtt"]["password"])
     assert not password_matches(entries["node-a"], old["mqtt"]["password"])
     provision(capsys, out, "--rotate-backend")
-    assert snapshot(out)["backend.json"] != after["backend.json"]
+    rotated = snapshot(out)
+    assert rotated["backend.json"] != after["backend.json"] and rotated["backend.passwd"] != after["backend.passwd"]
+    assert password_matches(read_password_file(out / "backend.passwd")["backend"],
+                            json.loads(rotated["backend.json"])["password"])
 
 
 def test_new_host_names_make_a_new_server_certificate_under_the_same_ca(tmp_path, capsys):
@@ -169,10 +197,13 @@ def section(text, user):
 @pytest.mark.parametrize("profile", sorted(EXPECTED_ACL))
 def test_the_acl_follows_each_profiles_topics(profile):
     device, backend = EXPECTED_ACL[profile]
-    text = acl_text([identity("n1", profile), identity("n2", profile)], "ops")
+    configs = [identity("n1", profile), identity("n2", profile)]
+    text = device_acl_text(configs)
     assert section(text, "n1") == device
-    assert section(text, "ops") == backend
     assert section(text, "n2") == [line.replace("/n1/", "/n2/") for line in device]
+    assert "user ops" not in text  # each listener's ACL names its own accounts only
+    backend_text = backend_acl_text(configs, "ops")
+    assert section(backend_text, "ops") == backend and "user n1" not in backend_text
     if profile in SHARED:
         assert f"# shared with other devices, so not protected from them: {SHARED[profile]}" in text
     else:
@@ -193,6 +224,8 @@ def test_the_warning_names_shared_topics(tmp_path, capsys):
     (["--device", "n1", "--backend", "n1"], "'n1' is both a device and the backend account"),
     (["--device", "n1", "--backend", "ops:1"], "backend account 'ops:1': may only hold letters"),
     (["--device", "all"], "its commands topic would be the broadcast topic"),
+    (["--device", "n1", "--port", "8884"], "both are on port 8884"),
+    (["--device", "n1", "--backend-port", "70000"], "--backend-port must be between 1 and 65535"),
     ([], "no devices"),
 ])
 def test_bad_requests_write_nothing(tmp_path, capsys, argv, message):

@@ -1,10 +1,12 @@
 """The fleet's security end to end, under both runtimes: mosquitto configured by
-`farmctl provision` (TLS listener, hashed passwords, per-device ACL) and virtual nodes
-set up with its files, as a device gets them from `farmctl deploy`. One broker and one
-node per runtime serve the whole module."""
+`farmctl provision` (TLS listeners for the devices and the backend, hashed passwords,
+per-device ACL) and virtual nodes set up with its files, as a device gets them from
+`farmctl deploy`. One broker and one node per runtime serve the whole module."""
 import json
+import re
 import shutil
 import time
+from types import SimpleNamespace
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -36,14 +38,16 @@ class Fleet:
     def __init__(self, folder):
         self.folder = folder
         self.pki = folder / "pki"
-        self.port = free_port()
+        self.port = free_port()  # the devices' listener
+        self.backend_port = free_port()
         self.broker = self.backend = None
         self.nodes = {}
 
     def start(self):
         status = farmctl_main(["provision", str(self.pki), "--device", f"{NODE_OF['micropython']},"
                                f"{NODE_OF['cpython']}", "--signing", "--host", "127.0.0.1",
-                               "--host", "localhost", "--port", str(self.port), "--bind", "127.0.0.1"])
+                               "--host", "localhost", "--port", str(self.port), "--backend-port",
+                               str(self.backend_port), "--bind", "127.0.0.1"])
         assert status == 0
         farmctl_main(["provision", str(self.pki), "--device", SPARE, "--signing"])
         # log_type debug: mosquitto says "Denied PUBLISH" only at that level.
@@ -51,7 +55,8 @@ class Fleet:
                                 extra_config=(self.pki / "mosquitto.conf").read_text() + "log_type debug\n")
         self.broker.start()
         account = json.loads((self.pki / "backend.json").read_text())
-        self.backend = Backend(self.broker, ["farm/#"], client_id="security-backend", tls_ca=account["ca"],
+        self.backend = Backend(SimpleNamespace(host="127.0.0.1", port=self.backend_port), ["farm/#"],
+                               client_id="security-backend", tls_ca=account["ca"],
                                auth=(account["user"], account["password"]))
         for runtime in RUNTIMES:
             self.nodes[runtime] = self.make_node(NODE_OF[runtime], runtime).start()
@@ -100,8 +105,9 @@ def fleet(tmp_path_factory):
         running.stop()
 
 
-def paho_client(fleet, user, password, client_id):
-    """A connected paho client with those credentials, over TLS; (client, messages)."""
+def paho_client(fleet, user, password, client_id, port=None):
+    """A connected paho client with those credentials, over TLS, on the devices' listener
+    unless port; (client, messages)."""
     messages = []
     connected = []
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
@@ -109,7 +115,7 @@ def paho_client(fleet, user, password, client_id):
     client.username_pw_set(user, password)
     client.on_message = lambda c, u, m: messages.append((m.topic, m.payload))
     client.on_connect = lambda c, u, f, reason, p: connected.append(reason)
-    client.connect("127.0.0.1", fleet.port)
+    client.connect("127.0.0.1", port or fleet.port)
     client.loop_start()
     deadline = time.monotonic() + 5
     while not connected and time.monotonic() < deadline:
@@ -146,6 +152,7 @@ def test_tls_and_credentials_carry_telemetry(fleet, runtime):
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_a_device_account_reaches_no_other_devices_topics(fleet, runtime):
     victim = NODE_OF[runtime]
+    log_before = len(fleet.broker.log())
     thief, stolen = paho_client(fleet, SPARE, fleet.secrets(SPARE)["mqtt"]["password"], f"thief-{runtime}")
     try:
         for topic in ("telemetry", "commands", "config", "command_response", "status"):
@@ -176,10 +183,93 @@ def test_a_device_account_reaches_no_other_devices_topics(fleet, runtime):
     assert not any(d and d.get("command_id") == f"thief-{runtime}" for t, d in seen)  # no answer: not delivered
     assert fleet.nodes[runtime].console().count("refused") == refusals  # the node saw nothing
     assert not any(t.endswith("/status") and d and d.get("status") == "offline" for t, d in seen)
-    denied = [line for line in fleet.broker.log().splitlines() if f"Denied PUBLISH from thief-{runtime} " in line]
+    # The devices' listener names the client by its user, whatever client id it asked for.
+    denied = [line for line in fleet.broker.log()[log_before:].splitlines() if f"Denied PUBLISH from {SPARE} " in line]
     for topic in ("commands", "config", "telemetry", "status"):
         assert any(f"'farm/{victim}/{topic}'" in line for line in denied), (topic, denied)
     assert any("'farm/all/commands'" in line for line in denied)
+
+
+def attempt(fleet, port, user, password, client_id):
+    """One CONNECT over TLS, never retried (paho's loop thread would reconnect and fight
+    back); (client, the broker's answer or None). The connection is left open."""
+    answers = []
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+    client.tls_set(ca_certs=str(fleet.pki / "ca.crt"))
+    client.username_pw_set(user, password)
+    client.on_connect = lambda c, u, f, reason, p: answers.append(reason)
+    client.connect("127.0.0.1", port)
+    deadline = time.monotonic() + 5
+    while not answers and time.monotonic() < deadline and client.loop(timeout=0.1) == mqtt.MQTT_ERR_SUCCESS:
+        pass
+    return client, answers[0] if answers else None
+
+
+def retained_statuses(fleet):
+    """{device_id: status} of the retained status messages, as a backend that starts now sees them."""
+    account = json.loads((fleet.pki / "backend.json").read_text())
+    client, messages = paho_client(fleet, account["user"], account["password"], "status-reader", fleet.backend_port)
+    try:
+        client.subscribe("farm/+/status", qos=1)
+        deadline = time.monotonic() + 5
+        while len(messages) < len(RUNTIMES) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    return {topic.split("/")[1]: json.loads(payload)["status"] for topic, payload in messages}
+
+
+def test_a_devices_credentials_cannot_take_another_devices_client_id(fleet):
+    # Client ids are global across listeners and a CONNECT with one in use disconnects its
+    # holder: node-x's credentials ask for each node's client id on both listeners.
+    password = fleet.secrets(SPARE)["mqtt"]["password"]
+    connections = {runtime: fleet.nodes[runtime].console().count("mqtt: connected") for runtime in RUNTIMES}
+    log_before = len(fleet.broker.log())
+    seen_before = len(fleet.backend.seen)
+    last = {victim: fleet.backend.wait_for(lambda t, d, r: t == f"farm/{victim}/telemetry", 5)
+            for victim in NODE_OF.values()}
+    attempts = []
+    try:
+        for victim in NODE_OF.values():
+            for port in (fleet.port, fleet.backend_port):
+                attempts.append((port, victim) + attempt(fleet, port, SPARE, password, victim))
+        for port, victim, client, answer in attempts:
+            assert answer is not None, (port, victim)
+            if port == fleet.port:  # let in, under its own name
+                assert not answer.is_failure, (victim, answer)
+            else:  # the backend's listener has no device accounts
+                assert str(answer) == "Not authorized", (victim, answer)
+        # Two more readings of each node, on the connection it had before.
+        for victim, reading in last.items():
+            newer = fleet.backend.wait_for(lambda t, d, r: t == f"farm/{victim}/telemetry"
+                                           and d["seq"] > reading["seq"], 5)
+            fleet.backend.wait_for(lambda t, d, r: t == f"farm/{victim}/telemetry" and d["seq"] > newer["seq"], 5)
+    finally:
+        for port, victim, client, answer in attempts:
+            client.disconnect()
+            client.loop(timeout=0.1)
+    seen = fleet.backend.seen[seen_before:]
+    assert not any(t.endswith("/status") and d and d.get("status") == "offline" for t, d, r in seen), seen
+    assert retained_statuses(fleet) == {victim: "online" for victim in NODE_OF.values()}
+    for runtime in RUNTIMES:
+        assert fleet.nodes[runtime].console().count("mqtt: connected") == connections[runtime]
+    log = fleet.broker.log()[log_before:]
+    assert log.count(f" as {SPARE} (") == len(RUNTIMES), log  # each attempt got the name of its account
+    for victim in NODE_OF.values():
+        assert f" as {victim} (" not in log, log  # neither the thief nor the node (again) under its id
+
+
+def test_watch_takes_the_provision_folder(fleet, capsys):
+    status, out, err = farmctl(capsys, "watch", "--provision", fleet.pki, "--once", "1.5")
+    assert status == 0, err
+    for device_id in NODE_OF.values():
+        row = next((line for line in out.splitlines() if line.startswith(device_id + " ")), "")
+        assert " online " in row and re.search(r"moist%=\d", row), out
+    # Another account instead of the folder's: a device's, which the backend listener refuses.
+    status, out, err = farmctl(capsys, "watch", "--provision", fleet.pki, "--user", SPARE, "--password",
+                               fleet.secrets(SPARE)["mqtt"]["password"], "--once", "1")
+    assert status == 2 and f":{fleet.backend_port} refused the connection: Not authorized" in err, err
 
 
 def test_wrong_password_and_untrusted_certificate_give_clear_errors_and_backoff(fleet):
@@ -216,7 +306,7 @@ def test_wrong_password_and_untrusted_certificate_give_clear_errors_and_backoff(
 def test_only_commands_signed_with_the_devices_key_move_a_relay(fleet, runtime, capsys):
     device_id = NODE_OF[runtime]
     node = fleet.nodes[runtime]
-    link = ["--broker", f"127.0.0.1:{fleet.port}", "--provision", fleet.pki]
+    link = ["--provision", fleet.pki]  # its backend listener, CA, account and the device's key
     status, out, err = farmctl(capsys, "send", device_id, "relay", "relay=irrigation", "state=on",
                                "duration_s=1", *link)
     assert status == 0 and out.startswith("ok relay"), (out, err)
@@ -226,7 +316,7 @@ def test_only_commands_signed_with_the_devices_key_move_a_relay(fleet, runtime, 
     assert ons >= 1
 
     account = json.loads((fleet.pki / "backend.json").read_text())
-    sender, _ = paho_client(fleet, account["user"], account["password"], f"sender-{runtime}")
+    sender, _ = paho_client(fleet, account["user"], account["password"], f"sender-{runtime}", fleet.backend_port)
     now = int(time.time())
     relay_on = {"command": "relay", "parameters": {"relay": "irrigation", "state": "on", "duration_s": 1}}
     captured = signed(dict(relay_on), fleet.key(device_id), device_id, ts=now)  # no command_id
@@ -269,7 +359,7 @@ def test_only_commands_signed_with_the_devices_key_move_a_relay(fleet, runtime, 
 def test_secrets_never_leave_the_device(fleet, runtime, capsys):
     device_id = NODE_OF[runtime]
     device_files = fleet.pki / "devices" / device_id
-    link = ["--broker", f"127.0.0.1:{fleet.port}", "--provision", fleet.pki, "--json"]
+    link = ["--provision", fleet.pki, "--json"]
     answers = {}
     for command, key in (("get_config", []), ("status", ["--key-file", device_files / "secrets.json"])):
         status, out, err = farmctl(capsys, "send", device_id, command, *link, *key)

@@ -1,11 +1,14 @@
 """The MQTT link of farmctl's backend-side tools (send, watch, sim): where the broker
-is, the options that name the devices' topics, and a paho client connected with
-TCP_NODELAY and a bounded wait for its CONNACK."""
+is and how to get in (TLS, an account, or a `farmctl provision` folder), the options
+that name the devices' topics, and a paho client connected with TCP_NODELAY and a
+bounded wait for its CONNACK."""
 import argparse
+import json
 import os
 import socket
 import time
 import uuid
+from pathlib import Path
 
 from firmware.profiles import PROFILES
 
@@ -14,7 +17,8 @@ CONNECT_TIMEOUT_S = 5.0
 
 
 class BrokerError(Exception):
-    """The broker cannot be reached or dropped us; the message is one line for the user."""
+    """The broker cannot be reached, refused us or dropped us, or the options that say
+    how to reach it are wrong; the message is one line for the user."""
 
 
 def parse_broker(text):
@@ -26,15 +30,81 @@ def parse_broker(text):
 
 
 def add_link_options(parser):
-    """The options that say where the devices are: broker, profile and topic placeholders."""
+    """The options that say where the devices are: broker and how to get in, profile and
+    topic placeholders."""
     parser.add_argument("--broker", metavar="HOST:PORT", type=parse_broker,
-                        default=os.environ.get("FARMCTL_BROKER", DEFAULT_BROKER),
-                        help=f"MQTT broker (default: $FARMCTL_BROKER, else {DEFAULT_BROKER})")
+                        help="MQTT broker (default: the backend listener of --provision, else $FARMCTL_BROKER, "
+                             f"else {DEFAULT_BROKER})")
+    parser.add_argument("--provision", metavar="DIR",
+                        help="farmctl provision's folder: its backend listener, CA and account (backend.json)")
+    parser.add_argument("--ca", metavar="FILE", help="TLS, the broker's certificate checked against this CA")
+    parser.add_argument("--tls", action="store_true", help="TLS, the broker's certificate checked against the "
+                                                           "system's CAs")
+    parser.add_argument("--user", metavar="NAME", help="the broker account (instead of --provision's)")
+    parser.add_argument("--password", metavar="TEXT",
+                        help="its password ($FARMCTL_PASSWORD keeps it out of the process list)")
     parser.add_argument("--profile", choices=sorted(PROFILES), default="farmnode",
                         help="the backend profile the devices use (default farmnode)")
     parser.add_argument("--prefix", default="farm", help="the topics' {prefix} (default farm)")
     parser.add_argument("--farm", metavar="ID", help="the topics' {farm_id} (profile smartfarm)")
     parser.add_argument("--org", metavar="ID", help="the topics' {org_id} (profile dese)")
+
+
+def broker_link(args):
+    """(address, prepare) from the command line: the broker's (host, port), and
+    prepare(client) setting TLS and the account on a paho client, or None for neither.
+    --broker, --ca and --user/--password take precedence over --provision's."""
+    account = _provision_account(args.provision) if args.provision else {}
+    if args.broker:
+        address = args.broker
+    elif account:
+        address = _parse(account.get("broker"), f"{args.provision}/backend.json's broker")
+    else:
+        address = _parse(os.environ.get("FARMCTL_BROKER") or DEFAULT_BROKER, "$FARMCTL_BROKER")
+    ca = args.ca or account.get("ca")
+    if ca and not Path(ca).is_file():
+        raise BrokerError(f"the CA file {ca} does not exist")
+    password = args.password if args.password is not None else os.environ.get("FARMCTL_PASSWORD")
+    if args.user:
+        user = args.user
+    elif args.password is not None:
+        raise BrokerError("--password needs --user")
+    else:
+        user, password = account.get("user"), account.get("password")
+    tls = bool(ca) or args.tls
+    if not tls and not user:
+        return address, None
+
+    def prepare(client):
+        if tls:
+            client.tls_set(ca_certs=ca)  # None: the system's CAs; the host name is checked either way
+        if user:
+            client.username_pw_set(user, password)
+
+    return address, prepare
+
+
+def _provision_account(folder):
+    """backend.json of a farmctl provision folder: user, password, ca, broker."""
+    path = Path(folder) / "backend.json"
+    try:
+        account = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise BrokerError(f"{folder} is not a farmctl provision folder (no {path})") from None
+    except (OSError, ValueError) as exc:
+        raise BrokerError(f"{path}: {exc}") from None
+    if not isinstance(account, dict) or not all(isinstance(account.get(k), str) for k in ("user", "password")):
+        raise BrokerError(f"{path}: no backend account in it (user, password)")
+    return account
+
+
+def _parse(text, where):
+    if not isinstance(text, str):
+        raise BrokerError(f"{where} must be HOST:PORT, got {text!r}")
+    try:
+        return parse_broker(text)
+    except argparse.ArgumentTypeError as exc:
+        raise BrokerError(f"{where} {exc}") from None
 
 
 def topic_values(args):

@@ -17,8 +17,10 @@ sends to the farm (--farm); the answer is taken from DEVICE.
 
 A device with a signing key takes only signed commands (PROTOCOL.md, Signed commands):
 --key-file FILE (the key in hex, or the device's secrets.json) or --key HEX signs it.
---provision DIR (farmctl provision's folder) connects as its backend account over TLS
-and signs with the device's key when it has one."""
+--provision DIR (farmctl provision's folder) connects to its backend listener as its
+backend account over TLS, and signs with the device's key when it has one. Another
+broker's TLS and account: --ca FILE (or --tls), --user NAME, --password or
+$FARMCTL_PASSWORD."""
 import argparse
 import hashlib
 import hmac
@@ -30,7 +32,7 @@ import uuid
 from pathlib import Path
 
 from farmctl.runtime import use_device_libs
-from farmctl.link import BrokerError, add_link_options, connect, run_loop_until, topic_values
+from farmctl.link import BrokerError, add_link_options, broker_link, connect, run_loop_until, topic_values
 from firmware.profiles import PROFILES, Profile
 
 DEFAULT_WAIT_S = 10.0
@@ -139,24 +141,6 @@ def signing_key(args):
     return None
 
 
-def backend_account(args):
-    """prepare(client) for the link: TLS with the provision folder's CA and its backend
-    account's credentials; None without --provision."""
-    if not args.provision:
-        return None
-    path = Path(args.provision) / "backend.json"
-    try:
-        account = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise Usage(f"{path}: {exc}") from None
-
-    def prepare(client):
-        client.tls_set(ca_certs=account["ca"])
-        client.username_pw_set(account["user"], account["password"])
-
-    return prepare
-
-
 def describe(answer, command):
     """`ok ping: {...}` or `FAILED relay: <error>`."""
     name = answer.get("command") or command
@@ -220,7 +204,8 @@ def send(args):
     message = build_command(args.command, args.parameters, args.id or f"farmctl-{uuid.uuid4().hex[:12]}")
     key = signing_key(args)
     response_topic = topics["command_response"] if args.wait > 0 else None
-    exchange = Exchange(args.broker, response_topic, backend_account(args))
+    address, prepare = broker_link(args)
+    exchange = Exchange(address, response_topic, prepare)
     try:
         if response_topic is not None:
             exchange.listen()
@@ -265,8 +250,6 @@ def register(sub):
                         help="sign with the device's key: a file holding it in hex, or its secrets.json")
     parser.add_argument("--key", metavar="HEX", help="sign with this key (64 hex digits; --key-file keeps it "
                                                      "out of the process list)")
-    parser.add_argument("--provision", metavar="DIR",
-                        help="farmctl provision's folder: TLS and its backend account, the device's key")
     add_link_options(parser)
     parser.set_defaults(run=run)
 

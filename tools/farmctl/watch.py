@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 
-from farmctl.link import BrokerError, add_link_options, connect, topic_values
+from farmctl.link import BrokerError, add_link_options, broker_link, connect, topic_values
 from firmware.profiles import PROFILES
 
 # Where each telemetry name may hide in a profile's payload (lower-cased keys).
@@ -174,13 +174,15 @@ def align(lines):
 
 class Monitor:
     """A Fleet kept up to date by a paho client in its own thread. echo: a stream that
-    gets one line per message (for a log, not a terminal), or None."""
+    gets one line per message (for a log, not a terminal), or None. prepare: TLS and
+    account, as link.connect takes it."""
 
-    def __init__(self, address, fleet, name, echo=None):
+    def __init__(self, address, fleet, name, echo=None, prepare=None):
         self.fleet = fleet
         self.echo = echo
         self.lock = threading.Lock()
-        self.client = connect(address, name, on_connect=self._subscribe, on_message=self._on_message)
+        self.client = connect(address, name, on_connect=self._subscribe, on_message=self._on_message,
+                              prepare=prepare)
         self.client.reconnect_delay_set(0.5, 5)
         self.client.loop_start()
 
@@ -231,7 +233,8 @@ def run(args, out=None):
     fleet = Fleet(args.profile, topic_values(args))
     streaming = args.once is None and not out.isatty()
     try:
-        monitor = Monitor(args.broker, fleet, "watch", echo=out if streaming else None)
+        address, prepare = broker_link(args)
+        monitor = Monitor(address, fleet, "watch", echo=out if streaming else None, prepare=prepare)
     except BrokerError as exc:
         print(f"farmctl watch: {exc}", file=sys.stderr)
         return 2
