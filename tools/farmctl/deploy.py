@@ -3,7 +3,12 @@ lib/ are compiled with mpy-cross (for the device's .mpy version) unless --py; wi
 boot.py, main.py and the config they are copied with mpremote's transport, only the
 files whose sha256 differs from the device's; files of firmware/ and lib/ that are no
 longer part of the firmware are removed (a stale .py would be imported before its .mpy).
-Then the device is reset."""
+Then the device is reset.
+
+With mqtt.tls on and mqtt.ca naming a file (ca.crt, as `farmctl provision` writes it),
+that CA goes to the device too, at the path mqtt.ca names: taken from beside the
+secrets file (or --ca FILE). Without it the deployment is refused before the device is
+touched: a device with TLS and no CA cannot reach its broker."""
 import hashlib
 import json
 import re
@@ -16,7 +21,8 @@ from pathlib import Path
 from farmctl.runtime import ROOT, use_device_libs
 
 MPY_CROSS_VERSION = re.compile(r"mpy v(\d+)\.(\d+)")
-# The device's .mpy version and its files under firmware/ and lib/ with their sha256.
+# The device's .mpy version and its files under firmware/ and lib/ with their sha256,
+# then those of the names given (%r: a tuple of paths).
 DEVICE_FILES_SNIPPET = """
 import os, sys, hashlib, binascii
 def _walk(d):
@@ -40,7 +46,7 @@ def _walk(d):
 print(repr(getattr(sys.implementation, '_mpy', None)))
 for _d in ('firmware', 'lib'):
     _walk(_d)
-for _n in ('boot.py', 'main.py', 'config.json', 'secrets.json'):
+for _n in %r:
     try:
         with open(_n, 'rb') as f:
             print(repr((_n, binascii.hexlify(hashlib.sha256(f.read()).digest()).decode())))
@@ -104,6 +110,10 @@ def build(sources, out_dir, compiled):
 def checked_config(path):
     """The JSON text of a config or secrets file, refused with every reason if the
     firmware would refuse it."""
+    return json.dumps(_checked(path))
+
+
+def _checked(path):
     use_device_libs()
     from firmware import config
     from firmware.defaults import DEFAULTS
@@ -117,7 +127,43 @@ def checked_config(path):
     except config.ConfigError as exc:
         reasons = "; ".join(f"{key}: {reason}" for key, reason in exc.problems)
         raise DeployError(f"{path} would be refused by the device: {reasons}") from None
-    return json.dumps(data)
+    return data
+
+
+def settings_files(config_path=None, secrets_path=None, ca_path=None, out=None):
+    """{device path: bytes} of the config, the secrets and the broker's CA to deploy,
+    each checked: a DeployError says what is wrong before the device is touched."""
+    out = out or sys.stdout
+    files = {}
+    mqtt = {}
+    for name, path in (("config.json", config_path), ("secrets.json", secrets_path)):
+        if path:
+            data = _checked(path)
+            files[name] = json.dumps(data).encode()
+            if isinstance(data.get("mqtt"), dict):
+                mqtt.update(data["mqtt"])  # the device lays secrets.json over config.json
+    tls, ca = mqtt.get("tls"), mqtt.get("ca")
+    if not (tls and ca):
+        if ca_path:
+            raise DeployError(f"--ca {ca_path}: the settings deployed do not use a CA (mqtt.tls and mqtt.ca): "
+                              "nothing says where it would go on the device")
+        if tls:
+            out.write("warning: mqtt.tls without mqtt.ca: the device will not check the broker's certificate\n")
+        return files
+    target = ca.lstrip("/")
+    if not target or ".." in target.split("/"):
+        raise DeployError(f"mqtt.ca {ca!r} is not a path on the device")
+    source = Path(ca_path) if ca_path else Path(secrets_path or config_path).parent / target
+    try:
+        data = source.read_bytes()
+    except OSError as exc:
+        raise DeployError(f"mqtt.tls is on and mqtt.ca is {ca}, but the CA cannot be read from {source} "
+                          f"({exc.strerror or exc}): a device with TLS and no CA cannot reach its broker. "
+                          f"Put the CA there or give --ca FILE") from None
+    if b"-----BEGIN CERTIFICATE-----" not in data and not data.startswith(b"\x30"):
+        raise DeployError(f"{source} is not a certificate (PEM or DER): the device would refuse every broker")
+    files[target] = data
+    return files
 
 
 class Device:
@@ -134,9 +180,10 @@ class Device:
             raise DeployError(f"no MicroPython REPL on {port}: {exc}") from None
         self._folders = set()  # made (or found) on the device during this deployment
 
-    def files(self):
-        """(the device's sys.implementation._mpy, {path: sha256 hex})."""
-        lines = self.transport.exec(DEVICE_FILES_SNIPPET).decode().splitlines()
+    def files(self, names):
+        """(the device's sys.implementation._mpy, {path: sha256 hex}) of firmware/, lib/
+        and names."""
+        lines = self.transport.exec(DEVICE_FILES_SNIPPET % (tuple(names),)).decode().splitlines()
         import ast
 
         mpy = ast.literal_eval(lines[0])
@@ -167,16 +214,17 @@ def _parents(path):
     return ["/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
-def deploy(port, config_path=None, secrets_path=None, sources_only=False, reset=True, out=sys.stdout):
+ENTRY_POINTS = ("boot.py", "main.py", "config.json", "secrets.json")
+
+
+def deploy(port, config_path=None, secrets_path=None, sources_only=False, reset=True, out=None,
+           ca_path=None):
+    out = out or sys.stdout
     started = time.monotonic()
-    extra = {}
-    if config_path:
-        extra["config.json"] = checked_config(config_path).encode()
-    if secrets_path:
-        extra["secrets.json"] = checked_config(secrets_path).encode()
+    extra = settings_files(config_path, secrets_path, ca_path, out)
     device = Device(port)
     try:
-        mpy, on_device = device.files()
+        mpy, on_device = device.files(ENTRY_POINTS + tuple(p for p in extra if p not in ENTRY_POINTS))
         if not sources_only:
             if mpy is None:
                 raise DeployError("the device's MicroPython cannot import .mpy files: deploy with --py")
@@ -219,6 +267,8 @@ def register(sub):
     parser.add_argument("--port", required=True, help="serial port (e.g. /dev/ttyUSB0, or a vdev's link)")
     parser.add_argument("--config", metavar="FILE", help="config.json for the device (validated first)")
     parser.add_argument("--secrets", metavar="FILE", help="secrets.json (Wi-Fi and broker credentials)")
+    parser.add_argument("--ca", metavar="FILE", help="the broker's CA, copied to the path mqtt.ca names "
+                                                     "(default: that file beside --secrets)")
     parser.add_argument("--py", action="store_true", help="deploy the sources instead of .mpy files")
     parser.add_argument("--no-reset", action="store_true", help="leave the device at the REPL")
     parser.set_defaults(run=run)
@@ -226,7 +276,7 @@ def register(sub):
 
 def run(args):
     try:
-        return deploy(args.port, args.config, args.secrets, args.py, not args.no_reset)
+        return deploy(args.port, args.config, args.secrets, args.py, not args.no_reset, ca_path=args.ca)
     except DeployError as exc:
         print(f"farmctl deploy: {exc}", file=sys.stderr)
         return 1
