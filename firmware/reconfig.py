@@ -3,9 +3,12 @@
 # node reaches its broker (Wi-Fi, broker, identity, topics) are tried with a way back;
 # those that change the wiring need a restart (relays are off at boot, by design).
 
-# Settings the running node takes over at once.
+# Settings the running node takes over at once. signing.window_s is read at each check
+# (firmware/signing.py). Not signing.key: a new key is applied by a restart, the clean
+# break a rotation wants: relays switched on under the old key go off (off at boot), and
+# nothing signed before the new boot is taken, whatever its key.
 _LIVE = ("interval_s", "failsafe_s", "interlocks", "relay_groups", "alerts", "trims", "ntp",
-         "mqtt.fallback_s", "safe_mode",
+         "mqtt.fallback_s", "safe_mode", "signing.window_s",
          "relays.*.max_on_s", "relays.*.pump_id", "relays.*.flow_ml_s",
          "sensors.soil.dry", "sensors.soil.wet", "sensors.ec.k", "sensors.ec.offset",
          "sensors.ec.temp_coef", "sensors.ph.slope_mv", "sensors.ph.offset_v", "sensors.ph.gain")

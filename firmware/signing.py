@@ -41,6 +41,7 @@ class Verifier:
         self._times = [None] * _REMEMBERED  # the ts of each remembered signature
         self._next = 0
         self._floor = None  # ts at or below this are refused: their signatures were forgotten
+        self._window_s = None  # of the last check (signing.window_s may change live)
 
     def open(self, data, kind, node):
         """(text, repeat) of an envelope: the signed JSON text, and whether this very
@@ -79,6 +80,10 @@ class Verifier:
         if now is None:
             raise SignatureError("the device clock is not set yet (NTP): "
                                  "the age of a signed message cannot be checked")
+        if self._window_s is not None and window_s > self._window_s:
+            # A wider window: what was forgotten as out of the old one must stay refused.
+            self._raise_floor(now - self._window_s)
+        self._window_s = window_s
         if ts > now + window_s:
             raise SignatureError("signed %d s in the future (window %d s): check the signer's clock"
                                  % (ts - now, window_s))
@@ -97,8 +102,11 @@ class Verifier:
         slot = self._next
         old = self._times[slot]
         if old is not None and old >= now - window_s:  # forgotten while it could still be replayed
-            self._floor = old if self._floor is None else max(self._floor, old)
+            self._raise_floor(old)
         self._times[slot] = ts
         self._macs[slot * _KEPT_BYTES:(slot + 1) * _KEPT_BYTES] = kept
         self._next = (slot + 1) % _REMEMBERED
         return False
+
+    def _raise_floor(self, ts):
+        self._floor = ts if self._floor is None else max(self._floor, ts)

@@ -2,11 +2,13 @@
 # the stubs (the broker switch with its way back is tested through mosquitto in
 # host_tests/host/test_remote_config_mqtt.py).
 import json
+from binascii import unhexlify
 
 from fieldmodel import Field
 from firmware import config
 from firmware.alerts import Alerts
 from firmware.defaults import DEFAULTS
+from firmware.signing import sign
 from nodekit import calm, make_node, send
 from testkit import read_text, write_text
 from ticks import ticks_add, ticks_diff, ticks_ms
@@ -103,6 +105,8 @@ def test_what_a_change_needs():
         ({"relays": {"mister": {"pin": 13}}}, (False, True)),
         ({"sensors": {"npk": {"baud": 4800}}, "device_id": "x"}, (True, True)),
         ({"mqtt": {"queue_max": 10}}, (False, True)),
+        ({"signing": {"window_s": 300}}, (False, False)),
+        ({"signing": {"key": "4f" * 32}}, (False, True)),
     ]
     for patch, expected in cases:
         assert needs(changed(base, config.apply(base, patch))) == expected, patch
@@ -119,6 +123,42 @@ def test_a_wiring_change_is_saved_then_the_node_restarts():
     assert answer["success"] is True and answer["response"]["restart"] is True
     assert node.resets == [True]  # after the answer, with the offline status first
     assert config.load(node.root)[0]["relays"]["irrigation"]["pin"] == 13
+
+
+def test_a_signing_window_applies_at_once_and_revives_no_forgotten_signature():
+    key = "4f" * 32
+    chip, node = make_node({"signing": {"key": key, "window_s": 60}})
+    node.clock.synced = True
+    node._uptime_ms = 3600000  # up an hour: what is signed below is of this boot
+    clock = [node.clock.unix()]
+    node.clock.unix = lambda: clock[0]
+
+    def signed(command, ts=None):
+        text = json.dumps(command)
+        ts = clock[0] if ts is None else ts
+        return {"signed": text, "ts": ts, "sig": sign(unhexlify(key), "n1", "command", ts, text)}
+
+    relay_on = signed({"command": "relay", "parameters": {"relay": "irrigation", "state": "on"}})
+    assert send(node, relay_on)["success"] is True
+    assert send(node, signed({"command": "relay", "parameters": {"relay": "irrigation", "state": "off"}}))["success"]
+    # 90 s on, relay_on is out of the 60 s window; the 32 messages after it (the config last)
+    # push it out of the device's memory of 32 signatures.
+    clock[0] += 90
+    for i in range(30):
+        assert send(node, signed({"command": "ping", "parameters": {"n": i}}))["success"] is True
+    answer = send(node, signed({"command": "config", "parameters": {"signing": {"window_s": 300}}}))
+    assert answer["success"] is True and answer["response"] == {"changed": ["signing.window_s"]}, answer
+    assert node.resets == [] and saved(node)["signing"] == {"window_s": 300}
+    # Within the new window, but forgotten under the old one: refused, not replayed.
+    replay = send(node, relay_on)
+    assert replay["success"] is False and "too many signed messages" in replay["error"], replay
+    assert not chip.relay_on("irrigation")
+    clock[0] += 100
+    late = send(node, signed({"command": "ping"}, ts=clock[0] - 90))  # 90 s old: expired under 60 s
+    assert late["success"] is True, late
+    # A new key is applied by a restart.
+    answer = send(node, signed({"command": "config", "parameters": {"signing": {"key": "a5" * 32}}}))
+    assert answer["success"] is True and answer["response"]["restart"] is True and node.resets == [True]
 
 
 def test_reset_config_goes_back_to_defaults_but_keeps_wifi_and_broker_secrets():
