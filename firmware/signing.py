@@ -17,6 +17,9 @@ from micropython import const
 TAG = "farmnode-sig-1"
 _REMEMBERED = const(32)  # accepted signatures kept to refuse a replay (the window bounds the rest)
 _KEPT_BYTES = const(16)  # of each: 128 bits cannot collide by chance
+# Both clocks count whole seconds: the boot's start, now - uptime, may come out up to a
+# second late; a signature that old is no replay of an earlier boot's command.
+_BOOT_SLACK_S = const(2)
 
 
 class SignatureError(ValueError):
@@ -89,7 +92,7 @@ class Verifier:
                                  % (ts - now, window_s))
         if ts < now - window_s:
             raise SignatureError("expired: signed %d s ago (window %d s)" % (now - ts, window_s))
-        if ts < now - node.uptime_s():
+        if ts < now - node.uptime_s() - _BOOT_SLACK_S:
             raise SignatureError("signed before this device started (a replay, or the signer's clock is behind)")
         kept = mac[:_KEPT_BYTES]
         for slot in range(_REMEMBERED):
