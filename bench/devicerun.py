@@ -5,6 +5,7 @@ import collections
 import json
 import os
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -54,8 +55,6 @@ class DeviceRun:
     console goes to a file, scanned for ERROR_MARKS as it grows."""
 
     def __init__(self, build, module, args, log_path, runtime="micropython", heap_kib=512, cwd=None):
-        import subprocess
-
         args = [str(a) for a in args]
         if runtime == "micropython":
             argv = [find_micropython(), "-X", "heapsize=%dk" % heap_kib, "-m", module, *args]
@@ -68,25 +67,27 @@ class DeviceRun:
         with open(self.log_path, "w") as log:
             self.process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                             start_new_session=True)
-        self._scanned = 0
+        self._reader = open(self.log_path, errors="replace")
+        self._tail = ""  # the end of what was scanned: a mark may straddle two reads
 
     def output(self):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def check(self):
         """Raise Failed if the process has ended or printed an error mark."""
-        text = self.output()
+        text = self._tail + self._reader.read()
         for mark in ERROR_MARKS:
-            at = text.find(mark, max(0, self._scanned - 40))
+            at = text.find(mark)
             if at >= 0:
                 line_start = text.rfind("\n", 0, at) + 1
-                raise Failed("%s: %s" % (mark.strip(": "), text[line_start:line_start + 160].splitlines()[0]))
-        self._scanned = len(text)
+                raise Failed("%s: %s" % (mark.strip(": "), text[line_start:].splitlines()[0][:160]))
+        self._tail = text[-200:]
         if self.process.poll() is not None:
-            raise Failed("the process ended (exit %s): %s" % (self.process.returncode, _tail(text)))
+            raise Failed("the process ended (exit %s): %s" % (self.process.returncode, _tail(self.output())))
 
     def stop(self):
         stop_process(self.process, 3)
+        self._reader.close()
 
 
 class Failed(Exception):
