@@ -1,6 +1,7 @@
 # Commands: every backend dialect is turned into one canonical form
 # (command_id, command, parameters), checked, executed once, and answered exactly once.
-# A repeated command_id (a QoS 1 redelivery) gets the first answer again, not a second run.
+# A repeated command_id (a QoS 1 redelivery) gets the first answer again, not a second run
+# (a command that changes nothing, such as get_config, just runs again).
 # Bad input of any kind is answered with success false and an error that says what was
 # wrong; it never moves a relay.
 import json
@@ -10,7 +11,10 @@ from firmware.schema import ConfigError
 
 ALIASES = {"send_now": "read", "calibrate_sensor": "calibrate", "reboot": "restart",
            "ota_update": "ota"}
-_RECENT = 32  # command ids remembered for redeliveries
+_RECENT = 32  # answers remembered for redeliveries, as JSON text (a dict costs 4x more)
+# Commands that change nothing: a redelivery runs them again (a fresh answer) rather than
+# keeping their answers, a whole config among them, in RAM.
+_NO_EFFECT = ("get_config", "status", "ping")
 _MAX_DURATION_S = 86400
 
 
@@ -171,7 +175,8 @@ class Dispatcher:
             cid = data.get("command_id") if type(data) is dict and valid_id(data.get("command_id")) else None
             return self._answer(cid, None, "canonical", False, None, str(exc))
         if command_id is not None and command_id in self._answers:
-            self.node.send_response(self._answers[command_id], dialect)  # the first answer, again
+            # The first answer, again (its ts included: it says when it ran).
+            self.node.send_response(json.loads(self._answers[command_id]), dialect)
             return None
         if self.job is not None and command_id is not None and command_id == self.job[1]:
             return None  # a redelivery of the command still running: its answer will come
@@ -220,8 +225,8 @@ class Dispatcher:
     def _answer(self, command_id, command, dialect, success, response, error, remember=True):
         answer = {"command_id": command_id, "device_id": self.node.device_id, "command": command,
                   "success": success, "response": response, "error": error, "ts": self.node.clock.iso()}
-        if command_id is not None and remember:
-            self._answers[command_id] = answer
+        if command_id is not None and remember and command not in _NO_EFFECT:
+            self._answers[command_id] = json.dumps(answer)
             self._order.append(command_id)
             if len(self._order) > _RECENT:
                 self._answers.pop(self._order.pop(0), None)

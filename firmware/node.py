@@ -367,7 +367,11 @@ class Node:
         self.cfg = cfg
         if cfg["interval_s"] != old["interval_s"]:
             self.interval_ms = cfg["interval_s"] * 1000
-            self._next_reading = ticks_add(ticks_ms(), self.interval_ms)
+            # Within one new interval, and never later than already due (a read command
+            # just before must still be answered by its reading).
+            within = ticks_add(ticks_ms(), self.interval_ms)
+            if ticks_diff(within, self._next_reading) < 0:
+                self._next_reading = within
         relays = self.relays
         relays.interlocks = cfg["interlocks"]
         relays.groups = cfg["relay_groups"]

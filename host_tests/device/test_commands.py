@@ -5,7 +5,7 @@ import json
 from firmware import config
 from nodekit import calm, make_node, send
 from testkit import read_text
-from ticks import sleep_ms, ticks_add, ticks_ms
+from ticks import sleep_ms, ticks_add, ticks_diff, ticks_ms
 
 
 def test_relay_command_switches_answers_and_publishes_the_new_state_at_once():
@@ -30,6 +30,15 @@ def test_a_redelivered_command_id_is_answered_again_not_run_again():
     again = send(node, {"command_id": "c7", "command": "relay", "parameters": {"relay": "irrigation", "state": 1}})
     assert again == first
     assert not chip.relay_on("irrigation") and len(chip.writes(26)) == writes
+
+
+def test_a_redelivered_command_that_changes_nothing_runs_again():
+    # Its answer (a whole config, for get_config) is not kept in RAM for redeliveries.
+    chip, node = make_node()
+    first = send(node, {"command_id": "g1", "command": "get_config"})
+    send(node, {"command": "set_interval", "parameters": {"interval_s": 120}})
+    again = send(node, {"command_id": "g1", "command": "get_config"})
+    assert first["response"]["interval_s"] == 60 and again["response"]["interval_s"] == 120
 
 
 def test_bad_input_is_refused_with_a_reason_and_moves_nothing():
@@ -118,6 +127,20 @@ def test_set_interval_is_persisted():
     assert answer["response"] == {"interval_s": 15}
     assert json.loads(read_text(node.root + "/config.json"))["interval_s"] == 15
     assert config.load(node.root)[0]["interval_s"] == 15
+
+
+def test_a_read_then_a_new_interval_still_gives_the_reading():
+    _, node = make_node()
+    telemetry = node.profile.topics["telemetry"]
+    while not node.session.on(telemetry):  # the boot's first reading
+        node.step()
+    taken = len(node.session.on(telemetry))
+    for command in ({"command": "read"}, {"command": "set_interval", "parameters": {"interval_s": 120}}):
+        node.on_message(b"farm/n1/commands", json.dumps(command).encode())
+    started = ticks_ms()
+    while len(node.session.on(telemetry)) == taken and ticks_diff(ticks_ms(), started) < 3000:
+        node.step()
+    assert len(node.session.on(telemetry)) == taken + 1
 
 
 def test_ping_status_and_get_config_without_secrets():
