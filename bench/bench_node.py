@@ -6,7 +6,8 @@
 # an ESP32 does not carry: its machine and network are C, its field is real.
 # With "stamp", every publish is stamped: "TX <time_ns> <topic>" when the firmware
 # hands it to the MQTT client, for publish -> arrival latency.
-# Usage: micropython -X heapsize=N -m bench_node ROOT SSID PASSWORD [stamp]
+# With "rom IMAGE", the firmware and lib/ come from a ROMFS image (see mount_rom).
+# Usage: micropython -X heapsize=N -m bench_node ROOT SSID PASSWORD [stamp | rom IMAGE]
 import gc
 import sys
 import time
@@ -33,8 +34,24 @@ def stamp_publishes():
     MQTTClient.publish = stamped
 
 
+def mount_rom(image_path):
+    """Run the firmware from a ROMFS image (mpremote romfs build), as a device whose
+    code sits in a flash partition: .mpy bytecode is executed in place, not loaded
+    into the heap. Here the image itself has to sit in the heap; it is read first, in
+    one block, and counted in the share (a device keeps it in flash)."""
+    import vfs
+
+    with open(image_path, "rb") as f:
+        image = f.read()
+    vfs.mount(vfs.VfsRom(image), "/rom")
+    sys.path[:0] = ["/rom", "/rom/lib"]
+    print("HEAP rom %d" % len(image))
+
+
 def main():
     root, ssid, password = sys.argv[1], sys.argv[2], sys.argv[3]
+    if sys.argv[4:5] == ["rom"]:
+        mount_rom(sys.argv[5])
     options = dict(OPTIONS)
     options["--rtc"] = root + "/rtc.bin"
     make_chip({}, options, (ssid, password))  # {}: the default wiring, which the bench config keeps

@@ -44,6 +44,18 @@ class Build:
         self.files = deploy.build(sources, out, compiled=True)
         self.path = [str(out / "harness"), str(out / "stubs"), str(out), str(out / "lib"), ".frozen"]
 
+    def romfs_image(self, out_path):
+        """The compiled firmware/ and lib/ packed into a ROMFS image by mpremote, as
+        `mpremote romfs deploy` would write them to a device's ROMFS partition."""
+        stage = Path(out_path).with_suffix(".stage")
+        for target, compiled in self.files.items():
+            if target.startswith(("firmware/", "lib/")):
+                (stage / target).parent.mkdir(parents=True, exist_ok=True)
+                (stage / target).write_bytes(Path(compiled).read_bytes())
+        subprocess.run([sys.executable, "-m", "mpremote", "romfs", "-o", str(out_path), "build", str(stage)],
+                       check=True, capture_output=True, timeout=120)
+        return Path(out_path)
+
     def mpy_bytes(self, folder):
         """Total size of the .mpy files under folder ("firmware" or "lib")."""
         return sum(Path(f).stat().st_size for target, f in self.files.items() if target.startswith(folder + "/"))

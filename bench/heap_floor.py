@@ -5,6 +5,9 @@ without a MemoryError, found by bisection, for
             stubs and the field model) through CYCLES telemetry cycles: each a `read`
             command plus one of relay on, ping, relay off, get_config, set_interval,
             status in turn, with RECONNECTS forced reconnects spread over the run;
+  romfs     the same node with firmware/ and lib/ in a ROMFS image (mpremote romfs build),
+            whose bytecode runs in place, as from a device's ROMFS partition: the image
+            is read into the heap first and counted in the share;
   bare      the baseline (bare_loop.py): a bare lib/mqtt loop answering CYCLES commands,
             with the same reconnects.
 
@@ -64,14 +67,16 @@ def _reconnect_points(cycles, reconnects):
     return {cycles * (2 * k + 1) // (2 * reconnects) for k in range(reconnects)}
 
 
-def firmware_attempt(build, traffic, workdir, heap_kib, cycles, reconnects, name, module="bench_node"):
+def firmware_attempt(build, traffic, workdir, heap_kib, cycles, reconnects, name, module="bench_node", extra=()):
     """One run of the firmware under heap_kib; {"passed", "reason", "seconds", "share_bytes",
     "heap_bytes", "heap_free_last", "heap_lines"} (share: what the heap held before the first
-    firmware import; heap_lines: the console's HEAP lines). module: the device-side script."""
+    firmware import; heap_lines: the console's HEAP lines). module: the device-side script;
+    extra: its further arguments."""
     device_id = "node-%s" % name
     root = node_root(workdir, device_id, traffic.broker, INTERVALS_S[0])
     started = time.monotonic()
-    run = DeviceRun(build, module, [root, SSID, PASSWORD], root / "console.log", heap_kib=heap_kib, cwd=root)
+    run = DeviceRun(build, module, [root, SSID, PASSWORD, *extra], root / "console.log", heap_kib=heap_kib,
+                    cwd=root)
     device = Device(traffic, run, "farm/%s/" % device_id, "command_response")
     reason = None
     try:
@@ -86,9 +91,6 @@ def firmware_attempt(build, traffic, workdir, heap_kib, cycles, reconnects, name
             if parameters is None:
                 parameters = {"interval_s": INTERVALS_S[(i // len(EXTRA_COMMANDS) + 1) % 2]}
             read_id, extra_id = "r%d" % i, "x%d" % i
-            # The other command first: a set_interval just after a read moves the pending
-            # reading an interval away (node.apply_live), and the read is never answered
-            # with telemetry.
             device.send(extra_id, command, parameters)
             device.send(read_id, "read")
             expected += 1 + readings
@@ -140,9 +142,18 @@ def bare_attempt(build, traffic, workdir, heap_kib, cycles, reconnects, name):
             "seconds": round(time.monotonic() - started, 1)}
 
 
-ATTEMPTS = {"firmware": firmware_attempt, "bare": bare_attempt}
+def romfs_attempt(build, traffic, workdir, heap_kib, cycles, reconnects, name):
+    """The firmware run from a ROMFS image (its code in place, as in a flash partition)."""
+    image = Path(workdir) / "firmware.romfs"
+    if not image.exists():
+        build.romfs_image(image)
+    return firmware_attempt(build, traffic, workdir, heap_kib, cycles, reconnects, name, extra=("rom", image))
+
+
+ATTEMPTS = {"firmware": firmware_attempt, "romfs": romfs_attempt, "bare": bare_attempt}
 TOPICS = {"firmware": ["farm/+/telemetry", "farm/+/status", "farm/+/command_response"],
           "bare": ["bare/+/response", "bare/+/status"]}
+TOPICS["romfs"] = TOPICS["firmware"]
 
 
 def floor(target, build, workdir, cycles=CYCLES, reconnects=RECONNECTS, low_kib=LOW_KIB, high_kib=HIGH_KIB,
@@ -211,7 +222,7 @@ def profile(build, workdir, cycles=CYCLES, reconnects=RECONNECTS, heap_kib=HIGH_
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--target", choices=["firmware", "bare", "both"], default="both")
+    parser.add_argument("--target", choices=["firmware", "romfs", "bare", "both"], default="both")
     parser.add_argument("--cycles", type=int, default=CYCLES)
     parser.add_argument("--reconnects", type=int, default=RECONNECTS)
     parser.add_argument("--resolution-kib", type=int, default=RESOLUTION_KIB)
