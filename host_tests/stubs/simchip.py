@@ -1,9 +1,12 @@
 # The simulated ESP32 board behind the stub modules (machine, network, dht, esp32,
-# ntptime). One chip per process, as one ESP32 per board: the stubs find it through
-# chip(); a test or the simulator installs a fresh one with new_chip(). The chip turns
+# ntptime). One current chip per process, as one ESP32 per board: the stubs find it
+# through chip(); a test or the simulator installs a fresh one with new_chip(), and a
+# process that plays several boards (host_tests/virtual_fleet.py) makes each one current
+# with use() before that board's code runs. The chip turns
 # the field model's physical values into what the pins see: ADC counts through each
 # probe's transfer curve, Modbus RTU frames from the NPK probe, DHT bytes, EZO replies
 # and anemometer edges. It records what the firmware did (pin writes with timestamps).
+import select
 import struct
 
 from fieldmodel import Field
@@ -46,6 +49,7 @@ NERNST_V = 0.05916  # per pH at 25 C
 EC_V_PER_MS = 0.5  # the analog EC board: 2 mS/cm per volt
 RAIL_V = 3.3  # an open analog input floats to the top rail here
 NPK_REGISTERS = (0x1E, 0x1F, 0x20)
+KMH_PER_HZ = 2.4  # the common one-pulse-per-turn cup anemometer
 
 
 def merge_wiring(wiring):
@@ -183,6 +187,12 @@ class EzoCircuit:
         return (reply + b"\x00" * n)[:n]
 
 
+def _thread_sleep_ms(ms):
+    """sleep_ms for a thread: the unix port's sleep_ms wakes every millisecond to run
+    pending callbacks (most of an idle virtual node's CPU); poll() sleeps in one call."""
+    select.poll().poll(max(0, ms))
+
+
 def crc16(data):
     crc = 0xFFFF
     for byte in data:
@@ -228,6 +238,13 @@ class Chip:
             if spec.get("bus") == "i2c":
                 self.i2c_devices[spec["i2c_addr"]] = EzoCircuit(self, sensor)
         self._wind_running = False
+        # False: no thread of its own delivers the anemometer's edges, the caller's loop
+        # does, through wind_step() (a process of many chips: a thread per chip, each
+        # waking every millisecond in the unix port's sleep, would cost most of its CPU).
+        self.wind_thread = True
+        self._wind_pin = None
+        self._wind_due = None
+        self._wind_armed = False
 
     # --- pins ---
 
@@ -308,32 +325,62 @@ class Chip:
     # --- anemometer ---
 
     def start_wind(self, state):
-        """Deliver anemometer edges to state.handler in real time until the chip is replaced."""
+        """Deliver anemometer edges to state.handler in real time until the chip is
+        replaced: from a thread, or through wind_step() when wind_thread is False."""
+        if not self.wind_thread:
+            self._wind_pin = state
+            self._wind_due = ticks_ms()
+            return
         if self._wind_running or _thread is None:
             return
         self._wind_running = True
         _thread.start_new_thread(self._wind_loop, (state,))
 
+    def _wind_period_ms(self, state):
+        """ms between the anemometer's edges now; None while it gives none."""
+        fault = self.field.fault_of("wind")
+        if fault == "stuck":
+            state.level = 0  # the reed switch stays closed: no edges
+            return None
+        hz = 0.0 if fault in ("unplugged", "timeout") else self.field.value("wind_speed") / KMH_PER_HZ
+        return int(1000 / hz) if hz >= 0.2 else None
+
     def _wind_loop(self, state):
-        kmh_per_hz = 2.4
         try:
             while not self.closed and state.handler is not None:
-                fault = self.field.fault_of("wind")
-                if fault == "stuck":
-                    state.level = 0  # the reed switch stays closed: no edges
-                    sleep_ms(50)
+                period_ms = self._wind_period_ms(state)
+                if period_ms is None:
+                    _thread_sleep_ms(50)
                     continue
-                hz = 0.0 if fault in ("unplugged", "timeout") else self.field.value("wind_speed") / kmh_per_hz
-                if hz < 0.2:
-                    sleep_ms(50)
-                    continue
-                period_ms = int(1000 / hz)
-                sleep_ms(period_ms - 3)
+                _thread_sleep_ms(period_ms - 3)
                 self._edge(state)
-                sleep_ms(3)
+                _thread_sleep_ms(3)
                 state.level = 1
         finally:
             self._wind_running = False
+
+    def wind_step(self, now):
+        """The anemometer driven by the caller's loop (wind_thread False): the edge due
+        by now, if any, goes to the handler at once (the loop is where a soft IRQ runs);
+        one edge per call. Returns when to call again (ticks_ms), or None: no anemometer."""
+        state = self._wind_pin
+        if state is None or state.handler is None or self.closed:
+            return None
+        if ticks_diff(now, self._wind_due) < 0:
+            return self._wind_due
+        period_ms = self._wind_period_ms(state)
+        if period_ms is None:
+            self._wind_armed = False
+            self._wind_due = ticks_add(now, 50)
+            return self._wind_due
+        if self._wind_armed and state.trigger & 2:  # IRQ_FALLING
+            state.level = 0
+            state.handler(state.pin)
+            state.level = 1  # a pulse shorter than the loop's turn
+        self._wind_armed = True
+        due = ticks_add(self._wind_due, period_ms)  # from the last due: late calls keep the rate
+        self._wind_due = due if ticks_diff(due, now) > -period_ms else ticks_add(now, period_ms)
+        return self._wind_due
 
     def _edge(self, state):
         state.level = 0
@@ -402,3 +449,10 @@ def new_chip(field=None, wiring=None, **kwargs):
         _current[0].close()
     _current[0] = Chip(field, wiring, **kwargs)
     return _current[0]
+
+
+def use(chip):
+    """Make chip the current one, leaving the one before running (several boards in
+    one process: each is made current before its code runs)."""
+    _current[0] = chip
+    return chip

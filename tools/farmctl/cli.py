@@ -52,6 +52,10 @@ def build_parser():
     sim.add_argument("--interval", type=int, default=3, help="telemetry period, s (default 3)")
     sim.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     sim.add_argument("--keep", action="store_true", help="keep the nodes' files and logs")
+    sim.add_argument("--per-process", type=int, metavar="K",
+                     help="nodes per process (default: 1 up to 10 nodes, else 50)")
+    sim.add_argument("--idle-ms", type=int, default=250,
+                     help="with several nodes per process: the longest an idle node waits for its turn")
     sim.set_defaults(run=cmd_sim)
     for name in MODULE_COMMANDS:
         importlib.import_module(f"farmctl.{name}").register(sub)

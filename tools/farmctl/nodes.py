@@ -1,14 +1,36 @@
-"""Virtual farm nodes: the real firmware in its own process (MicroPython unix port or
-CPython) on the hardware stubs and a field model, with a device filesystem of its own."""
+"""Virtual farm nodes: the real firmware on the hardware stubs and a field model, with a
+device filesystem of its own, under the MicroPython unix port or CPython. A VirtualNode
+is one node in its own process; a VirtualFleet is several nodes sharing one process."""
 import json
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 from farmctl.runtime import ROOT, command, stop_process
 
 SCRIPT = ROOT / "host_tests" / "virtual_node.py"
+FLEET_SCRIPT = ROOT / "host_tests" / "virtual_fleet.py"
+# MicroPython heap of a fleet process: the firmware's, the stubs' and the harness's code once
+# (~200 KiB from source, and room to compile it), then each node's objects (~32 KiB) and its
+# share of the garbage between collections (once a second, see host_tests/virtual_fleet.py).
+FLEET_HEAP_BASE_KB = 384
+FLEET_HEAP_PER_NODE_KB = 48
+
+
+def split(count, per_process):
+    """Group sizes for count nodes, at most per_process each, as even as they can be
+    (50 nodes by 40: 25 and 25, not 40 and 10)."""
+    processes = -(-count // per_process)
+    return [count // processes + (i < count % processes) for i in range(processes)]
+
+
+def write_device_files(root, config, secrets):
+    """A device's "/": config.json and secrets.json."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "config.json").write_text(json.dumps(config))
+    (root / "secrets.json").write_text(json.dumps(secrets))
 
 
 def deploy_sources(root):
@@ -22,15 +44,41 @@ def deploy_sources(root):
         shutil.copyfile(source, root / "lib" / source.name)
 
 
-class VirtualNode:
+class NodeProcess:
+    """One interpreter process running node code, with its console log (log_path)."""
+
+    log_path = None
+    process = None
+    starts = 0
+
+    def _launch(self, argv, env, cwd):
+        log = open(self.log_path, "a")
+        self.process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        log.close()
+        self.starts += 1
+        return self
+
+    def running(self):
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self, sig=signal.SIGKILL):
+        """Power cut (SIGKILL): no clean shutdown, the broker publishes each node's Will."""
+        if self.running():
+            self.process.send_signal(sig)
+            self.process.wait(10)
+
+    def console(self):
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+class VirtualNode(NodeProcess):
     def __init__(self, workdir, config, secrets, runtime="micropython", field_file=None,
                  speed=1.0, seed=1, start_hour=9.0, extra_path=(), deployed=False, boot_button=False):
         """deployed: the firmware and lib/ are copied into the node's own filesystem,
         as on a device (what an OTA update replaces); otherwise they run from the repo."""
         self.root = Path(workdir)
-        self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / "config.json").write_text(json.dumps(config))
-        (self.root / "secrets.json").write_text(json.dumps(secrets))
+        write_device_files(self.root, config, secrets)
         self.runtime = runtime
         self.field_file = field_file
         # RTC memory (the boot counter of safe mode) outlives the process, as it outlives a reset.
@@ -42,33 +90,72 @@ class VirtualNode:
             deploy_sources(self.root)
             self.extra_path += [str(self.root), str(self.root / "lib")]
         self.log_path = self.root / "console.log"
-        self.process = None
-        self.starts = 0
 
     def start(self, reset_cause=1):
         args = [str(self.root), *self.options, "--reset-cause", str(reset_cause)]
         if self.field_file:
             args += ["--field", str(self.field_file)]
         argv, env = command(SCRIPT, self.runtime, args, extra_path=self.extra_path)
-        log = open(self.log_path, "a")
-        self.process = subprocess.Popen(argv, cwd=self.root, env=env, stdout=log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
-        log.close()
-        self.starts += 1
-        return self
-
-    def running(self):
-        return self.process is not None and self.process.poll() is None
-
-    def kill(self, sig=signal.SIGKILL):
-        """Power cut (SIGKILL): no clean shutdown, the broker publishes the Will."""
-        if self.running():
-            self.process.send_signal(sig)
-            self.process.wait(10)
+        return self._launch(argv, env, self.root)
 
     def stop(self, timeout_s=5):
         if self.process is not None:
             stop_process(self.process, timeout_s)
 
-    def console(self):
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+class VirtualFleet(NodeProcess):
+    """Several nodes in one process (host_tests/virtual_fleet.py), each with its own
+    chip, field model and folder. members: (workdir, config, secrets, seed, start_hour)
+    per node; idle_ms: the longest an idle node waits for its next turn."""
+
+    def __init__(self, workdir, members, runtime="micropython", field_file=None, speed=1.0, idle_ms=250):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.runtime = runtime
+        self.stats_path = self.workdir / "stats.json"
+        self.stop_path = self.workdir / "stop"
+        self.spec_path = self.workdir / "fleet.json"
+        self.log_path = self.workdir / "console.log"
+        nodes = []
+        self.roots = []
+        for root, config, secrets, seed, start_hour in members:
+            root = Path(root).resolve()
+            write_device_files(root, config, secrets)
+            self.roots.append(root)
+            nodes.append({"root": str(root), "seed": seed, "start_hour": start_hour,
+                          "rtc": str(root.parent / f"{root.name}.rtc")})
+        self.spec = {"nodes": nodes, "field": field_file, "speed": speed, "idle_ms": idle_ms,
+                     "stats": str(self.stats_path), "stop": str(self.stop_path), "reset_cause": 1}
+        self.heap = f"{FLEET_HEAP_BASE_KB + FLEET_HEAP_PER_NODE_KB * len(nodes)}k"
+
+    def start(self, reset_cause=1):
+        self.stop_path.unlink(missing_ok=True)
+        self.stats_path.unlink(missing_ok=True)
+        self.spec["reset_cause"] = reset_cause
+        self.spec_path.write_text(json.dumps(self.spec))
+        argv, env = command(FLEET_SCRIPT, self.runtime, [str(self.spec_path)], heap=self.heap,
+                            extra_path=[str(FLEET_SCRIPT.parent)])
+        return self._launch(argv, env, self.workdir)
+
+    def request_stop(self):
+        """Ask the process to stop: its nodes send what they took, say offline, and it
+        writes its final stats."""
+        self.stop_path.touch()
+
+    def stop(self, timeout_s=15):
+        """Stop cleanly within timeout_s (see request_stop), else end the process."""
+        if self.process is None:
+            return
+        if self.running():
+            self.request_stop()
+            deadline = time.monotonic() + timeout_s
+            while self.running() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        stop_process(self.process, 5)
+
+    def stats(self):
+        """The process's last stats (heap, each node's boot, seq, queue), or None."""
+        try:
+            return json.loads(self.stats_path.read_text())
+        except (OSError, ValueError):
+            return None

@@ -9,9 +9,12 @@ node_id, publisher_id; by farm_id for a profile whose topics name only the farm)
 
 On a terminal the table is redrawn in place every second; otherwise each status and
 telemetry message is printed as a line as it arrives, and the table at the end.
-`--once S` listens S seconds, prints the table once and exits."""
+`--once S` listens S seconds, prints the table once and exits. A fleet taller than the
+terminal is summed up instead: devices by status and by age of their last telemetry,
+then the devices most in need of a look (not online, then the longest silent)."""
 import argparse
 import json
+import shutil
 import sys
 import threading
 import time
@@ -152,10 +155,11 @@ class Fleet:
             return f"{device} status {self.rows[device]['status']}"
         return f"{device} telemetry {self.readings(device)}"
 
-    def table(self, now=None):
+    def table(self, now=None, devices=None):
+        """The rows of devices, in that order (default: every device, sorted)."""
         now = time.monotonic() if now is None else now
         lines = [("device", "status", "seq", "age", "relays", "readings")]
-        for device in sorted(self.rows):
+        for device in sorted(self.rows) if devices is None else devices:
             row = self.rows[device]
             seq = row["values"].get("seq")
             age = "-" if row["at"] is None else f"{now - row['at']:.0f}s"
@@ -163,6 +167,35 @@ class Fleet:
             lines.append((device, row["status"], "-" if seq is None else str(seq), age, relays,
                           self.readings(device)))
         return align(lines)
+
+    def summary(self, limit, now=None):
+        """The table of a fleet with more than limit devices: a count line, then the
+        limit devices most in need of a look, not online first, then the longest silent."""
+        now = time.monotonic() if now is None else now
+
+        def attention(device):
+            row = self.rows[device]
+            silent = float("inf") if row["at"] is None else int(now - row["at"])
+            return row["status"] == "online", -silent, device
+
+        shown = sorted(self.rows, key=attention)[:limit]
+        return "\n".join([self.counts(now), self.table(now, shown), f"... and {len(self.rows) - len(shown)} more"])
+
+    def counts(self, now=None):
+        """One line: devices by status, and how many sent telemetry in the last 10 s."""
+        now = time.monotonic() if now is None else now
+        statuses = {}
+        recent = 0
+        for row in self.rows.values():
+            statuses[row["status"]] = statuses.get(row["status"], 0) + 1
+            recent += row["at"] is not None and now - row["at"] <= 10
+        by_status = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
+        return f"{len(self.rows)} devices: {by_status}; {recent} sent telemetry in the last 10 s"
+
+
+def screen_rows():
+    """Device rows that fit on the terminal under a summary's three lines of text."""
+    return max(5, shutil.get_terminal_size().lines - 4)
 
 
 def align(lines):
@@ -205,10 +238,16 @@ class Monitor:
         with self.lock:
             return self.fleet.table()
 
-    def show(self, out):
-        """The table, in place of the last one on a terminal."""
-        clear = "\x1b[H\x1b[2J" if out.isatty() else ""
-        out.write(clear + self.table() + "\n")
+    def show(self, out, limit=None):
+        """The table, in place of the last one on a terminal; a fleet with more than
+        limit devices (default on a terminal: what fits on it) summed up instead."""
+        tty = out.isatty()
+        if limit is None and tty:
+            limit = screen_rows()
+        with self.lock:
+            big = limit is not None and len(self.fleet.rows) > limit
+            text = self.fleet.summary(limit) if big else self.fleet.table()
+        out.write(("\x1b[H\x1b[2J" if tty else "") + text + "\n")
         out.flush()
 
     def close(self):

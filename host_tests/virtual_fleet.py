@@ -1,0 +1,426 @@
+# Several farm nodes in one process (MicroPython unix port or CPython): each one the
+# real firmware, booted by firmware/startup.py, on a simulated chip, field model and
+# device filesystem of its own, as virtual_node.py runs one node per process.
+#   virtual_fleet.py FLEET.json
+# FLEET.json (written by tools/farmctl/nodes.py, VirtualFleet):
+#   {"nodes": [{"root": DIR, "seed": N, "start_hour": H, "rtc": FILE}, ...],
+#    "field": FILE or null, "speed": X, "reset_cause": N, "idle_ms": MS,
+#    "stats": FILE, "stop": FILE}
+# Each DIR is a device's "/" (config.json, secrets.json). The stubs reach "the" chip
+# through simchip.chip(), so a node's chip is made current before each of its turns.
+# A node's idle wait (Session.wait) only notes how long it would idle; the process
+# idles for all of them at once, in one poll() over their sockets. When the stop file
+# appears, every node sends what it has, says offline and the process ends; stats
+# (heap, each node's seq) are written every STATS_MS and at the end.
+import builtins
+import gc
+import json
+import os
+import select
+import sys
+
+import machine
+import simchip
+from fieldmodel import Field
+from ticks import ticks_add, ticks_diff, ticks_ms
+from virtual_node import power_off
+
+from firmware import VERSION, app, board, config, startup
+from firmware import node as node_module
+from firmware.node import Node
+from firmware.session import Session
+
+# A node that asks to idle less than BUSY_MS is inside something (a sensor pass waiting
+# on a bus, a job): its next turn comes after BUSY_TURN_MS (the firmware asks 2 ms: a
+# turn that often would be most of the process's work, while the bus waits it spans
+# are 20-40 ms long and bounded by 500 ms). Longer asks are plain idling.
+BUSY_MS = 10
+BUSY_TURN_MS = 20
+WIND_MS = 20  # anemometer edges are delivered this often (up to 50 Hz: 120 km/h)
+COLLECT_MS = 1000  # the shared heap is collected at most this often (see _SharedHeapGC)
+STATS_MS = 5000
+STOP_CHECK_MS = 500
+DRAIN_MS = 5000  # at stop, how long nodes may take to get their readings acknowledged
+ERROR_PAUSE_MS = 200  # Node.run's pause after a failed turn
+CRASH_PAUSE_MS = 5000  # a boot that raised: tried again after this, as after a reset
+HANG_MS = 60000  # no turn completed for this long: the process is hung, end it
+RESET_CAUSES = {"hard": machine.HARD_RESET, "soft": machine.SOFT_RESET, "deepsleep": machine.DEEPSLEEP_RESET}
+USAGE = "usage: virtual_fleet.py FLEET.json"
+
+
+class Member:
+    """One node of the fleet: its chip, its folder, and what its boot started (the
+    Node, or safe mode's Maintenance served through the timer it asked for)."""
+
+    def __init__(self, spec, index, shared):
+        self.root = spec["root"]
+        self.name = self.root.rstrip("/").split("/")[-1]
+        self.spec = spec
+        self.shared = shared
+        self.mac = b"\x24\x0a\xc4" + bytes(((index >> 16) & 0xFF, (index >> 8) & 0xFF, index & 0xFF))
+        self.chip = None
+        self.app = None
+        self.node = None
+        self.watchdog = None
+        self.timer = None  # [period_ms, callback, due] of board.periodic (safe mode)
+        self.due = ticks_ms()
+        self.sock_fd = None
+        self.wind_due = None  # when chip.wind_step() is next due; None: no anemometer
+        self.boots = 0
+        self.final = None  # the stats entry taken when it stopped
+
+    def boot(self, reset_cause):
+        """Power on: a fresh chip on a fresh field model, then firmware/startup.py."""
+        self.shut_chip()
+        self.node = self.app = self.watchdog = self.timer = None
+        cfg, _ = config.load(self.root)
+        field = Field(seed=self.spec["seed"], speed=self.shared["speed"],
+                      start_hour=self.spec["start_hour"], steer_path=self.shared["field"])
+        chip = simchip.Chip(field, simchip.wiring_from_config(cfg), mac=self.mac)
+        chip.ap["ssid"], chip.ap["password"] = cfg["wifi"]["ssid"], cfg["wifi"]["password"]
+        chip.logging = False
+        chip.wind_thread = False  # the scheduler delivers its anemometer edges
+        chip.reset_cause = reset_cause
+        chip.keep_rtc_in(self.spec["rtc"])
+        self.chip = simchip.use(chip)
+        self.wind_due = None
+        self.boots += 1
+        _current[0] = self
+        try:
+            self.app = startup.run(self.root)
+        except Exception as exc:  # main.py logs a crash and resets
+            print("boot failed: %s %s; resetting in %d s" % (type(exc).__name__, exc, CRASH_PAUSE_MS // 1000))
+            self.due = ticks_add(ticks_ms(), CRASH_PAUSE_MS)
+            return
+        if isinstance(self.app, Node):
+            self.node = self.app
+        self.due = self.wind_due = ticks_ms()
+
+    def shut_chip(self):
+        if self.chip is not None:
+            self.chip.close()  # its wind thread ends
+
+    def session(self):
+        return self.app.session if self.app is not None else None
+
+    def turn(self, now):
+        """One turn of this node's loop (what Node.run does each time round)."""
+        simchip.use(self.chip)
+        _current[0] = self
+        _asked[0] = None
+        if self.app is None:
+            self.boot(machine.HARD_RESET)
+            return
+        chip = self.chip
+        if chip.wdt_timeout_ms is not None and ticks_diff(now, chip.wdt_fed) > chip.wdt_timeout_ms:
+            print("WDT: the watchdog was not fed in time, resetting")
+            self.boot(machine.WDT_RESET)
+            return
+        try:
+            if self.node is not None:
+                self.node.step()
+                self.watchdog.feed()
+            elif self.timer is not None and ticks_diff(now, self.timer[2]) >= 0:
+                self.timer[2] = ticks_add(now, self.timer[0])
+                self.timer[1](None)
+        except machine.ResetRequested as reset:
+            self.reset(reset.kind)
+            return
+        except Exception as exc:  # as Node.run: a bug must not stop the loop (nor the others)
+            node = self.node
+            if node is None:  # a timer's callback (maintenance serves never raise)
+                print("timer: %s %s" % (type(exc).__name__, exc))
+                self.due = ticks_add(now, ERROR_PAUSE_MS)
+                return
+            node.loop_errors += 1
+            node.log("loop: %s %s" % (type(exc).__name__, exc))
+            node._pass = None  # Node.run drops the pass that failed too
+            self.due = ticks_add(now, ERROR_PAUSE_MS)
+            return
+        asked = _asked[0]
+        if self.node is None:
+            self.due = self.timer[2] if self.timer is not None else ticks_add(now, self.shared["idle_ms"])
+        elif asked is None:
+            self.due = now  # it did not idle: something to finish (a reading just published)
+        elif asked < BUSY_MS:
+            self.due = ticks_add(now, max(asked, BUSY_TURN_MS))
+        else:
+            self.due = ticks_add(now, self.shared["idle_ms"])
+
+    def reset(self, kind):
+        """machine.reset() and the like: what app.run does on its way out, then boot."""
+        if self.node is not None:
+            self.node.relays.all_off("stopped")
+            self.node.shutdown("restart")
+        self.boot(RESET_CAUSES.get(kind, machine.HARD_RESET))
+
+    def settled(self):
+        """Every reading taken is acknowledged by the broker (nothing queued or in flight)."""
+        session = self.session()
+        if session is None:
+            return True
+        return session.connected and not len(session.queue) and not getattr(session.client, "inflight", None)
+
+    def stats(self):
+        node = self.node
+        if node is None:
+            return {"device": self.name, "running": "maintenance" if self.app is not None else "down",
+                    "boots": self.boots}
+        session = node.session
+        return {"device": node.device_id, "running": "app", "boots": self.boots, "boot_id": node.boot_id,
+                "seq": node.seq, "connected": session.connected, "dropped": session.queue.dropped,
+                "queued": len(session.queue), "inflight": len(getattr(session.client, "inflight", ())),
+                "loop_errors": node.loop_errors}
+
+    def stop(self):
+        """Say offline and let go, as app.run does when its loop ends."""
+        simchip.use(self.chip)
+        _current[0] = self
+        self.final = self.stats()
+        try:
+            if self.node is not None:
+                self.node.relays.all_off("stopped")
+                self.node.shutdown("stopped")
+            elif self.app is not None and hasattr(self.app, "stop"):
+                self.app.stop("stopped")
+        except Exception as exc:  # the others must still stop
+            print("stop: %s %s" % (type(exc).__name__, exc))
+        self.shut_chip()
+
+
+# The node whose code runs now (set before each turn), and how long it asked to idle.
+_current = [None]
+_asked = [None]
+
+
+def _idle(session, ms):
+    """Session.wait in a fleet: the node only says how long it would idle; the
+    scheduler waits for all nodes at once and gives this one its turn when its socket
+    has data (a step starts with session.poll, which reads it) or its time has come."""
+    asked = _asked[0]
+    if asked is None or ms < asked:
+        _asked[0] = ms
+
+
+def _periodic(period_ms, callback):
+    """board.periodic in a fleet: the scheduler calls the callback on its member's turn
+    (a timer thread would run it with whichever chip is current)."""
+    member = _current[0]
+    member.timer = [period_ms, callback, ticks_add(ticks_ms(), period_ms)]
+    return _Timer(member)
+
+
+class _Timer:
+    def __init__(self, member):
+        self._member = member
+
+    def deinit(self):
+        self._member.timer = None
+
+
+def _boot_without_loop(cfg, problems, root="", guard=None, flash_log=None):
+    """app.run up to the loop: the node is built the same way, and its turns are the
+    scheduler's (Node.run's first log line included)."""
+    hw, setup_problems = board.build(cfg)
+    hw["boot_guard"] = guard
+    hw["flash_log"] = flash_log
+    hw["watchdog"] = _current[0].watchdog = board.watchdog(cfg["watchdog_s"])
+    node = Node(cfg, hw, list(problems) + setup_problems, root)
+    node.log("farmnode %s as %s, profile %s, boot %s" % (VERSION, node.device_id, node.profile.name, node.boot_id))
+    return node
+
+
+class _SharedHeapGC:
+    """The gc module as firmware/node.py sees it in a fleet. A node collects before each
+    reading, then asks for the free heap (meta.heap_free): on a device both cost in
+    proportion to its own heap; here the heap holds every node of the process, so each
+    reading would pay for K nodes' heap, K times as often. Collected at most every
+    COLLECT_MS instead, and the free heap (the process's) measured only then."""
+
+    def __init__(self):
+        self._next = ticks_ms()
+        self._free = None
+
+    def collect(self):
+        now = ticks_ms()
+        if ticks_diff(now, self._next) >= 0:
+            self._next = ticks_add(now, COLLECT_MS)
+            gc.collect()
+            self._free = gc.mem_free() if hasattr(gc, "mem_free") else None
+
+    def mem_free(self):
+        return self._free
+
+    def __getattr__(self, name):
+        return getattr(gc, name)
+
+
+_print = builtins.print
+
+
+def _print_as_node(*args, **kwargs):
+    """Each line of the shared console says which node printed it."""
+    member = _current[0]
+    if member is not None:
+        _print(member.name, *args, **kwargs)
+    else:
+        _print(*args, **kwargs)
+
+
+def _exists(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
+class Fleet:
+    def __init__(self, spec):
+        self.spec = spec
+        self.members = [Member(node, i + 1, spec) for i, node in enumerate(spec["nodes"])]
+        self.poller = select.poll()
+        self.owners = {}  # socket fd -> member
+        self.turns = 0
+        self.rounds = 0
+        self.started = ticks_ms()
+        self.wind_due = self.started
+
+    def boot(self):
+        for member in self.members:
+            member.boot(self.spec["reset_cause"])
+            self.track(member)
+        _current[0] = None
+
+    def track(self, member):
+        """Keep the poller on the node's socket: a socket closed in its turn (its fd
+        may be reused by the next member's new one) is let go right after that turn.
+        (Safe mode reads its socket only on its timer: not polled.)"""
+        session = member.node.session if member.node is not None else None
+        sock = session.client.sock if session is not None and session.connected else None
+        fd = sock.fileno() if sock is not None else None
+        if fd == member.sock_fd:
+            return
+        if member.sock_fd is not None and self.owners.get(member.sock_fd) is member:
+            self.poller.unregister(member.sock_fd)
+            del self.owners[member.sock_fd]
+        member.sock_fd = fd
+        if fd is not None:
+            if fd in self.owners:  # a stale registration (cannot happen: see above)
+                self.poller.unregister(fd)
+            self.poller.register(fd, select.POLLIN)
+            self.owners[fd] = member
+
+    def round(self, members):
+        """A turn for each member that is due, then idle until the next is due or a
+        socket has data."""
+        now = ticks_ms()
+        for member in members:
+            if ticks_diff(now, member.due) >= 0:
+                member.turn(now)
+                self.track(member)
+                self.turns += 1
+        _current[0] = None
+        now = ticks_ms()
+        if ticks_diff(now, self.wind_due) >= 0:
+            self.wind_due = ticks_add(now, WIND_MS)
+            for member in members:
+                if member.wind_due is not None and ticks_diff(now, member.wind_due) >= 0:
+                    member.wind_due = member.chip.wind_step(now)
+        wait = min(self.spec["idle_ms"], ticks_diff(self.wind_due, now))
+        for member in members:
+            left = ticks_diff(member.due, now)
+            if left < wait:
+                wait = left
+        if wait > 0:
+            for fd, _ in self.poller.poll(wait):
+                member = self.owners.get(fd)
+                if member is not None:
+                    member.due = now
+        self.rounds += 1
+
+    def run(self):
+        stop_path = self.spec["stop"]
+        next_check = next_stats = ticks_ms()
+        while True:
+            self.round(self.members)
+            now = ticks_ms()
+            if ticks_diff(now, next_check) >= 0:
+                next_check = ticks_add(now, STOP_CHECK_MS)
+                if _exists(stop_path):
+                    break
+            if ticks_diff(now, next_stats) >= 0:
+                next_stats = ticks_add(now, STATS_MS)
+                self.write_stats()
+        self.stop()
+
+    def stop(self):
+        """Each node stops once what it took is acknowledged (or DRAIN_MS is over)."""
+        running = list(self.members)
+        deadline = ticks_add(ticks_ms(), DRAIN_MS)
+        while running:
+            self.round(running)
+            late = ticks_diff(ticks_ms(), deadline) >= 0
+            for member in list(running):
+                if late or member.settled():
+                    member.stop()
+                    self.track(member)
+                    running.remove(member)
+        _current[0] = None
+        self.write_stats(final=True)
+
+    def write_stats(self, final=False):
+        """The stats file, replaced whole; written a member at a time (one string for
+        every member would need a large contiguous block of a busy heap)."""
+        gc.collect()
+        heap = (gc.mem_alloc(), gc.mem_free()) if hasattr(gc, "mem_alloc") else (None, None)
+        head = {"runtime": sys.implementation.name, "nodes": len(self.members), "final": final,
+                "heap_used": heap[0], "heap_free": heap[1], "turns": self.turns, "rounds": self.rounds,
+                "uptime_ms": ticks_diff(ticks_ms(), self.started)}
+        path = self.spec["stats"]
+        with open(path + ".tmp", "w") as f:
+            f.write(json.dumps(head)[:-1] + ', "members": [')
+            for i, member in enumerate(self.members):
+                f.write((", " if i else "") + json.dumps(member.final if final else member.stats()))
+            f.write("]}")
+        os.rename(path + ".tmp", path)
+
+
+def _watch_hang(fleet):
+    """A hung turn (a read that never returns) holds every node: the process is the
+    board that hangs, and ends as a watchdog would end it (the simulator restarts it)."""
+    nothing = select.poll()  # its poll() sleeps in one call (the unix port's sleep_ms
+    seen = -1  # wakes every millisecond in a thread)
+    since = ticks_ms()
+    while True:
+        nothing.poll(1000)
+        if fleet.rounds != seen:
+            seen = fleet.rounds
+            since = ticks_ms()
+        elif ticks_diff(ticks_ms(), since) > HANG_MS:
+            power_off("WDT: no node has had a turn for %d s, resetting the fleet" % (HANG_MS // 1000))
+
+
+def main():
+    if len(sys.argv) != 2:
+        raise SystemExit(USAGE)
+    with open(sys.argv[1]) as f:
+        spec = json.load(f)
+    Session.wait = _idle
+    node_module.gc = _SharedHeapGC()
+    board.periodic = _periodic
+    app.run = _boot_without_loop
+    builtins.print = _print_as_node
+    fleet = Fleet(spec)
+    try:
+        import _thread
+
+        _thread.start_new_thread(_watch_hang, (fleet,))
+    except ImportError:
+        pass  # no threads: nothing watches for a hang
+    fleet.boot()
+    fleet.run()
+
+
+if __name__ == "__main__":
+    main()
