@@ -1,6 +1,7 @@
 """A backend's side of the broker for host tests: a paho client that records messages."""
 import json
 import queue
+import threading
 import time
 
 import paho.mqtt.client as mqtt
@@ -19,11 +20,18 @@ class Backend:
             self.client.tls_set(ca_certs=str(tls_ca))
         if auth is not None:
             self.client.username_pw_set(*auth)
-        self.client.on_connect = lambda c, u, f, rc, p: [c.subscribe(t, qos=1) for t in topics]
+        self.subscribed = threading.Event()
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe([(t, 1) for t in topics])
+        self.client.on_subscribe = lambda c, u, mid, codes, p: self.subscribed.set()
         self.client.on_message = lambda c, u, m: self.messages.put((m.topic, m.payload, m.retain))
         self.client.reconnect_delay_set(0.2, 1)
         self.client.connect(broker.host, broker.port, keepalive=5)
         self.client.loop_start()
+        # Not before the broker has the subscriptions: an answer to a command sent
+        # right after this returns would otherwise pass unseen.
+        if not self.subscribed.wait(10):
+            self.close()
+            raise AssertionError(f"backend {client_id}: no SUBACK from {broker.host}:{broker.port} in 10 s")
 
     def wait_for(self, predicate, timeout_s=15):
         deadline = time.monotonic() + timeout_s

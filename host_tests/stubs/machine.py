@@ -345,7 +345,7 @@ class Timer:
     def _run(self, generation, mode, period, callback):
         due = ticks_add(ticks_ms(), period)
         while generation == self._generation and not _chip().closed:
-            sleep_ms(max(0, ticks_diff(due, ticks_ms())))
+            simchip.thread_sleep_ms(ticks_diff(due, ticks_ms()))
             if generation != self._generation:
                 break
             if _schedule is not None:
@@ -385,7 +385,7 @@ class WDT:
 def _watch(chip):
     """The watchdog's own timer: a timeout calls chip.on_watchdog (which ends the process)."""
     while not chip.closed:
-        sleep_ms(50)
+        simchip.thread_sleep_ms(50)
         if _expired(chip):
             chip.on_watchdog()
             return

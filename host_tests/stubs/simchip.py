@@ -187,7 +187,7 @@ class EzoCircuit:
         return (reply + b"\x00" * n)[:n]
 
 
-def _thread_sleep_ms(ms):
+def thread_sleep_ms(ms):
     """sleep_ms for a thread: the unix port's sleep_ms wakes every millisecond to run
     pending callbacks (most of an idle virtual node's CPU); poll() sleeps in one call."""
     select.poll().poll(max(0, ms))
@@ -350,11 +350,11 @@ class Chip:
             while not self.closed and state.handler is not None:
                 period_ms = self._wind_period_ms(state)
                 if period_ms is None:
-                    _thread_sleep_ms(50)
+                    thread_sleep_ms(50)
                     continue
-                _thread_sleep_ms(period_ms - 3)
+                thread_sleep_ms(period_ms - 3)
                 self._edge(state)
-                _thread_sleep_ms(3)
+                thread_sleep_ms(3)
                 state.level = 1
         finally:
             self._wind_running = False
