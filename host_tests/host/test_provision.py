@@ -9,8 +9,8 @@ import pytest
 
 from farmctl.cli import main
 from farmctl.deploy import checked_config
-from farmctl.provision import (backend_acl_text, certificate_hosts, device_acl_text, device_config,
-                               hash_password, password_matches, read_password_file)
+from farmctl.provision import (_new_password, backend_acl_text, certificate_hosts, device_acl_text,
+                               device_config, hash_password, password_matches, read_password_file)
 
 
 def provision(capsys, out, *argv):
@@ -245,3 +245,10 @@ def test_password_hashes_are_mosquittos_format(tmp_path):
     theirs = read_password_file(tmp_path / "p")["u"]
     assert password_matches(theirs, "pw") and not password_matches(theirs, "pW")
     assert not password_matches("$6$abc$def", "pw") and not password_matches("$7$x$!!$y", "pw")
+
+
+def test_a_new_password_never_starts_with_a_dash(monkeypatch):
+    # "--password -x..." on a command line would read as an option.
+    drawn = iter(["-starts-with-a-dash", "_fine-after-all"])
+    monkeypatch.setattr("secrets.token_urlsafe", lambda n: next(drawn))
+    assert _new_password() == "_fine-after-all"

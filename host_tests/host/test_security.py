@@ -267,8 +267,8 @@ def test_watch_takes_the_provision_folder(fleet, capsys):
         row = next((line for line in out.splitlines() if line.startswith(device_id + " ")), "")
         assert " online " in row and re.search(r"moist%=\d", row), out
     # Another account instead of the folder's: a device's, which the backend listener refuses.
-    status, out, err = farmctl(capsys, "watch", "--provision", fleet.pki, "--user", SPARE, "--password",
-                               fleet.secrets(SPARE)["mqtt"]["password"], "--once", "1")
+    status, out, err = farmctl(capsys, "watch", "--provision", fleet.pki, "--user", SPARE,
+                               "--password=" + fleet.secrets(SPARE)["mqtt"]["password"], "--once", "1")
     assert status == 2 and f":{fleet.backend_port} refused the connection: Not authorized" in err, err
 
 

@@ -510,7 +510,11 @@ def _get(tree, *keys):
 
 
 def _new_password():
-    return secrets.token_urlsafe(PASSWORD_BYTES)
+    # Never with a leading "-": given on a command line (--password X) it reads as an option.
+    while True:
+        password = secrets.token_urlsafe(PASSWORD_BYTES)
+        if not password.startswith("-"):
+            return password
 
 
 def _entry(old_entry, password):
