@@ -13,15 +13,15 @@ def exists(path):
         return False
 
 
-def write_atomic(path, chunks):
-    """Write chunks (a str, or an iterable of str) to path atomically.
+def write_atomic(path, chunks, binary=False):
+    """Write chunks (a str, or an iterable of str; bytes when binary) to path atomically.
 
     If writing fails part-way the old file is untouched and the partial
     temporary file is removed; the error propagates to the caller."""
-    if isinstance(chunks, str):
+    if isinstance(chunks, (str, bytes)):
         chunks = (chunks,)
     tmp = path + _TMP
-    f = open(tmp, "w")
+    f = open(tmp, "wb" if binary else "w")
     try:
         for chunk in chunks:
             f.write(chunk)

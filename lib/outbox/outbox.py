@@ -6,7 +6,7 @@
 # (json.dumps never writes one). Flash wears: the owner appends only while offline.
 import os
 
-from atomicfile import exists, recover
+from atomicfile import exists, recover, write_atomic
 from micropython import const
 
 _NEWLINE = const(10)
@@ -26,7 +26,7 @@ class Outbox:
         self.max_bytes = max_bytes
         self.unreadable = 0  # lines skipped: cut by a reset, or garbage
         self._read_at = 0
-        recover(path)  # a drop of the oldest half cut by a reset: one file, whole
+        recover(path)  # a drop of the oldest half cut by a reset: the old file or the new, whole
         try:
             self.size = os.stat(path)[6]
         except OSError:
@@ -91,28 +91,27 @@ class Outbox:
         self.size = self._read_at = 0
 
     def _drop_oldest_half(self):
-        """Copy the newer half to a new file (whole lines), rename it over this one;
-        returns the number of messages dropped."""
+        """Write the newer half (whole lines) as the file, atomically; returns the number
+        of messages dropped."""
         middle = self.size // 2
-        dropped = 0
-        tmp = self.path + ".tmp"
-        with open(self.path, "rb") as old:
-            while old.tell() < middle:  # count the lines that go
-                line = old.readline()
-                if not line:
-                    break
-                dropped += 1
-            with open(tmp, "wb") as new:
+        dropped = [0]
+
+        def newer_half():
+            with open(self.path, "rb") as old:
+                while old.tell() < middle:  # count the lines that go
+                    if not old.readline():
+                        break
+                    dropped[0] += 1
                 while True:
                     chunk = old.read(_COPY_CHUNK)
                     if not chunk:
                         break
-                    new.write(chunk)
-        os.remove(self.path)  # FAT will not rename over a file; recover() covers the gap
-        os.rename(tmp, self.path)
+                    yield chunk
+
+        write_atomic(self.path, newer_half(), binary=True)
         self.size = os.stat(self.path)[6]
         self._read_at = 0
-        return dropped
+        return dropped[0]
 
 
 def _parse(line):
