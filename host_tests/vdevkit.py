@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import termios
 import time
 import tty
 from pathlib import Path
@@ -71,7 +72,9 @@ class SerialLine:
 
     def __init__(self, port=None, fd=None):
         self.fd = os.open(str(port), os.O_RDWR | os.O_NOCTTY) if fd is None else fd
-        tty.setraw(self.fd)
+        # TCSANOW, not setraw's default TCSAFLUSH: that discards what arrived before this
+        # open, and a vdev quick to boot had printed its banner already (CI saw b'').
+        tty.setraw(self.fd, termios.TCSANOW)
         os.set_blocking(self.fd, False)
         self.seen = b""
 

@@ -4,6 +4,7 @@ import json
 import os
 import pty
 import subprocess
+import tty
 
 import pytest
 
@@ -51,6 +52,22 @@ def test_mpremote_file_commands_exec_run_and_soft_reset(vdev, tmp_path):
     big.write_bytes(bytes(range(256)) * 40)
     status, out = mpremote(vdev.port, "fs", "cp", str(big), ":big.bin")
     assert status == 0 and (vdev.flash / "big.bin").read_bytes() == big.read_bytes(), out
+
+
+def test_serial_line_keeps_what_the_device_sent_before_it_was_opened():
+    # A vdev can print its banner before a test opens the port; that must still be read.
+    master, slave = os.openpty()
+    tty.setraw(slave)  # as the vdev holds its side
+    try:
+        os.write(master, b"ets Jul 29 2019\r\n")
+        line = SerialLine(os.ttyname(slave))
+        try:
+            assert line.read_until(b"\r\n", timeout_s=2) == b"ets Jul 29 2019\r\n"
+        finally:
+            line.close()
+    finally:
+        os.close(master)
+        os.close(slave)
 
 
 def test_friendly_repl_continuation_paste_input_and_ctrl_c(vdev, serial):
