@@ -124,9 +124,11 @@ class Session:
         try:
             client.connect(clean_session=True)  # no stale actuator commands from a broker queue
             self.connected = True
-            client.publish(self.status_topic, self.online_payload(), True, 1)
+            # Subscribed first: the broker takes a connection's packets in order, so a
+            # backend that sends a command on seeing "online" finds the node listening.
             for topic in self.subscriptions:
                 client.subscribe(topic, 1)
+            client.publish(self.status_topic, self.online_payload(), True, 1)
         except self._errors as exc:
             self.connected = False
             self._close_quietly()
