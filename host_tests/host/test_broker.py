@@ -2,6 +2,10 @@
 import queue
 
 import paho.mqtt.client as mqtt
+import pytest
+
+import farmctl.broker
+from farmctl.broker import Mosquitto, free_port
 
 
 def backend_client(broker, client_id):
@@ -40,3 +44,16 @@ def test_retained_message_survives_a_broker_restart(broker):
     broker.restart()
     topic, payload, retained = receive_one(broker, "farm/+/status")
     assert (topic, payload, retained) == ("farm/t1/status", b'{"status": "online"}', True)
+
+
+def test_a_port_taken_before_mosquitto_binds_it_is_not_mistaken_for_ours(broker, tmp_path, monkeypatch):
+    # Tests run in parallel: a port free when drawn may be another broker's by the bind.
+    draws = iter([broker.port, broker.port, free_port()])
+    monkeypatch.setattr(farmctl.broker, "free_port", lambda host: next(draws))
+    second = Mosquitto(tmp_path / "second")
+    with second:
+        assert second.port != broker.port and second.process.poll() is None
+    told = Mosquitto(tmp_path / "told", port=broker.port)  # a port the caller chose stays
+    with pytest.raises(RuntimeError, match="Address already in use"):
+        told.start(timeout_s=5)
+    assert told.process is None

@@ -49,6 +49,7 @@ class Mosquitto:
         its own access settings, as `farmctl provision`'s mosquitto.conf does)."""
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self._port_chosen = port is None  # ours to change if another process takes it first
         self.port = port or free_port(self.host)
         self.persistence = persistence
         self.extra_config = extra_config
@@ -85,15 +86,37 @@ class Mosquitto:
         return f"{self.host}:{self.port}"
 
     def start(self, timeout_s=10.0):
-        self.conf_path.write_text(self.config_text())
-        self.process = subprocess.Popen(
-            [find_mosquitto(), "-c", str(self.conf_path)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-        if not wait_for_port(self.host, self.port, timeout_s):
+        """Until mosquitto says it runs: a port that merely answers may be another
+        broker's (tests run in parallel), and a port taken between free_port() and the
+        bind is drawn again."""
+        for attempt in range(3):
+            self.conf_path.write_text(self.config_text())
+            log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
+            self.process = subprocess.Popen(
+                [find_mosquitto(), "-c", str(self.conf_path)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+            if self._wait_running(log_start, timeout_s) and wait_for_port(self.host, self.port, timeout_s):
+                return self
+            exited = self.process.poll() is not None
+            stderr = self.process.stderr.read().decode(errors="replace") if exited else ""
             self.stop()
-            raise RuntimeError(f"mosquitto did not listen on {self.address} within {timeout_s} s:\n"
-                               + self.log())
-        return self
+            failure = self._log_since(log_start) + stderr
+            if self._port_chosen and "Address already in use" in failure and attempt < 2:
+                self.port = free_port(self.host)
+                continue
+            raise RuntimeError(f"mosquitto did not start on {self.address} within {timeout_s} s:\n"
+                               + failure)
+
+    def _wait_running(self, log_start, timeout_s):
+        """True once this start's log says "running"; False if mosquitto exits or is silent."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if " running" in self._log_since(log_start):
+                return True
+            if self.process.poll() is not None:
+                return False
+            time.sleep(0.02)
+        return False
 
     def stop(self, timeout_s=5.0):
         if self.process is None:
@@ -114,6 +137,9 @@ class Mosquitto:
     def restart(self):
         self.stop()
         return self.start()
+
+    def _log_since(self, offset):
+        return self.log_path.read_bytes()[offset:].decode(errors="replace") if self.log_path.exists() else ""
 
     def log(self):
         return self.log_path.read_text() if self.log_path.exists() else ""
