@@ -15,8 +15,12 @@ $(INSTALLED): pyproject.toml
 setup: $(INSTALLED)
 	@tools/ensure-mosquitto.sh
 
+# Tests mostly wait (on brokers, backoffs, devices' clocks): four at once use two cores
+# without crowding them (about 4 minutes instead of 13). TEST_JOBS=0 runs them one by one.
+TEST_JOBS ?= 4
+
 test: setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_JOBS) $(PYTEST_ARGS)
 
 sim: setup
 	$(BIN)/farmctl sim $(SIM_ARGS)

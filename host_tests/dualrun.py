@@ -34,7 +34,7 @@ def pytest_configure(config):
     for entry in reversed(device_sys_path()):
         if entry not in sys.path:
             sys.path.insert(0, entry)
-    config.stash[_counts_key] = {}
+    config.pluginmanager.register(InterpreterCounts(), "dualrun-counts")
 
 
 def _is_dual(config, path):
@@ -118,35 +118,37 @@ def _device_test_tmp(request, monkeypatch):
         monkeypatch.setenv("FARMNODE_TEST_TMP", str(request.getfixturevalue("tmp_path")))
 
 
-_counts_key = pytest.StashKey[dict]()
-
-
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if not (item.get_closest_marker("cpython") or item.get_closest_marker("micropython")):
             item.add_marker("host")
+        # Carried by the item's reports (their keywords would also hold parameter ids).
+        item.user_properties.append(("interpreter", next(
+            name for name in (*INTERPRETERS, "host") if item.get_closest_marker(name))))
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item, call):
-    report = yield
-    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
-        kind = ("micropython" if item.get_closest_marker("micropython") else
-                "cpython" if item.get_closest_marker("cpython") else "host")
-        counts = item.config.stash[_counts_key].setdefault(kind, {})
-        counts[report.outcome] = counts.get(report.outcome, 0) + 1
-    return report
+class InterpreterCounts:
+    """Passed/failed per interpreter, counted from reports, not items: under pytest-xdist
+    (make test) the tests run in workers and only their reports reach this process."""
 
-
-def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    counts = config.stash.get(_counts_key, {})
-    if not counts:
-        return
-    labels = {"cpython": "device tests under CPython", "micropython": "device tests under MicroPython",
+    LABELS = {"cpython": "device tests under CPython", "micropython": "device tests under MicroPython",
               "host": "host-only tests (CPython)"}
-    terminalreporter.section("tests per interpreter")
-    for kind in ("cpython", "micropython", "host"):
-        c = counts.get(kind, {})
-        terminalreporter.write_line(
-            f"{labels[kind]:34s} {c.get('passed', 0)} passed, {c.get('failed', 0)} failed"
-            + (f", {c['skipped']} skipped" if c.get("skipped") else ""))
+
+    def __init__(self):
+        self.counts = {}
+
+    def pytest_runtest_logreport(self, report):
+        if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+            kind = dict(report.user_properties).get("interpreter", "host")
+            counts = self.counts.setdefault(kind, {})
+            counts[report.outcome] = counts.get(report.outcome, 0) + 1
+
+    def pytest_terminal_summary(self, terminalreporter):
+        if not self.counts:
+            return
+        terminalreporter.section("tests per interpreter")
+        for kind, label in self.LABELS.items():
+            c = self.counts.get(kind, {})
+            terminalreporter.write_line(
+                f"{label:34s} {c.get('passed', 0)} passed, {c.get('failed', 0)} failed"
+                + (f", {c['skipped']} skipped" if c.get("skipped") else ""))
