@@ -379,6 +379,8 @@ def test_secrets_never_leave_the_device(fleet, runtime, capsys):
     node = fleet.nodes[runtime]
     flash_log = (node.root / "log.txt").read_text()
     assert "boot:" in flash_log  # the flash log is where it should be
+    # A reading of its own to search (under xdist this may be the first test on the fleet).
+    fleet.backend.wait_for(lambda t, d, r: t == f"farm/{device_id}/telemetry", 5)
     published = json.dumps([(t, d) for t, d, r in fleet.backend.seen if t.startswith(f"farm/{device_id}/")])
     assert f"farm/{device_id}/telemetry" in published and f"farm/{device_id}/status" in published
     secrets = fleet.secrets(device_id)
