@@ -96,13 +96,17 @@ def test_hostile_commands_never_move_a_relay_nor_stop_the_node(broker, nodes, ru
     big = b'{"command": "relay", "junk": "' + b"x" * 100000 + b'"}'
     payloads.append((None, big))
     backend.client.publish("farm/node-t1/commands", big, qos=1)
+    # Answered once the node has read every message before it, the oversized one included:
+    # the telemetry after this answer counts all that was dropped.
+    backend.client.publish("farm/node-t1/commands", b'{"command": "ping", "command_id": "fz-last"}', qos=1)
     expected = sum(1 for _, payload in payloads if len(payload) + 40 < MAX_PACKET)
     answers = []
     deadline = time.monotonic() + ANSWER_TIMEOUT_S
     # Until all are answered, or none has come for a while: the few dropped for want of
     # heap (counted in meta.rx_dropped, checked below) never will be.
     last_answer = time.monotonic()
-    while len(answers) < expected and time.monotonic() < min(deadline, last_answer + QUIET_S):
+    closing_ping = None
+    while (len(answers) < expected or closing_ping is None) and time.monotonic() < min(deadline, last_answer + QUIET_S):
         try:
             topic, body, _ = backend.messages.get(timeout=0.5)
         except Exception:
@@ -110,7 +114,10 @@ def test_hostile_commands_never_move_a_relay_nor_stop_the_node(broker, nodes, ru
         message = json.loads(body)
         backend.seen.append((topic, message, False))
         if topic.endswith("/command_response"):
-            answers.append(message)
+            if message["command_id"] == "fz-last":
+                closing_ping = message
+            else:
+                answers.append(message)
             last_answer = time.monotonic()
     answered_ids = {a["command_id"] for a in answers}
     # NaN and Infinity are not JSON (RFC 8259): MicroPython's parser refuses the whole
@@ -119,6 +126,7 @@ def test_hostile_commands_never_move_a_relay_nor_stop_the_node(broker, nodes, ru
                   if len(payload) + 40 < MAX_PACKET and command_id is not None and command_id not in answered_ids
                   and not (runtime == "micropython" and (b"NaN" in payload or b"Infinity" in payload))]
     # A message the node has no room for is dropped and counted (meta.rx_dropped), not lost silently.
+    assert closing_ping and closing_ping["success"] is True, (closing_ping, node.console()[-1500:])
     last = backend.wait_for(lambda t, d, r: t.endswith("/telemetry"))
     oversize = sum(1 for _, payload in payloads if len(payload) + 40 >= MAX_PACKET)
     dropped = last["meta"]["rx_dropped"] - oversize
