@@ -261,7 +261,7 @@ def test_a_devices_credentials_cannot_take_another_devices_client_id(fleet):
 
 
 def test_watch_takes_the_provision_folder(fleet, capsys):
-    status, out, err = farmctl(capsys, "watch", "--provision", fleet.pki, "--once", "1.5")
+    status, out, err = farmctl(capsys, "watch", "--provision", fleet.pki, "--once", "3")  # 3 readings
     assert status == 0, err
     for device_id in NODE_OF.values():
         row = next((line for line in out.splitlines() if line.startswith(device_id + " ")), "")
