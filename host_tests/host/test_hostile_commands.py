@@ -114,7 +114,7 @@ def test_hostile_commands_never_move_a_relay_nor_stop_the_node(broker, nodes, ru
         message = json.loads(body)
         backend.seen.append((topic, message, False))
         if topic.endswith("/command_response"):
-            if message["command_id"] == "fz-last":
+            if message.get("command_id") == "fz-last":
                 closing_ping = message
             else:
                 answers.append(message)
@@ -125,8 +125,8 @@ def test_hostile_commands_never_move_a_relay_nor_stop_the_node(broker, nodes, ru
     unanswered = [payload[:120] for command_id, payload in payloads
                   if len(payload) + 40 < MAX_PACKET and command_id is not None and command_id not in answered_ids
                   and not (runtime == "micropython" and (b"NaN" in payload or b"Infinity" in payload))]
-    # A message the node has no room for is dropped and counted (meta.rx_dropped), not lost silently.
     assert closing_ping and closing_ping["success"] is True, (closing_ping, node.console()[-1500:])
+    # A message the node has no room for is dropped and counted (meta.rx_dropped), not lost silently.
     last = backend.wait_for(lambda t, d, r: t.endswith("/telemetry"))
     oversize = sum(1 for _, payload in payloads if len(payload) + 40 >= MAX_PACKET)
     dropped = last["meta"]["rx_dropped"] - oversize
