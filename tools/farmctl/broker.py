@@ -28,17 +28,6 @@ def free_port(host="127.0.0.1"):
         return s.getsockname()[1]
 
 
-def wait_for_port(host, port, timeout_s):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=0.2):
-                return True
-        except OSError:
-            time.sleep(0.02)
-    return False
-
-
 class Mosquitto:
     """mosquitto on 127.0.0.1:port, its config, log and persistence kept in workdir."""
 
@@ -95,7 +84,7 @@ class Mosquitto:
             self.process = subprocess.Popen(
                 [find_mosquitto(), "-c", str(self.conf_path)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-            if self._wait_running(log_start, timeout_s) and wait_for_port(self.host, self.port, timeout_s):
+            if self._wait_running(log_start, timeout_s):
                 return self
             exited = self.process.poll() is not None
             stderr = self.process.stderr.read().decode(errors="replace") if exited else ""
@@ -108,7 +97,8 @@ class Mosquitto:
                                + failure)
 
     def _wait_running(self, log_start, timeout_s):
-        """True once this start's log says "running"; False if mosquitto exits or is silent."""
+        """True once this start's log says "running" (mosquitto logs it after opening its
+        listeners); False if mosquitto exits or is silent."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if " running" in self._log_since(log_start):
@@ -142,7 +132,7 @@ class Mosquitto:
         return self.log_path.read_bytes()[offset:].decode(errors="replace") if self.log_path.exists() else ""
 
     def log(self):
-        return self.log_path.read_text() if self.log_path.exists() else ""
+        return self._log_since(0)
 
     def __enter__(self):
         return self.start()
