@@ -120,11 +120,11 @@ def _device_test_tmp(request, monkeypatch):
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if not (item.get_closest_marker("cpython") or item.get_closest_marker("micropython")):
+        kind = next((name for name in INTERPRETERS if item.get_closest_marker(name)), "host")
+        if kind == "host":
             item.add_marker("host")
         # Carried by the item's reports (their keywords would also hold parameter ids).
-        item.user_properties.append(("interpreter", next(
-            name for name in (*INTERPRETERS, "host") if item.get_closest_marker(name))))
+        item.user_properties.append(("interpreter", kind))
 
 
 class InterpreterCounts:
