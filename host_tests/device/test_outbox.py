@@ -2,51 +2,8 @@
 # reset during an outage loses none; online, the flash is not written.
 from firmware.session import Session
 from outbox import Outbox
+from sessionkit import FakeClient
 from testkit import exists, read_text, tmpdir, write_text
-
-
-class FakeClient:
-    """Our MQTT client's surface: QoS 1 publishes wait in inflight until ack()."""
-
-    def __init__(self):
-        self.server, self.port = "broker", 1883
-        self.inflight = {}
-        self.max_inflight = 16
-        self.up = True  # the broker answers
-        self.delivered = []
-        self._pid = 0
-
-    def set_callback(self, cb):
-        pass
-
-    def set_last_will(self, topic, msg, retain=False, qos=0):
-        pass
-
-    def connect(self, clean_session=True):
-        if not self.up:
-            raise OSError("ECONNREFUSED")
-        for pid in sorted(self.inflight):  # as ours does: resent after a reconnect
-            self.delivered.append(self.inflight[pid][:2])
-
-    def publish(self, topic, msg, retain=False, qos=0):
-        self._pid += 1
-        self.inflight[self._pid] = (topic, msg, retain)
-        self.delivered.append((topic, msg))
-
-    def ack(self):
-        self.inflight.clear()
-
-    def subscribe(self, topic, qos=0):
-        pass
-
-    def check_msg(self):
-        pass
-
-    def wait_msg(self, ms):
-        return None
-
-    def close(self):
-        pass
 
 
 def session_with(path, client=None, queue_max=50):
