@@ -51,18 +51,15 @@ def measured_import(name, *args):
             print("HEAP module %s %d" % ("+".join(sorted(new)), grown - inner))
 
 
-def forget_answers_and_log(node):
-    """What the answers a node remembers (for redeliveries) and its log lines hold: the
-    heap they free when dropped. Profile only: the node forgets them for good."""
+def forget_answers(node):
+    """What the answers a node remembers (for redeliveries) hold: the heap they free
+    when dropped. Profile only: the node forgets them for good. (Its log lines sit in
+    a buffer allocated once, counted with the node.)"""
     dispatcher = node.dispatcher
-    remembered = len(getattr(dispatcher, "_answers", ()))
-    if remembered:
-        dispatcher._answers = {}
-        dispatcher._order = []
-        phase("without the %d remembered command answers" % remembered)
-    lines = len(node.log_lines)
-    node.log_lines = []
-    phase("and without the %d log lines" % lines)
+    remembered = len([kept for kept in dispatcher._whole if kept is not None])
+    dispatcher._whole = [None] * len(dispatcher._whole)
+    dispatcher._outcomes = [None] * len(dispatcher._outcomes)
+    phase("without the %d remembered command answers" % remembered)
 
 
 def main():
@@ -95,7 +92,7 @@ def main():
                 micropython.mem_info()
                 micropython.qstr_info()
             if node.seq == READINGS_MARKED[-2]:
-                forget_answers_and_log(node)
+                forget_answers(node)
         return False
 
     def marked_run(node, until=None):

@@ -3,7 +3,7 @@
 import json
 import sys
 
-from firmware.profiles import PROFILES, Profile
+from firmware.profiles import NAMES, Profile
 
 IDENTITY = {"prefix": "farm", "device_id": "node-240ac45e1107", "farm_id": "farm_001", "org_id": "org-123"}
 READING = {
@@ -25,7 +25,7 @@ def packet_bytes(topic, payload):
 
 def main():
     sizes = {}
-    for name in sorted(PROFILES):
+    for name in sorted(NAMES):
         profile = Profile(name, IDENTITY)
         payload = json.dumps(profile.telemetry(READING))
         sizes[name] = {"payload": len(payload), "packet": packet_bytes(profile.topics["telemetry"], payload)}

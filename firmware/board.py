@@ -1,9 +1,7 @@
-# Board setup: the one module that imports machine (and dht). It builds each
-# configured sensor's hardware from the config and hands it to the driver, so every
-# other module can be given stubs instead; start-up, maintenance and the technician's
-# module reach the chip (RTC, buttons, timer, reset) through the small functions below.
-# Drivers are imported by their builders: only enabled sensors cost heap, and safe mode
-# imports this module without any driver.
+# Board setup: the one module that imports machine (and dht). Board hands each sensor
+# the hardware its settings name (firmware/sensors builds the drivers), so every other
+# module can be given stubs instead; start-up, maintenance and the technician's module
+# reach the chip (RTC, buttons, timer, reset) through the small functions below.
 import machine
 
 reset = machine.reset
@@ -45,103 +43,52 @@ def periodic(period_ms, callback):
     return timer
 
 
-def analog_input(gpio):
-    # 11 dB: the full 0-3.1 V range the probes' outputs span.
-    return machine.ADC(machine.Pin(gpio), atten=machine.ADC.ATTN_11DB)
+def watchdog(timeout_s):
+    """The hardware watchdog, (re)started with this timeout: once running it cannot be
+    stopped; making it again sets a new timeout (the esp32 port reconfigures it)."""
+    return machine.WDT(timeout=timeout_s * 1000)
 
 
-class _Buses:
-    """Buses shared by several sensors, made once when first needed."""
+class Board:
+    """The hardware a sensor's build() asks for, by GPIO number. Buses shared by several
+    sensors (I2C) are made once, when first needed."""
 
     def __init__(self, cfg):
-        self._cfg = cfg
+        self._i2c_cfg = cfg["i2c"]
         self._i2c = None
+
+    def adc(self, gpio):
+        # 11 dB: the full 0-3.1 V range the probes' outputs span.
+        return machine.ADC(machine.Pin(gpio), atten=machine.ADC.ATTN_11DB)
+
+    def output(self, gpio, level):
+        return machine.Pin(gpio, machine.Pin.OUT, value=level)
+
+    def pulse_input(self, gpio):
+        """A switch to ground (the anemometer's reed), read with the pull-up on."""
+        return machine.Pin(gpio, machine.Pin.IN, machine.Pin.PULL_UP)
+
+    def uart(self, uart_id, baud, tx, rx):
+        return machine.UART(uart_id, baudrate=baud, tx=tx, rx=rx)
+
+    def dht(self, kind, gpio):
+        import dht
+
+        return (dht.DHT22 if kind == "DHT22" else dht.DHT11)(machine.Pin(gpio))
 
     def i2c(self):
         if self._i2c is None:
-            c = self._cfg["i2c"]
+            c = self._i2c_cfg
             self._i2c = machine.I2C(c["id"], scl=machine.Pin(c["scl"]), sda=machine.Pin(c["sda"]),
                                     freq=c["freq"])
         return self._i2c
 
 
-def _soil(spec, buses):
-    from firmware.sensors.soil import SoilMoisture
-
-    return SoilMoisture(analog_input(spec["pin"]), spec["dry"], spec["wet"], spec["samples"])
-
-
-def _dht(spec, buses):
-    import dht
-
-    from firmware.sensors.air import AirSensor
-
-    kind = spec["type"]
-    device = (dht.DHT22 if kind == "DHT22" else dht.DHT11)(machine.Pin(spec["pin"]))
-    return AirSensor(device, kind)
-
-
-def _npk(spec, buses):
-    from firmware.sensors.npk import NPKProbe
-    from modbus_rtu import ModbusRTU
-
-    uart = machine.UART(spec["uart"], baudrate=spec["baud"], tx=spec["tx"], rx=spec["rx"])
-    de = machine.Pin(spec["de"], machine.Pin.OUT, value=0)
-    bus = ModbusRTU(uart, de, spec["baud"], spec["timeout_ms"])
-    return NPKProbe(bus, spec["addr"], spec["reg_n"], spec["reg_p"], spec["reg_k"])
-
-
-def _ec(spec, buses):
-    if spec["bus"] == "i2c":
-        from ezo import EzoCircuit
-        from firmware.sensors.ezo_probes import EzoEC
-
-        return EzoEC(EzoCircuit(buses.i2c(), spec["i2c_addr"]))
-    from firmware.sensors.ec import AnalogEC
-
-    return AnalogEC(analog_input(spec["pin"]), spec["k"], spec["offset"], spec["temp_coef"])
-
-
-def _ph(spec, buses):
-    if spec["bus"] == "i2c":
-        from ezo import EzoCircuit
-        from firmware.sensors.ezo_probes import EzoPH
-
-        return EzoPH(EzoCircuit(buses.i2c(), spec["i2c_addr"]))
-    from firmware.sensors.ph import AnalogPH
-
-    return AnalogPH(analog_input(spec["pin"]), spec["slope_mv"], spec["offset_v"])
-
-
-def _wind(spec, buses):
-    from firmware.sensors.wind import Anemometer
-
-    pin = machine.Pin(spec["pin"], machine.Pin.IN, machine.Pin.PULL_UP)
-    return Anemometer(pin, spec["kmh_per_hz"], spec["debounce_ms"])
-
-
-_BUILDERS = (("soil", _soil), ("dht", _dht), ("npk", _npk), ("ec", _ec), ("ph", _ph), ("wind", _wind))
-
-
 def build_sensors(cfg):
-    """A driver for every enabled sensor. Hardware that refuses to be set up (a pin
-    the chip rejects, a bus that fails) gives a driver that reports 'setup' instead,
-    with the reason in problems as (key, reason)."""
-    from firmware.sensors.reader import Unavailable
+    """A driver for every enabled sensor, and the setup problems (firmware/sensors)."""
+    from firmware.sensors import build_all
 
-    buses = _Buses(cfg)
-    drivers = []
-    problems = []
-    for name, build in _BUILDERS:
-        spec = cfg["sensors"][name]
-        if not spec["enabled"]:
-            continue
-        try:
-            drivers.append(build(spec, buses))
-        except (OSError, ValueError) as exc:
-            problems.append(("sensors." + name, "hardware setup failed: %s" % exc))
-            drivers.append(Unavailable(name, "setup"))
-    return drivers, problems
+    return build_all(cfg, Board(cfg))
 
 
 def build_relays(cfg):
@@ -155,12 +102,6 @@ def build_relays(cfg):
         pin = machine.Pin(spec["pin"], machine.Pin.OUT, value=off)
         relays[name] = Relay(name, pin, spec["active_low"], spec["max_on_s"])
     return relays
-
-
-def watchdog(timeout_s):
-    """The hardware watchdog, (re)started with this timeout: once running it cannot be
-    stopped; making it again sets a new timeout (the esp32 port reconfigures it)."""
-    return machine.WDT(timeout=timeout_s * 1000)
 
 
 def build(cfg):

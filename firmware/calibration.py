@@ -6,11 +6,10 @@
 #   ph:       "mid" (first: restarts the calibration), "low", "high"; value: the buffer's pH
 #   ec:       "one" (single point), "low", "high" (value: the solution's mS/cm at 25 C), "dry"
 #   any:      "clear" goes back to the default calibration
-from firmware.commands import shown as short
-from firmware.defaults import DEFAULTS
+from firmware.params import shown as short
 from firmware.sensors import ec as ec_math
 from firmware.sensors import ph as ph_math
-from firmware.sensors import soil
+from firmware.sensors import module, soil
 
 _PH_BUFFERS = {"mid": 7.0, "low": 4.0, "high": 10.0}
 
@@ -65,7 +64,7 @@ def _volts(driver, sensor):
 def _cleared(sensor, keys, calibration):
     """The default calibration back; a calibration in progress is dropped."""
     calibration.pop(sensor, None)
-    default = DEFAULTS["sensors"][sensor]
+    default = module(sensor).settings()
     return {key: default[key] for key in keys}, {}
 
 

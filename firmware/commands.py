@@ -1,25 +1,32 @@
 # Commands: every backend dialect is turned into one canonical form
 # (command_id, command, parameters), checked, executed once, and answered exactly once.
-# A repeated command_id (a QoS 1 redelivery) gets the first answer again, not a second run
-# (a command that changes nothing, such as get_config, just runs again).
+# A repeated command_id (a QoS 1 redelivery) is not run again: the last answers are kept
+# whole and sent again; older ones are answered from what is kept of them (the outcome).
+# Commands that change nothing (get_config, status, ping) just run again.
 # Bad input of any kind is answered with success false and an error that says what was
 # wrong; it never moves a relay.
+# The commands a node runs all the time live here; the rare ones (config, calibration,
+# OTA...) in firmware/rare_commands.py, loaded for each use and unloaded after.
 import json
 
-from firmware.relays import Refused
-from firmware.schema import ConfigError
+from firmware import unload
+from firmware.errors import CommandError, ConfigError, Refused
+from firmware.params import number, shown, state, valid_id
 
-ALIASES = {"send_now": "read", "calibrate_sensor": "calibrate", "reboot": "restart",
-           "ota_update": "ota"}
-_RECENT = 32  # answers remembered for redeliveries, as JSON text (a dict costs 4x more)
-# Commands that change nothing: a redelivery runs them again (a fresh answer) rather than
-# keeping their answers, a whole config among them, in RAM.
+ALIASES = (("send_now", "read"), ("calibrate_sensor", "calibrate"), ("reboot", "restart"),
+           ("ota_update", "ota"))
+# Commands of firmware/rare_commands.py.
+_RARE = ("config", "reset_config", "calibrate", "ota", "get_config", "pump_water", "set_pump")
+_RARE_MODULE = "firmware.rare_commands"
+# Answers kept whole, as JSON text, for a redelivery; and answered command_ids kept
+# with their outcome only (a redelivery is seldom older than a few commands).
+_WHOLE = 8
+_OUTCOMES = 32
+_ERROR_KEPT = 80  # characters of a refusal's reason kept with its outcome
+# Commands that change nothing: a redelivery runs them again (a fresh answer) rather
+# than keeping their answers, a whole config among them, in RAM.
 _NO_EFFECT = ("get_config", "status", "ping")
-_MAX_DURATION_S = 86400
-
-
-class CommandError(ValueError):
-    """The command is wrong; the message says how (it goes back in "error")."""
+MAX_DURATION_S = 86400
 
 
 def normalize(data):
@@ -48,32 +55,10 @@ def normalize(data):
     command_id = data.get("command_id")
     if command_id is not None and not valid_id(command_id):
         raise CommandError("'command_id' must be a string of 1 to 64 printable ASCII characters")
-    return command_id, ALIASES.get(command, command), params, dialect
-
-
-def valid_id(value):
-    """A command_id we echo back: 1 to 64 printable ASCII characters."""
-    if type(value) is not str or not 0 < len(value) <= 64:
-        return False
-    for ch in value:
-        if not 32 <= ord(ch) < 127:
-            return False
-    return True
-
-
-def shown(value):
-    """A value echoed in an error or a log: cut short (a hostile 3 kB name is not sent
-    back whole) and in ASCII (a name with a lone surrogate would not be valid UTF-8)."""
-    if type(value) in (list, dict):  # repr of a deeply nested one would recurse too deep
-        return "%s of %d" % ("a list" if type(value) is list else "an object", len(value))
-    text = repr(value)
-    if len(text) > 40:
-        text = text[:37] + "..."
-    out = ""
-    for ch in text:
-        code = ord(ch)
-        out += ch if 32 <= code < 127 else "\\u%04x" % code
-    return out
+    for alias, name in ALIASES:
+        if command == alias:
+            command = name
+    return command_id, command, params, dialect
 
 
 def _describe(exc):
@@ -113,41 +98,22 @@ def _config_message(data):
     return command_id, "config", data, "canonical"
 
 
-def _number(params, key, low, high, required=True):
-    value = params.get(key)
-    if value is None:
-        if required:
-            raise CommandError("missing parameter '%s'" % key)
-        return None
-    if type(value) not in (int, float) or value != value:  # bool is not a number here; NaN fails
-        raise CommandError("'%s' must be a number" % key)
-    if not low <= value <= high:
-        raise CommandError("'%s' must be between %s and %s, got %s" % (key, low, high, value))
-    return value
-
-
-def _state(value):
-    if value in (True, 1, "on", "ON", "On", "1", "true"):
-        return True
-    if value in (False, 0, "off", "OFF", "Off", "0", "false"):
-        return False
-    raise CommandError("'state' must be on/off, 1/0 or true/false, got %s" % shown(value))
-
-
 class Dispatcher:
-    """node: what commands act on (see Node); publish(payload_dict) sends a response."""
+    """node: what commands act on (see Node); it sends the answers (send_response)."""
 
     def __init__(self, node):
         self.node = node
-        self._answers = {}
-        self._order = []
+        self._whole = [None] * _WHOLE  # (command_id, answer JSON) of the latest answers
+        self._outcomes = [None] * _OUTCOMES  # (command_id, command, success, error) of more
+        self._next_whole = 0
+        self._next_outcome = 0
         self._counter = 0
         self.job = None  # a command that takes time: (steps, command_id, command, dialect)
         self.verifier = None  # firmware.signing's, made when the first signed message comes
 
     def handle(self, payload, topic_kind="commands"):
         """Answer one incoming message (a command, or a config when topic_kind is
-        "config"); returns the response dict (None if it is a repeat or still running)."""
+        "config"); returns the answer dict (None if it is a repeat or still running)."""
         data, error = _parse(payload)
         repeat = False
         if error is None and (self.node.cfg["signing"]["key"] or _is_envelope(data)):
@@ -174,9 +140,7 @@ class Dispatcher:
         except CommandError as exc:
             cid = data.get("command_id") if type(data) is dict and valid_id(data.get("command_id")) else None
             return self._answer(cid, None, "canonical", False, None, str(exc))
-        if command_id is not None and command_id in self._answers:
-            # The first answer, again (its ts included: it says when it ran).
-            self.node.send_response(json.loads(self._answers[command_id]), dialect)
+        if command_id is not None and self._answer_again(command_id, dialect):
             return None
         if self.job is not None and command_id is not None and command_id == self.job[1]:
             return None  # a redelivery of the command still running: its answer will come
@@ -186,11 +150,19 @@ class Dispatcher:
         if command_id is None:
             self._counter += 1
             command_id = "%s-%d" % (self.node.boot_id, self._counter)
+        return self._run(command_id, command, params, dialect)
+
+    def _run(self, command_id, command, params, dialect):
+        rare = command in _RARE
         handler = getattr(self, "do_" + command, None)
-        if handler is None:  # the unknown name is not echoed in "command": it may not be valid text
+        if handler is None and not rare:  # the unknown name is not echoed in "command": it may not be valid text
             return self._answer(command_id, None, dialect, False, None, "unknown command %s" % shown(command))
         try:
-            result = handler(params)
+            if rare:
+                handler = getattr(__import__(_RARE_MODULE, None, None, ("config",), 0), command)
+                result = handler(self.node, params)
+            else:
+                result = handler(params)
         except (CommandError, Refused) as exc:
             return self._answer(command_id, command, dialect, False, None, str(exc))
         except ConfigError as exc:
@@ -198,6 +170,9 @@ class Dispatcher:
         except Exception as exc:  # a bug or no memory: answered, so the backend is not left waiting
             self.node.log("command %s failed: %s" % (command, _describe(exc)))
             return self._answer(command_id, command, dialect, False, None, "internal error: %s" % _describe(exc))
+        finally:
+            if rare and self.job is None:
+                unload(_RARE_MODULE)
         if hasattr(result, "send"):  # steps to run over the loop; the answer comes at the end
             if self.job is not None:
                 return self._answer(command_id, command, dialect, False, None,
@@ -213,29 +188,59 @@ class Dispatcher:
             next(steps)
             return
         except StopIteration as done:
-            self.job = None
+            self._end_job()
             self._answer(command_id, command, dialect, True, done.value, None)
         except (CommandError, Refused, ValueError, OSError) as exc:
-            self.job = None
+            self._end_job()
             self._answer(command_id, command, dialect, False, None, str(exc) or _describe(exc))
         except Exception as exc:  # a bug: answered, so the backend is not left waiting
-            self.job = None
+            self._end_job()
             self._answer(command_id, command, dialect, False, None, "internal error: %s" % _describe(exc))
 
+    def _end_job(self):
+        self.job = None
+        unload(_RARE_MODULE)
+
+    # --- answers, and what is kept of them ---
+
     def _answer(self, command_id, command, dialect, success, response, error, remember=True):
-        answer = {"command_id": command_id, "device_id": self.node.device_id, "command": command,
+        answer = {"command_id": command_id, "device_id": self.node.link.device_id, "command": command,
                   "success": success, "response": response, "error": error, "ts": self.node.clock.iso()}
         if command_id is not None and remember and command not in _NO_EFFECT:
-            self._answers[command_id] = json.dumps(answer)
-            self._order.append(command_id)
-            if len(self._order) > _RECENT:
-                self._answers.pop(self._order.pop(0), None)
+            self._remember(answer)
         self.node.send_response(answer, dialect)
         if not success:
             self.node.log("command %s refused: %s" % (shown(command), error))
         return answer
 
-    # --- the commands (PROTOCOL.md, Commands) ---
+    def _remember(self, answer):
+        command_id = answer["command_id"]
+        i = self._next_whole
+        self._whole[i] = (command_id, json.dumps(answer))
+        self._next_whole = (i + 1) % _WHOLE
+        error = answer["error"]
+        j = self._next_outcome
+        self._outcomes[j] = (command_id, answer["command"], answer["success"], error and error[:_ERROR_KEPT])
+        self._next_outcome = (j + 1) % _OUTCOMES
+
+    def _answer_again(self, command_id, dialect):
+        """Answer a redelivery of an answered command, as it was answered; False if
+        command_id was not answered (or is forgotten)."""
+        for kept in self._whole:
+            if kept is not None and kept[0] == command_id:
+                # The first answer, again (its ts included: it says when it ran).
+                self.node.send_response(json.loads(kept[1]), dialect)
+                return True
+        for kept in self._outcomes:
+            if kept is not None and kept[0] == command_id:
+                _, command, success, error = kept
+                self.node.send_response({"command_id": command_id, "device_id": self.node.link.device_id,
+                                         "command": command, "success": success, "response": {"repeat": True},
+                                         "error": error, "ts": self.node.clock.iso()}, dialect)
+                return True
+        return False
+
+    # --- the commands a node runs all the time (PROTOCOL.md, Commands) ---
 
     def do_read(self, params):
         self.node.read_now()
@@ -247,87 +252,26 @@ class Dispatcher:
     def do_status(self, params):
         return self.node.status_info()
 
-    def do_get_config(self, params):
-        return self.node.public_config()
-
     def do_set_interval(self, params):
         if "intervalMs" in params and "interval_s" not in params:
-            seconds = _number(params, "intervalMs", 1000, 86400000) / 1000
+            seconds = number(params, "intervalMs", 1000, 86400000) / 1000
         else:
-            seconds = _number(params, "interval_s", 1, 86400)
-        return {"interval_s": self.node.set_interval(int(seconds))}
+            seconds = number(params, "interval_s", 1, 86400)
+        self.node.apply_config({"interval_s": int(seconds)})
+        return {"interval_s": int(seconds)}
 
     def do_restart(self, params):
         self.node.restart_soon()
         return {"restarting": True}
 
-    def _relay(self, name, on, duration_s):
+    def do_relay(self, params):
+        on = state(params.get("state"))
+        duration = number(params, "duration_s", 0.1, MAX_DURATION_S, required=False)
+        return self.relay(params.get("relay"), on, duration)
+
+    def relay(self, name, on, duration_s):
         relays = self.node.relays
         if type(name) is not str or name not in relays.relays:
             raise CommandError("unknown relay %s (have: %s)" % (shown(name), ", ".join(sorted(relays.relays))))
         off_in = relays.set(name, on, duration_s)
         return {"relay": name, "state": 1 if on else 0, "off_in_s": off_in}
-
-    def do_relay(self, params):
-        on = _state(params.get("state"))
-        duration = _number(params, "duration_s", 0.1, _MAX_DURATION_S, required=False)
-        return self._relay(params.get("relay"), on, duration)
-
-    def do_set_pump(self, params):  # seed 004: pump_id, state, duration (s)
-        pump_id = _number(params, "pump_id", 1, 99)
-        names = [n for n in self.node.relays.relays if self.node.cfg["relays"][n]["pump_id"] == pump_id]
-        if not names:
-            raise CommandError("no relay has pump_id %s" % pump_id)
-        duration = _number(params, "duration", 1, _MAX_DURATION_S, required=False)
-        return self._relay(names[0], _state(params.get("state")), duration)
-
-    def do_pump_water(self, params):  # seed 001: the irrigation pump, for durationMs or amountMl
-        duration_ms = _number(params, "durationMs", 100, _MAX_DURATION_S * 1000, required=False)
-        if duration_ms is not None:
-            return self._relay("irrigation", True, duration_ms / 1000)
-        amount = _number(params, "amountMl", 1, 10000000, required=False)
-        if amount is None:
-            raise CommandError("missing parameter 'durationMs' or 'amountMl'")
-        flow = self.node.cfg["relays"].get("irrigation", {}).get("flow_ml_s", 0)
-        if not flow:
-            raise CommandError("amountMl needs relays.irrigation.flow_ml_s in the config; send durationMs")
-        return self._relay("irrigation", True, amount / flow)
-
-    def do_config(self, params):
-        from firmware import reconfig
-
-        try:
-            patch = reconfig.patch_of(params)
-        except reconfig.PatchError as exc:
-            raise CommandError(str(exc))
-        return self.node.apply_config(patch)
-
-    def do_reset_config(self, params):
-        self.node.reset_config()
-        return {"reset": True, "restarting": True}
-
-    def do_calibrate(self, params):
-        from firmware.calibration import calibrate  # loaded when a technician calibrates
-
-        node = self.node
-        sensor = params.get("sensor", params.get("sensor_type"))  # seed 004: sensor_type
-        try:
-            return calibrate(node, sensor, params.get("point"), params.get("value"), params.get("temp_c"))
-        except ValueError as exc:
-            raise CommandError(str(exc))
-
-    def do_ota(self, params):
-        from ota_fetch import check_request, stage_steps  # loaded only for an update
-
-        url = params.get("url")
-        sha256 = params.get("sha256")
-        try:
-            check_request(url, sha256)
-        except ValueError as exc:
-            raise CommandError(str(exc))
-        return self._ota_steps(stage_steps(self.node.root, url, sha256, self.node.log))
-
-    def _ota_steps(self, staging):
-        manifest = yield from staging
-        self.node.restart_soon()  # into the new files; they are kept once they reach the broker
-        return {"version": manifest["version"], "files": len(manifest["files"]), "restarting": True}

@@ -1,17 +1,26 @@
 # The node's configuration: defaults, then config.json, then secrets.json from the
 # device filesystem. Validated as a whole with errors that name the key and the reason;
 # saved atomically, config.json holding only what differs from the defaults.
+# Loaded while a config is read, changed or saved, and unloaded after
+# (firmware.release_config): the running node keeps its config dict, not the code
+# that checks it.
 import json
 
 from atomicfile import exists, recover, write_atomic
-from firmware.defaults import DEFAULTS, HIDDEN_KEYS, NAMED, SECRET_KEYS
-from firmware.schema import ConfigError, check, type_name, validate  # noqa: F401 (the config API)
+from firmware import in_root
+from firmware.defaults import NAMED, SECRET_KEYS, entry, public, tree  # noqa: F401 (public: the config API)
+from firmware.errors import ConfigError
+from firmware.schema import check, type_name, validate  # noqa: F401 (the config API)
 
 CONFIG_FILE = "config.json"
 SECRETS_FILE = "secrets.json"
-OUTBOX_FILE = "outbox.txt"  # readings taken offline, waiting for the broker across resets
 
 _MAX_DROP_ROUNDS = 4
+
+
+def defaults():
+    """A new config at its defaults."""
+    return tree()
 
 
 # --- merging ---
@@ -27,18 +36,16 @@ def merge(base, patch, path=""):
     for key in patch:
         value = patch[key]
         here = path + key
-        template = NAMED.get(here)
-        if template is not None and type(value) is dict and type(out.get(key)) is dict:
+        if here in NAMED and type(value) is dict and type(out.get(key)) is dict:
             entries = out[key]
             for name in value:
-                entry = value[name]
-                if entry is None:
+                item = value[name]
+                if item is None:
                     entries.pop(name, None)
-                elif type(entry) is dict:
-                    entries[name] = merge(entries.get(name, template), entry, here + ".*.")
+                elif type(item) is dict:
+                    entries[name] = merge(entries[name] if name in entries else entry(here), item, here + ".*.")
                 else:
-                    entries[name] = entry  # left for check() to refuse
-
+                    entries[name] = item  # left for check() to refuse
         elif type(value) is dict and type(out.get(key)) is dict:
             out[key] = merge(out[key], value, here + ".")
         else:
@@ -68,26 +75,16 @@ def get(cfg, key):
     return cfg
 
 
-def _drop(tree, key):
+def _drop(tree_, key):
     """Remove a dotted key from a nested dict, if present."""
     parts = key.split(".")
     for part in parts[:-1]:
-        tree = tree.get(part) if type(tree) is dict else None
-    if type(tree) is dict:
-        tree.pop(parts[-1], None)
+        tree_ = tree_.get(part) if type(tree_) is dict else None
+    if type(tree_) is dict:
+        tree_.pop(parts[-1], None)
 
 
 # --- files ---
-
-def device_id(cfg, mac):
-    """From config, else 'node-' + the 12 hex digits of the MAC (PROTOCOL: Identity)."""
-    return cfg["device_id"] or "node-" + "".join("%02x" % b for b in mac)
-
-
-def in_root(root, name):
-    """name in the device folder root ("" is the current folder, "/" on a device)."""
-    return root.rstrip("/") + "/" + name if root else name
-
 
 def _read_json(path, problems):
     if not exists(path):
@@ -125,7 +122,7 @@ def load(root=""):
     is ignored, a bad key keeps its default; each is named in problems as (key, reason).
     Files are never modified here, so a technician can still inspect a bad one."""
     problems = []
-    cfg = merge(DEFAULTS, None)
+    cfg = tree()
     for name in (CONFIG_FILE, SECRETS_FILE):
         file = in_root(root, name)
         recover(file)
@@ -167,18 +164,12 @@ def save(cfg, root=""):
     """Validate and save: settings that differ from the defaults to config.json,
     secrets to secrets.json. Each file is replaced atomically and only when it changes."""
     validate(cfg)
-    _store(in_root(root, CONFIG_FILE), _split(cfg, DEFAULTS, "", False))
-    _store(in_root(root, SECRETS_FILE), _split(cfg, DEFAULTS, "", True))
+    default = tree()
+    _store(in_root(root, CONFIG_FILE), _split(cfg, default, "", False))
+    _store(in_root(root, SECRETS_FILE), _split(cfg, default, "", True))
 
 
 def reset(cfg):
     """Back to the defaults, keeping Wi-Fi and broker secrets."""
-    return merge(merge(DEFAULTS, None), _split(cfg, DEFAULTS, "", True))
-
-
-def public(cfg):
-    """A copy that can leave the device: passwords removed."""
-    out = _copy(cfg)
-    for key in HIDDEN_KEYS:
-        _drop(out, key)
-    return out
+    default = tree()
+    return merge(default, _split(cfg, default, "", True))

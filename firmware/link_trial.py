@@ -2,8 +2,8 @@
 # credentials, identity or topics. The node says offline on the old link and moves; the
 # new config is saved once the new broker is reached, and if it is not reached within
 # mqtt.fallback_s the node goes back to the old link and raises an alert there.
-# Loaded only when such a change comes.
-from firmware import config
+# Loaded only when such a change comes; the config code stays loaded while it lasts.
+from firmware import config, reconfig
 from ticks import ticks_add, ticks_diff, ticks_ms
 
 
@@ -22,25 +22,25 @@ class LinkTrial:
         self._wifi_changed = new["wifi"] != node.cfg["wifi"]
         fallback_s = node.cfg["mqtt"]["fallback_s"]
         self._until = ticks_add(ticks_ms(), fallback_s * 1000)
-        old = node.session
-        self._old = (node.cfg, node.profile, node.wifi, old, node.device_id, node.config_topic)
+        old = node.link
+        self._old = (node.cfg, old)
         node.log("config: trying the new broker link for %d s" % fallback_s)
         self._leave(old, "reconfigure")
-        node.apply_live(new)
-        node.connect_with(new, old.queue)
-        _carry_inflight(old.client, node.session.client)
+        reconfig.take_live(node, new)
+        node.link = node.new_link(new, old.session.queue)
+        _carry_inflight(old.session.client, node.link.session.client)
 
-    def _leave(self, session, reason):
+    def _leave(self, link, reason):
         node = self._node
-        session.close(node.status_json("offline", reason=reason))
-        session.connected = False
+        link.session.close(node.status_json("offline", {"reason": reason}))
+        link.session.connected = False
         if self._wifi_changed:
-            node.wlan.disconnect()
+            link.wifi.disconnect()
 
     def check(self, now):
         """Keep or undo the new link when its time has come; True once decided."""
         node = self._node
-        if node.session.connected:
+        if node.link.session.connected:
             config.save(node.cfg, node.root)
             node.log("config: new broker link works, saved")
             if self._restart:
@@ -48,12 +48,12 @@ class LinkTrial:
             return True
         if ticks_diff(now, self._until) < 0:
             return False
-        failed = node.session
+        failed = node.link
         self._leave(failed, "fallback")
-        cfg, node.profile, node.wifi, node.session, node.device_id, node.config_topic = self._old
-        _carry_inflight(failed.client, node.session.client)
-        node.apply_live(cfg)
-        mqtt = failed.client
+        cfg, node.link = self._old
+        _carry_inflight(failed.session.client, node.link.session.client)
+        reconfig.take_live(node, cfg)
+        mqtt = failed.session.client
         node.notice("warning", "config", "config: new broker %s:%s not reached in %d s; back on the old config"
                     % (mqtt.server, mqtt.port, cfg["mqtt"]["fallback_s"]))
         return True

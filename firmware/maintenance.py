@@ -5,14 +5,14 @@
 # background so that the serial REPL stays free for the technician.
 import json
 
-from firmware import VERSION, board, config
+from firmware import VERSION, board, device_id
+from firmware.console import Console
 from firmware.profiles import Profile
 from firmware.session import Session, make_client
 from firmware.wifi import WifiLink
 from ticks import ticks_add, ticks_diff, ticks_ms
 
 _SERVE_MS = 500
-_LOG_LINES = 20
 
 
 class Maintenance:
@@ -22,11 +22,12 @@ class Maintenance:
         again; flash_log: where the rare events go."""
         self.cfg = cfg
         self.reason = reason
-        self.log_lines = []
+        # Kept, not printed: the technician is typing at the REPL. tech.status() shows them.
+        self.log = Console(lambda: ticks_ms() // 1000, echo=False, size=512)
         self._guard = guard
         self._flash_log = flash_log
         self._retry_at = ticks_add(ticks_ms(), retry_s * 1000) if guard is not None and retry_s else None
-        self.device_id = config.device_id(cfg, board.unique_id())
+        self.device_id = device_id(cfg, board.unique_id())
         self.profile = Profile(cfg["profile"], {"prefix": cfg["mqtt"]["prefix"], "device_id": self.device_id,
                                                 "farm_id": cfg["farm_id"], "org_id": cfg["org_id"]})
         self.wifi = WifiLink(wlan, cfg["wifi"]["ssid"], cfg["wifi"]["password"], self.log)
@@ -36,12 +37,6 @@ class Maintenance:
                                self._ignore, self.log, 1, 1024)
         self.session.online_payload = lambda: self._status("maintenance", self.reason)
         self._timer = None
-
-    def log(self, text):
-        # Kept, not printed: the technician is typing at the REPL. status() shows them.
-        self.log_lines.append(text)
-        if len(self.log_lines) > _LOG_LINES:
-            self.log_lines.pop(0)
 
     def _status(self, status, reason):
         info = {"status": status, "device_id": self.device_id, "reason": reason}

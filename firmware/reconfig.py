@@ -1,7 +1,10 @@
 # Remote config (PROTOCOL.md, Commands: config): the partial config a message carries,
 # and what applying it takes. Most settings apply at once; those that change how the
-# node reaches its broker (Wi-Fi, broker, identity, topics) are tried with a way back;
-# those that change the wiring need a restart (relays are off at boot, by design).
+# node reaches its broker (Wi-Fi, broker, identity, topics) are tried with a way back
+# (firmware/link_trial.py); those that change the wiring need a restart (relays are off
+# at boot, by design). Loaded for a change and unloaded after, with the config code.
+from firmware import config
+from firmware.errors import CommandError, ConfigError
 
 # Settings the running node takes over at once. signing.window_s is read at each check
 # (firmware/signing.py). Not signing.key: a new key is applied by a restart, the clean
@@ -19,12 +22,10 @@ _LINK = ("wifi", "mqtt", "profile", "device_id", "farm_id", "org_id")
 # A config message's own fields, not settings.
 _ENVELOPE = ("command_id", "device_id", "timestamp", "ts")
 # Seed 004's names for sensors (its "temperature" is our "temp").
-_SEED_004_SENSORS = {"temperature": "temp", "soil_moisture": "moisture", "wind": "wind_speed"}
+_SEED_004_SENSORS = (("temperature", "temp"), ("soil_moisture", "moisture"), ("wind", "wind_speed"))
 
 
-class PatchError(ValueError):
-    """The message does not carry a config; the text says why."""
-
+# --- what a change is ---
 
 def changed(old, new, path=""):
     """The dotted keys whose values differ between two configs (added or removed
@@ -73,21 +74,26 @@ def needs(keys):
     return reconnect, restart
 
 
+# --- what a message carries ---
+
 def patch_of(data):
     """The partial config in a config message or command's parameters: the object
-    itself, or seed 004's {"config": {...}} with its own names."""
+    itself, or seed 004's {"config": {...}} with its own names. CommandError if none."""
     if type(data) is not dict:
-        raise PatchError("a config must be a JSON object")
+        raise CommandError("a config must be a JSON object")
     inner = data.get("config")
     if inner is not None:
         if type(inner) is not dict:
-            raise PatchError("'config' must be an object")
+            raise CommandError("'config' must be an object")
         return _from_seed_004(inner)
     return {key: data[key] for key in data if key not in _ENVELOPE}
 
 
 def _sensor(name):
-    return _SEED_004_SENSORS.get(name, name)
+    for theirs, ours in _SEED_004_SENSORS:
+        if theirs == name:
+            return ours
+    return name
 
 
 def _from_seed_004(cfg):
@@ -96,7 +102,7 @@ def _from_seed_004(cfg):
         value = cfg[key]
         if key == "telemetry_interval":  # milliseconds there, whole seconds here
             if type(value) is not int or value < 1000:
-                raise PatchError("'telemetry_interval' must be a whole number of ms, at least 1000")
+                raise CommandError("'telemetry_interval' must be a whole number of ms, at least 1000")
             patch["interval_s"] = (value + 500) // 1000
         elif key == "mqtt_keepalive":
             patch["mqtt"] = {"keepalive": value}
@@ -112,14 +118,65 @@ def _from_seed_004(cfg):
 def _per_sensor(key, value, fields, name_field):
     """{sensor: {field: ...}} of seed 004, keyed by our sensor names."""
     if type(value) is not dict:
-        raise PatchError("'%s' must be an object of sensors" % key)
+        raise CommandError("'%s' must be an object of sensors" % key)
     out = {}
     for name in value:
         spec = value[name]
         if type(spec) is not dict:
-            raise PatchError("'%s.%s' must be an object" % (key, name))
-        entry = {f: spec[f] for f in fields if f in spec}
+            raise CommandError("'%s.%s' must be an object" % (key, name))
+        item = {f: spec[f] for f in fields if f in spec}
         if name_field:
-            entry[name_field] = _sensor(name)
-        out[_sensor(name)] = entry
+            item[name_field] = _sensor(name)
+        out[_sensor(name)] = item
     return out
+
+
+# --- applying it to a running node ---
+
+def apply(node, patch):
+    """Validate patch over the node's config as a whole (ConfigError names every bad
+    key), then apply it: at once, by trying the new broker link, or by a restart.
+    Returns the answer's response."""
+    new = config.apply(node.cfg, patch)
+    keys = changed(node.cfg, new)
+    if not keys:
+        return {"changed": []}
+    if node.link_change_pending():
+        raise ConfigError([("config", "a broker change is still being tried")])
+    reconnect, restart = needs(keys)
+    if reconnect:
+        node.try_link(new, restart)
+        return {"changed": keys, "reconnect": True, "fallback_s": node.cfg["mqtt"]["fallback_s"]}
+    config.save(new, node.root)
+    if restart:
+        node.cfg = new
+        node.restart_soon()
+        return {"changed": keys, "restart": True}
+    take_live(node, new)
+    return {"changed": keys}
+
+
+def reset(node):
+    """Back to the defaults (keeping Wi-Fi and broker secrets), saved; then a restart,
+    as the defaults may wire things differently."""
+    cfg = config.reset(node.cfg)
+    config.save(cfg, node.root)
+    node.cfg = cfg
+    node.restart_soon()
+
+
+def take_live(node, cfg):
+    """Take over the settings a running node can change without a restart."""
+    old = node.cfg
+    node.cfg = cfg
+    if cfg["interval_s"] != old["interval_s"]:
+        node.set_interval_ms(cfg["interval_s"] * 1000)
+    relays = node.relays
+    relays.interlocks = cfg["interlocks"]
+    relays.groups = cfg["relay_groups"]
+    relays.max_age_ms = 2 * node.interval_ms
+    for name in relays.relays:
+        relays.relays[name].max_on_s = cfg["relays"][name]["max_on_s"]
+    node.reader.configure(cfg)
+    node.alerts.update(cfg["alerts"])
+    node.clock.set_host(cfg["ntp"]["host"])

@@ -3,6 +3,7 @@
 # itself (timed with ticks, so a clock change cannot stretch it); interlocks refuse,
 # and stop, a relay while a reading is out of bounds, missing or stale; relays in one
 # group exclude each other; everything goes off when the broker has been gone too long.
+from firmware.errors import Refused  # noqa: F401 (raised by RelayBank.set)
 from ticks import ticks_add, ticks_diff, ticks_ms
 
 
@@ -43,10 +44,6 @@ class Relay:
 
     def due_off(self, now):
         return self.on and ticks_diff(now, self._off_at) >= 0
-
-
-class Refused(Exception):
-    """A relay command the safety rules refuse; str() names the rule."""
 
 
 class RelayBank:

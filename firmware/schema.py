@@ -1,160 +1,100 @@
 # The shape and the rules of a node's config: every key's type comes from the defaults,
-# value rules (ranges, choices, ESP32 pin facts) from RULES, and a few checks across keys
-# (one GPIO used twice, interlocks naming relays that exist). Errors name key and reason.
-from firmware.defaults import DEFAULTS, NAMED, PROFILES, SENSOR_KEYS
+# value rules from RULES here and from each sensor's module, and a few checks across
+# keys (one GPIO used twice, interlocks naming relays that exist). Errors name the key
+# and the reason, and say the fix. Loaded only while a config is checked.
+#
+# A rule is a constant (kept in flash when the firmware is frozen, not in the heap):
+#   (low, high)        two numbers: a range, both ends allowed
+#   (a, b, ...)        a choice (strings, or more than two numbers)
+#   "gpio", "gpio_out", "gpio_pullup", "adc1", "name", "nonempty_name", "prefix", "hex_key"
+#                      the named checks in _named() below
+from firmware import defaults, sensors
+from firmware.errors import ConfigError  # noqa: F401 (raised by validate, part of this API)
+from firmware.profiles import NAMES as PROFILE_NAMES
 
 _NO_SUCH_GPIO = (20, 24, 28, 29, 30, 31)
 _FLASH_GPIO = (6, 7, 8, 9, 10, 11)
 
-
-class ConfigError(ValueError):
-    """A config was refused. problems: list of (key, reason); key/reason: the first."""
-
-    def __init__(self, problems):
-        super().__init__("; ".join("%s: %s" % p for p in problems))
-        self.problems = problems
-        self.key = problems[0][0]
-        self.reason = problems[0][1]
-
-
-# --- value rules: each returns None when the value is fine, else the reason ---
-
-def _range(low, high):
-    def check(value):
-        if not low <= value <= high:
-            return "must be between %s and %s, got %s" % (low, high, value)
-    return check
-
-
-def _choice(options):
-    def check(value):
-        if value not in options:
-            return "must be one of %s, got %r" % (", ".join(str(o) for o in options), value)
-    return check
+# Value rules by dotted key; "*" stands for the name of a user-named entry.
+RULES = (
+    ("device_id", "name"), ("farm_id", "name"), ("org_id", "name"),
+    ("profile", PROFILE_NAMES),
+    ("interval_s", (1, 86400)), ("failsafe_s", (10, 86400)), ("watchdog_s", (10, 3600)),
+    ("safe_mode.pin", "gpio_pullup"), ("safe_mode.retry_s", (0, 604800)),
+    ("mqtt.port", (1, 65535)), ("mqtt.keepalive", (0, 65535)), ("mqtt.prefix", "prefix"),
+    ("mqtt.client", ("farmnode", "umqtt")), ("mqtt.queue_max", (1, 1000)),
+    ("mqtt.queue_bytes", (1024, 262144)), ("mqtt.spill_bytes", (0, 1048576)), ("mqtt.fallback_s", (5, 3600)),
+    ("i2c.id", (0, 1)), ("i2c.scl", "gpio_out"), ("i2c.sda", "gpio_out"), ("i2c.freq", (10000, 1000000)),
+    ("relays.*", "nonempty_name"), ("relays.*.pin", "gpio_out"), ("relays.*.max_on_s", (1, 86400)),
+    ("relays.*.pump_id", (0, 99)), ("relays.*.flow_ml_s", (0.0, 10000.0)),
+    ("interlocks.*", "nonempty_name"), ("interlocks.*.sensor", sensors.KEYS),
+    ("relay_groups.*", "nonempty_name"),
+    ("alerts.*", "nonempty_name"), ("alerts.*.sensor", sensors.KEYS), ("alerts.*.hysteresis", (0.0, 1000.0)),
+    ("alerts.*.severity", ("warning", "critical")),  # "info" is a clear
+    ("trims.*", sensors.KEYS), ("trims.*.scale", (0.01, 100.0)), ("trims.*.offset", (-1000.0, 1000.0)),
+    ("signing.key", "hex_key"), ("signing.window_s", (10, 3600)),
+)
 
 
-def _name(value):
-    # Used inside MQTT topics and as relay names: no wildcards, no level separators.
-    if len(value) > 64:
-        return "must be at most 64 characters"
-    for ch in value:
-        if not (ch.isalpha() or ch.isdigit() or ch in "-_."):
-            return "may only hold letters, digits, '-', '_' and '.', got %r" % value
-
-
-def _nonempty_name(value):
-    return "must not be empty" if not value else _name(value)
-
-
-def _gpio(value):
+def _named(rule, value):
+    if rule == "name":
+        # Used inside MQTT topics and as relay names: no wildcards, no level separators.
+        if len(value) > 64:
+            return "must be at most 64 characters"
+        for ch in value:
+            if not (ch.isalpha() or ch.isdigit() or ch in "-_."):
+                return "may only hold letters, digits, '-', '_' and '.', got %r" % value
+        return None
+    if rule == "nonempty_name":
+        return "must not be empty" if not value else _named("name", value)
+    if rule == "prefix":
+        if not value or "+" in value or "#" in value:
+            return "must be a non-empty topic level without '+' or '#'"
+        return None
+    if rule == "hex_key":
+        # The value is never echoed: a reason reaches logs and answers, a key must not.
+        if value and (len(value) != 64 or any(ch not in "0123456789abcdefABCDEF" for ch in value)):
+            return "must be 64 hex digits (a 32-byte key) or empty (no signing)"
+        return None
+    if rule == "adc1":
+        if not 32 <= value <= 39:
+            return "must be an ADC1 pin (GPIO 32-39): ADC2 cannot be read while Wi-Fi is on"
+        return None
+    if 34 <= value <= 39 and rule == "gpio_out":
+        return "GPIO %d is input-only (34-39 cannot drive an output)" % value
+    if 34 <= value <= 39 and rule == "gpio_pullup":
+        return "GPIO %d has no internal pull-up (34-39)" % value
     if not 0 <= value <= 39 or value in _NO_SUCH_GPIO:
         return "GPIO %d does not exist on the ESP32" % value
     if value in _FLASH_GPIO:
         return "GPIO %d is wired to the SPI flash" % value
+    return None
 
 
-def _output_gpio(value):
-    if 34 <= value <= 39:
-        return "GPIO %d is input-only (34-39 cannot drive an output)" % value
-    return _gpio(value)
+def rule_check(rule, value):
+    """None when value obeys rule, else the reason."""
+    if type(rule) is str:
+        return _named(rule, value)
+    if len(rule) == 2 and type(rule[0]) is not str:
+        if not rule[0] <= value <= rule[1]:
+            return "must be between %s and %s, got %s" % (rule[0], rule[1], value)
+    elif value not in rule:
+        return "must be one of %s, got %r" % (", ".join(str(o) for o in rule), value)
+    return None
 
 
-def _pullup_gpio(value):
-    if 34 <= value <= 39:
-        return "GPIO %d has no internal pull-up (34-39)" % value
-    return _gpio(value)
-
-
-def _adc1_gpio(value):
-    if not 32 <= value <= 39:
-        return "must be an ADC1 pin (GPIO 32-39): ADC2 cannot be read while Wi-Fi is on"
-
-
-_MQTT_PREFIX_FORBIDDEN = "+#"
-
-
-def _topic_prefix(value):
-    if not value or any(ch in _MQTT_PREFIX_FORBIDDEN for ch in value):
-        return "must be a non-empty topic level without '+' or '#'"
-
-
-def _signing_key(value):
-    # The value is never echoed: a reason reaches logs and answers, a key must not.
-    if value and (len(value) != 64 or any(ch not in "0123456789abcdefABCDEF" for ch in value)):
-        return "must be 64 hex digits (a 32-byte key) or empty (no signing)"
-
-
-RULES = {
-    "device_id": _name,
-    "farm_id": _name,
-    "org_id": _name,
-    "profile": _choice(PROFILES),
-    "interval_s": _range(1, 86400),
-    "failsafe_s": _range(10, 86400),
-    "watchdog_s": _range(10, 3600),
-    "safe_mode.pin": _pullup_gpio,
-    "safe_mode.retry_s": _range(0, 604800),
-    "mqtt.port": _range(1, 65535),
-    "mqtt.keepalive": _range(0, 65535),
-    "mqtt.prefix": _topic_prefix,
-    "mqtt.client": _choice(("farmnode", "umqtt")),
-    "mqtt.queue_max": _range(1, 1000),
-    "mqtt.queue_bytes": _range(1024, 262144),
-    "mqtt.spill_bytes": _range(0, 1048576),
-    "i2c.id": _range(0, 1),
-    "i2c.scl": _output_gpio,
-    "i2c.sda": _output_gpio,
-    "i2c.freq": _range(10000, 1000000),
-    "sensors.soil.pin": _adc1_gpio,
-    "sensors.soil.samples": _range(1, 64),
-    "sensors.soil.dry": _range(0, 4095),
-    "sensors.soil.wet": _range(0, 4095),
-    "sensors.dht.pin": _output_gpio,  # one-wire: the pin also drives the start pulse
-    "sensors.dht.type": _choice(("DHT11", "DHT22")),
-    "sensors.npk.uart": _range(1, 2),  # UART0 is the REPL
-    "sensors.npk.tx": _output_gpio,
-    "sensors.npk.rx": _gpio,
-    "sensors.npk.de": _output_gpio,
-    "sensors.npk.baud": _choice((2400, 4800, 9600, 19200)),
-    "sensors.npk.addr": _range(1, 247),
-    "sensors.npk.reg_n": _range(0, 0xFFFF),
-    "sensors.npk.reg_p": _range(0, 0xFFFF),
-    "sensors.npk.reg_k": _range(0, 0xFFFF),
-    "sensors.npk.timeout_ms": _range(50, 5000),
-    "sensors.ec.bus": _choice(("adc", "i2c")),
-    "sensors.ec.pin": _adc1_gpio,
-    "sensors.ec.i2c_addr": _range(8, 119),
-    "sensors.ec.temp_coef": _range(0.0, 0.1),
-    "sensors.ec.k": _range(0.001, 1000.0),
-    "sensors.ec.offset": _range(-50.0, 50.0),
-    "sensors.ph.bus": _choice(("adc", "i2c")),
-    "sensors.ph.pin": _adc1_gpio,
-    "sensors.ph.i2c_addr": _range(8, 119),
-    "sensors.ph.gain": _range(0.1, 20.0),
-    "sensors.ph.slope_mv": _range(-2000.0, -1.0),
-    "sensors.ph.offset_v": _range(0.0, 3.3),
-    "sensors.wind.pin": _pullup_gpio,
-    "sensors.wind.kmh_per_hz": _range(0.01, 100.0),
-    "sensors.wind.debounce_ms": _range(0, 100),
-    "relays.*": _nonempty_name,  # the relay's name
-    "relays.*.pin": _output_gpio,
-    "relays.*.max_on_s": _range(1, 86400),
-    "relays.*.pump_id": _range(0, 99),
-    "relays.*.flow_ml_s": _range(0.0, 10000.0),
-    "interlocks.*": _nonempty_name,
-    "interlocks.*.sensor": _choice(SENSOR_KEYS),
-    "relay_groups.*": _nonempty_name,
-    "alerts.*": _nonempty_name,
-    "alerts.*.sensor": _choice(SENSOR_KEYS),
-    "alerts.*.hysteresis": _range(0.0, 1000.0),
-    "alerts.*.severity": _choice(("warning", "critical")),  # "info" is a clear
-    "trims.*": _choice(SENSOR_KEYS),
-    "trims.*.scale": _range(0.01, 100.0),
-    "trims.*.offset": _range(-1000.0, 1000.0),
-    "mqtt.fallback_s": _range(5, 3600),
-    "signing.key": _signing_key,
-    "signing.window_s": _range(10, 3600),
-}
+def _rule_of(pattern):
+    table = RULES
+    if pattern.startswith("sensors."):  # sensors.<name>.<setting>: the sensor's own rules
+        parts = pattern.split(".")
+        if len(parts) != 3:
+            return None
+        table = sensors.module(parts[1]).RULES
+        pattern = parts[2]
+    for key, rule in table:
+        if key == pattern:
+            return rule
+    return None
 
 
 # --- structure ---
@@ -189,11 +129,11 @@ def _check_tree(value, template, path, rule_path, problems):
             problems.append((shown, "unknown key"))
             continue
         got = value[key]
-        entry_template = NAMED.get(pattern)
-        if entry_template is not None:
+        if pattern in defaults.NAMED:
             if type(got) is not dict:
                 problems.append((shown, "must be an object"))
                 continue
+            entry_template = defaults.entry(pattern)
             for name in got:
                 _check_value(name, "", shown + "." + name, pattern + ".*", problems)
                 if type(entry_template) is not dict:
@@ -201,8 +141,7 @@ def _check_tree(value, template, path, rule_path, problems):
                 elif type(got[name]) is not dict:
                     problems.append((shown + "." + name, "must be an object"))
                 else:
-                    _check_tree(got[name], entry_template, shown + "." + name + ".",
-                                pattern + ".*.", problems)
+                    _check_tree(got[name], entry_template, shown + "." + name + ".", pattern + ".*.", problems)
         elif type(template[key]) is dict:
             if type(got) is not dict:
                 problems.append((shown, "must be an object"))
@@ -222,8 +161,8 @@ def _check_value(value, template, shown, pattern, problems):
     if type(value) is float and value - value != 0:  # NaN or infinite
         problems.append((shown, "must be a finite number, got %s" % value))
         return
-    rule = RULES.get(pattern)
-    reason = rule(value) if rule else None
+    rule = _rule_of(pattern)
+    reason = rule_check(rule, value) if rule is not None else None
     if reason:
         problems.append((shown, reason))
 
@@ -231,18 +170,18 @@ def _check_value(value, template, shown, pattern, problems):
 def _pins_in_use(cfg):
     """(key, gpio) for every pin the config wires, to catch two uses of one pin."""
     used = []
-    sensors = cfg["sensors"]
+    specs = cfg["sensors"]
     uses_i2c = False
-    for name in sensors:
-        sensor = sensors[name]
-        if not sensor.get("enabled"):
+    for name in specs:
+        spec = specs[name]
+        if not spec.get("enabled"):
             continue
-        if sensor.get("bus") == "i2c":
+        if spec.get("bus") == "i2c":
             uses_i2c = True
             continue
         for key in ("pin", "tx", "rx", "de"):
-            if key in sensor:
-                used.append(("sensors.%s.%s" % (name, key), sensor[key]))
+            if key in spec:
+                used.append(("sensors.%s.%s" % (name, key), spec[key]))
     if uses_i2c:
         used.append(("i2c.scl", cfg["i2c"]["scl"]))
         used.append(("i2c.sda", cfg["i2c"]["sda"]))
@@ -279,10 +218,10 @@ def _check_whole(cfg, problems):
             problems.append(("alerts.%s" % rule, "needs a min, a max or both"))
         elif spec["min"] is not None and spec["max"] is not None and spec["min"] >= spec["max"]:
             problems.append(("alerts.%s.min" % rule, "must be below max"))
-    soil = cfg["sensors"]["soil"]
-    if soil["dry"] == soil["wet"]:
-        problems.append(("sensors.soil.wet", "must differ from sensors.soil.dry"))
-        problems.append(("sensors.soil.dry", "must differ from sensors.soil.wet"))
+    for name, _ in sensors.SENSORS:
+        sensor = sensors.module(name)
+        if hasattr(sensor, "check"):
+            sensor.check(cfg["sensors"][name], problems)
 
 
 def check(cfg):
@@ -290,7 +229,7 @@ def check(cfg):
     problems = []
     if type(cfg) is not dict:
         return [("config", "must be an object, got %s" % type_name(cfg))]
-    _check_tree(cfg, DEFAULTS, "", "", problems)
+    _check_tree(cfg, defaults.tree(), "", "", problems)
     _check_whole(cfg, problems)
     return problems
 

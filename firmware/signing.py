@@ -62,16 +62,16 @@ class Verifier:
             raise SignatureError("'ts' must be a whole number of Unix seconds")
         sig = data.get("sig")
         if type(sig) is dict:  # a broadcast: one signature per device
-            sig = sig.get(node.device_id)
+            sig = sig.get(node.link.device_id)
             if sig is None:
-                raise SignatureError("'sig' has no signature for %s" % node.device_id)
+                raise SignatureError("'sig' has no signature for %s" % node.link.device_id)
         if type(sig) is not str or len(sig) != 64:
             raise SignatureError("'sig' must be 64 hex digits, or an object of them by device_id")
         if len(text.encode()) != len(text):
             # MicroPython's JSON decoder and others differ on escaped non-ASCII: the bytes
             # signed would not be the bytes checked.
             raise SignatureError("'signed' must be ASCII (escape other characters as \\uXXXX inside it)")
-        mac = hmac_new(unhexlify(signing["key"]), mac_text(node.device_id, kind, ts, text).encode()).digest()
+        mac = hmac_new(unhexlify(signing["key"]), mac_text(node.link.device_id, kind, ts, text).encode()).digest()
         if not compare_digest(hexlify(mac), sig.lower()):
             raise SignatureError("bad: not made with this device's key for this %s" % kind)
         return text, self._fresh(ts, mac, signing["window_s"], node)

@@ -3,14 +3,25 @@
 # last boots failed before reaching the broker.
 import gc
 
-from firmware import board, config
+from firmware import board, in_root, release_config
 from flashlog import DEFAULT_PATH, FlashLog
 
 FAILED_BOOTS_LIMIT = 3
 
 
 def flash_log(root=""):
-    return FlashLog(config.in_root(root, DEFAULT_PATH))
+    return FlashLog(in_root(root, DEFAULT_PATH))
+
+
+def load_config(root):
+    """(config, problems) from root's files; the code that reads and checks them is
+    unloaded again: the node keeps its config, not that code."""
+    from firmware import config
+
+    cfg, problems = config.load(root)
+    sensors = cfg["sensors"]
+    release_config([name for name in sensors if sensors[name]["enabled"]])
+    return cfg, problems
 
 
 def safe_mode_reason(cfg, guard):
@@ -32,7 +43,7 @@ def run(root="", update=None):
     if update is not None:
         guard.new_code()
     log = flash_log(root)
-    cfg, problems = config.load(root)
+    cfg, problems = load_config(root)
     reason = safe_mode_reason(cfg, guard)
     log.write("boot: reset cause %d, %d failed before, %s%s" % (
         board.reset_cause(), guard.failed, reason or "application", ", update " + update if update else ""))

@@ -309,14 +309,15 @@ class Tech:
     def _status(self):
         import os
 
-        from firmware import VERSION, board, config
+        from firmware import VERSION, board, device_id, in_root
         from firmware.startup import FAILED_BOOTS_LIMIT, flash_log
+        from outbox import DEFAULT_PATH as OUTBOX_PATH
 
         out = self._out
         cfg, problems = self._load()
         cause = board.reset_cause()
         out("farmnode %s, device %s, reset cause %s" % (
-            VERSION, config.device_id(cfg, board.unique_id()),
+            VERSION, device_id(cfg, board.unique_id()),
             _RESET_CAUSES[cause] if 0 < cause < len(_RESET_CAUSES) else cause))
         # The count as lib/bootguard keeps it: boots since the broker was last reached,
         # this one included (read, not counted: boot() would add one).
@@ -350,7 +351,7 @@ class Tech:
         except (OSError, AttributeError) as exc:
             out("flash: unknown (%s)" % exc)
         try:
-            waiting = os.stat(config.in_root(self.root, config.OUTBOX_FILE))[6]
+            waiting = os.stat(in_root(self.root, OUTBOX_PATH))[6]
             out("outbox: %d bytes of readings taken offline, sent once the broker is reached" % waiting)
         except OSError:
             out("outbox: empty (nothing waits for the broker)")
@@ -528,10 +529,10 @@ class Tech:
         """sensor -> points of a calibration in progress (kept on flash between calls)."""
         import json
 
-        from firmware import config
+        from firmware import in_root
 
         try:
-            with open(config.in_root(self.root, _POINTS_FILE)) as f:
+            with open(in_root(self.root, _POINTS_FILE)) as f:
                 points = json.load(f)
         except (OSError, ValueError):
             return {}
@@ -542,9 +543,9 @@ class Tech:
         import os
 
         from atomicfile import write_atomic
-        from firmware import config
+        from firmware import in_root
 
-        path = config.in_root(self.root, _POINTS_FILE)
+        path = in_root(self.root, _POINTS_FILE)
         try:
             if points:
                 write_atomic(path, json.dumps(points))

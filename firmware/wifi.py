@@ -58,6 +58,10 @@ class WifiLink:
                 self._next_try = ticks_add(now, _RETRY_PAUSE_MS)
         return False
 
+    def disconnect(self):
+        """Leave the access point (a new one is joined by the next link's poll)."""
+        self._wlan.disconnect()
+
     def ip(self):
         return self._wlan.ifconfig()[0] if self.up else None
 

@@ -26,7 +26,6 @@ from ticks import ticks_add, ticks_diff, ticks_ms
 from virtual_node import power_off
 
 from firmware import VERSION, app, board, config, startup
-from firmware import node as node_module
 from firmware.node import Node
 from firmware.session import Session
 
@@ -37,7 +36,7 @@ from firmware.session import Session
 BUSY_MS = 10
 BUSY_TURN_MS = 20
 WIND_MS = 20  # anemometer edges are delivered this often (up to 50 Hz: 120 km/h)
-COLLECT_MS = 1000  # the shared heap is collected at most this often (see _SharedHeapGC)
+COLLECT_MS = 1000  # the shared heap is collected at most this often (see _SharedHeapProbe)
 STATS_MS = 5000
 STOP_CHECK_MS = 500
 DRAIN_MS = 5000  # at stop, how long nodes may take to get their readings acknowledged
@@ -101,7 +100,9 @@ class Member:
             self.chip.close()  # its wind thread ends
 
     def session(self):
-        return self.app.session if self.app is not None else None
+        if self.app is None:
+            return None
+        return self.app.link.session if self.node is not None else self.app.session
 
     def turn(self, now):
         """One turn of this node's loop (what Node.run does each time round)."""
@@ -166,8 +167,8 @@ class Member:
         if node is None:
             return {"device": self.name, "running": "maintenance" if self.app is not None else "down",
                     "boots": self.boots}
-        session = node.session
-        return {"device": node.device_id, "running": "app", "boots": self.boots, "boot_id": node.boot_id,
+        session = node.link.session
+        return {"device": node.link.device_id, "running": "app", "boots": self.boots, "boot_id": node.boot_id,
                 "seq": node.seq, "connected": session.connected, "dropped": session.queue.dropped,
                 "queued": len(session.queue), "inflight": len(getattr(session.client, "inflight", ())),
                 "loop_errors": node.loop_errors}
@@ -225,14 +226,15 @@ def _boot_without_loop(cfg, problems, root="", guard=None, flash_log=None):
     hw["boot_guard"] = guard
     hw["flash_log"] = flash_log
     hw["watchdog"] = _current[0].watchdog = board.watchdog(cfg["watchdog_s"])
+    hw["heap_free"] = _heap_probe
     node = Node(cfg, hw, list(problems) + setup_problems, root)
-    node.log("farmnode %s as %s, profile %s, boot %s" % (VERSION, node.device_id, node.profile.name, node.boot_id))
+    node.log("farmnode %s as %s, profile %s, boot %s" % (VERSION, node.link.device_id, node.link.profile.name, node.boot_id))
     return node
 
 
-class _SharedHeapGC:
-    """The gc module as firmware/node.py sees it in a fleet. A node collects before each
-    reading, then asks for the free heap (meta.heap_free): on a device both cost in
+class _SharedHeapProbe:
+    """The node's heap probe (hw["heap_free"]) in a fleet. A node asks for the free heap
+    (meta.heap_free) in each reading, after a collection: on a device both cost in
     proportion to its own heap; here the heap holds every node of the process, so each
     reading would pay for K nodes' heap, K times as often. Collected at most every
     COLLECT_MS instead, and the free heap (the process's) measured only then."""
@@ -241,20 +243,16 @@ class _SharedHeapGC:
         self._next = ticks_ms()
         self._free = None
 
-    def collect(self):
+    def __call__(self):
         now = ticks_ms()
         if ticks_diff(now, self._next) >= 0:
             self._next = ticks_add(now, COLLECT_MS)
             gc.collect()
             self._free = gc.mem_free() if hasattr(gc, "mem_free") else None
-
-    def mem_free(self):
         return self._free
 
-    def __getattr__(self, name):
-        return getattr(gc, name)
 
-
+_heap_probe = _SharedHeapProbe()  # one for the process: the heap is shared
 _print = builtins.print
 
 
@@ -296,7 +294,7 @@ class Fleet:
         """Keep the poller on the node's socket: a socket closed in its turn (its fd
         may be reused by the next member's new one) is let go right after that turn.
         (Safe mode reads its socket only on its timer: not polled.)"""
-        session = member.node.session if member.node is not None else None
+        session = member.node.link.session if member.node is not None else None
         sock = session.client.sock if session is not None and session.connected else None
         fd = sock.fileno() if sock is not None else None
         if fd == member.sock_fd:
@@ -407,7 +405,6 @@ def main():
     with open(sys.argv[1]) as f:
         spec = json.load(f)
     Session.wait = _idle
-    node_module.gc = _SharedHeapGC()
     board.periodic = _periodic
     app.run = _boot_without_loop
     builtins.print = _print_as_node

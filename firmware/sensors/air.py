@@ -2,15 +2,30 @@
 # (the board hands in dht.DHT22(pin) or dht.DHT11(pin)).
 import errno
 
+from firmware.sensors import Sensor
 from ticks import ticks_diff, ticks_ms
+
+NAME = "dht"
+KEYS = ("temp", "humidity")
+UNITS = ("C", "%RH")
+# The pin also drives the start pulse: an output pin.
+RULES = (("pin", "gpio_out"), ("type", ("DHT11", "DHT22")))
 
 # The sensors answer at most this often; asked sooner they return stale data or nothing.
 _MIN_INTERVAL_MS = {"DHT22": 2000, "DHT11": 1000}
 
 
-class AirSensor:
-    name = "dht"
-    keys = ("temp", "humidity")
+def settings():
+    return {"enabled": True, "pin": 4, "type": "DHT22"}
+
+
+def build(spec, hw):
+    return AirSensor(hw.dht(spec["type"], spec["pin"]), spec["type"])
+
+
+class AirSensor(Sensor):
+    name = NAME
+    keys = KEYS
 
     def __init__(self, device, kind="DHT22", retries=2):
         self._device = device

@@ -1,14 +1,36 @@
 # Electrical conductivity (mS/cm, compensated to 25 C) from an analog EC probe on an
-# ADC1 pin. The probe board's output is linear in the conductivity at the solution's
-# own temperature: ec_t = k * volts + offset. Compensation to 25 C is linear with a
-# coefficient of 1.85-2 %/C depending on the probe's maker (config temp_coef).
-# Calibration uses reference solutions whose value is given at 25 C (1.413, 12.88 mS/cm).
+# ADC1 pin, or from an Atlas EZO-EC circuit on I2C. The analog probe board's output is
+# linear in the conductivity at the solution's own temperature: ec_t = k * volts +
+# offset. Compensation to 25 C is linear with a coefficient of 1.85-2 %/C depending on
+# the probe's maker (temp_coef). Calibration uses reference solutions whose value is
+# given at 25 C (1.413, 12.88 mS/cm).
 from micropython import const
 
 from firmware.sensors.sampling import AnalogProbe
 
+NAME = "ec"
+KEYS = ("ec",)
+UNITS = ("mS/cm",)
+RULES = (("bus", ("adc", "i2c")), ("pin", "adc1"), ("i2c_addr", (8, 119)), ("temp_coef", (0.0, 0.1)),
+         ("k", (0.001, 1000.0)), ("offset", (-50.0, 50.0)))
+
 _RAIL_HIGH_UV = const(3050000)  # at 11 dB the ADC saturates near 3.1 V: an open input
 _MAX_MS_CM = 20.0  # the analog probes' range
+
+
+def settings():
+    # Analog: ec_t = k * volts + offset (mS/cm), then compensated to 25 C.
+    return {"enabled": True, "bus": "adc", "pin": 35, "i2c_addr": 0x64, "temp_coef": 0.02,
+            "k": 2.0, "offset": 0.0}
+
+
+def build(spec, hw):
+    if spec["bus"] == "i2c":
+        from ezo import EzoCircuit
+        from firmware.sensors.ezo_probes import EzoEC
+
+        return EzoEC(EzoCircuit(hw.i2c(), spec["i2c_addr"]))
+    return AnalogEC(hw.adc(spec["pin"]), spec["k"], spec["offset"], spec["temp_coef"])
 
 
 def at_temperature(ec25, temp_c, temp_coef):
@@ -45,8 +67,8 @@ def fit(points, temp_coef=0.02):
 
 
 class AnalogEC(AnalogProbe):
-    name = "ec"
-    keys = ("ec",)
+    name = NAME
+    keys = KEYS
 
     def __init__(self, adc, k=1.0, offset=0.0, temp_coef=0.02, samples=9):
         super().__init__(adc, samples)
@@ -55,7 +77,6 @@ class AnalogEC(AnalogProbe):
         self.temp_coef = temp_coef
 
     def configure(self, spec):
-        """Take over a changed calibration (config sensors.ec)."""
         self.k = spec["k"]
         self.offset = spec["offset"]
         self.temp_coef = spec["temp_coef"]

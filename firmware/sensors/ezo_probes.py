@@ -2,6 +2,7 @@
 # circuits compensate for temperature themselves once told it with "T,<C>", and keep
 # their calibration in their own memory ("Cal,..." commands).
 from ezo import EzoError
+from firmware.sensors import Sensor
 
 _T_WAIT_MS = 300  # processing time of "T,..." (both circuits' datasheets)
 _T_RESEND_C = 0.5  # tell the circuit again when the temperature moved this much
@@ -9,7 +10,8 @@ _T_RESEND_C = 0.5  # tell the circuit again when the temperature moved this much
 _REASONS = {"pending": "timeout", "no_data": "timeout"}
 
 
-class _EzoProbe:
+class _EzoProbe(Sensor):
+    compensates = True
     read_ms = 900
     cal_ms = 900
     cal_points = ()
@@ -18,7 +20,7 @@ class _EzoProbe:
     def __init__(self, circuit):
         self._circuit = circuit
         self._sent_temp = None
-        self.temp_c = None  # set by the caller from a soil or air temperature
+        self.temp_c = None  # set by the reader
 
     def _convert(self, value):
         return value

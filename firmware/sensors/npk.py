@@ -1,13 +1,36 @@
 # Soil N, P, K (mg/kg) from an RS485 probe read over Modbus RTU (lib/modbus).
 # Register addresses differ between makers; the defaults are the common JXCT probe's.
+from firmware.sensors import Sensor
 from modbus_rtu import READ_HOLDING, ModbusError
+
+NAME = "npk"
+KEYS = ("n", "p", "k")
+UNITS = ("mg/kg", "mg/kg", "mg/kg")
+RULES = (("uart", (1, 2)),  # UART0 is the REPL
+         ("tx", "gpio_out"), ("rx", "gpio"), ("de", "gpio_out"), ("baud", (2400, 4800, 9600, 19200)),
+         ("addr", (1, 247)), ("reg_n", (0, 0xFFFF)), ("reg_p", (0, 0xFFFF)), ("reg_k", (0, 0xFFFF)),
+         ("timeout_ms", (50, 5000)))
 
 _MAX_MG_KG = 1999  # the probes' stated range; beyond it the reading is not trustworthy
 
 
-class NPKProbe:
-    name = "npk"
-    keys = ("n", "p", "k")
+def settings():
+    return {"enabled": True, "uart": 2, "tx": 17, "rx": 16, "de": 23, "baud": 9600,
+            "addr": 1, "reg_n": 0x1E, "reg_p": 0x1F, "reg_k": 0x20, "timeout_ms": 500}
+
+
+def build(spec, hw):
+    from modbus_rtu import ModbusRTU
+
+    uart = hw.uart(spec["uart"], spec["baud"], spec["tx"], spec["rx"])
+    de = hw.output(spec["de"], 0)  # the RS485 driver's enable: receive until a request goes out
+    bus = ModbusRTU(uart, de, spec["baud"], spec["timeout_ms"])
+    return NPKProbe(bus, spec["addr"], spec["reg_n"], spec["reg_p"], spec["reg_k"])
+
+
+class NPKProbe(Sensor):
+    name = NAME
+    keys = KEYS
 
     def __init__(self, modbus, addr=1, reg_n=0x1E, reg_p=0x1F, reg_k=0x20):
         self._modbus = modbus
@@ -37,4 +60,4 @@ class NPKProbe:
         if error:
             errors["npk"] = error
         for i in range(3):
-            values[self.keys[i]] = None if error else self._values[i]
+            values[KEYS[i]] = None if error else self._values[i]

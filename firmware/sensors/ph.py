@@ -6,12 +6,33 @@ from micropython import const
 
 from firmware.sensors.sampling import AnalogProbe
 
+NAME = "ph"
+KEYS = ("ph",)
+UNITS = ("pH",)
+RULES = (("bus", ("adc", "i2c")), ("pin", "adc1"), ("i2c_addr", (8, 119)), ("gain", (0.1, 20.0)),
+         ("slope_mv", (-2000.0, -1.0)), ("offset_v", (0.0, 3.3)))
+
 NERNST_MV = 59.16  # ideal electrode slope at 25 C, mV per pH
 _K25 = 298.15
 _MIN_EFFICIENCY = 0.80  # a probe below this is worn out or a buffer was wrong
 _MAX_EFFICIENCY = 1.05
 RAIL_LOW_UV = const(50000)  # an open input reads at a rail
 RAIL_HIGH_UV = const(3050000)  # at 11 dB the ADC saturates near 3.1 V
+
+
+def settings():
+    # Analog: slope_mv per pH at 25 C through the board's gain, offset_v at pH 7.
+    return {"enabled": True, "bus": "adc", "pin": 36, "i2c_addr": 0x63, "gain": 1.0,
+            "slope_mv": -59.16, "offset_v": 1.5}
+
+
+def build(spec, hw):
+    if spec["bus"] == "i2c":
+        from ezo import EzoCircuit
+        from firmware.sensors.ezo_probes import EzoPH
+
+        return EzoPH(EzoCircuit(hw.i2c(), spec["i2c_addr"]))
+    return AnalogPH(hw.adc(spec["pin"]), spec["slope_mv"], spec["offset_v"])
 
 
 def _kelvin(temp_c):
@@ -46,8 +67,8 @@ def ph_from_volts(volts, slope_mv25, offset_v, temp_c=25.0):
 
 
 class AnalogPH(AnalogProbe):
-    name = "ph"
-    keys = ("ph",)
+    name = NAME
+    keys = KEYS
 
     def __init__(self, adc, slope_mv=-NERNST_MV, offset_v=1.5, samples=9):
         super().__init__(adc, samples)
@@ -55,7 +76,6 @@ class AnalogPH(AnalogProbe):
         self.offset_v = offset_v
 
     def configure(self, spec):
-        """Take over a changed calibration (config sensors.ph)."""
         self.slope_mv = spec["slope_mv"]
         self.offset_v = spec["offset_v"]
 

@@ -1,36 +1,16 @@
-# Reads every configured sensor in one pass. A failed, slow or missing sensor costs
-# at most its own time bound and never stops the others; any exception a driver
-# lets out is caught here and reported as that sensor's error.
+# Reads every fitted sensor in one pass. A failed, slow or missing sensor costs at most
+# its own time bound and never stops the others; any exception a driver lets out is
+# caught here and reported as that sensor's error.
 from coop import run
-from firmware.defaults import SENSOR_KEYS  # every telemetry name: one not fitted is None
+from firmware.sensors import KEYS
+
 _TEMP_SOURCES = ("soil_temp", "temp")  # for EC and pH compensation, best first
-
-
-# The telemetry names each sensor fills, for sensors whose driver could not be made.
-KEYS_OF = {"soil": ("moisture",), "dht": ("temp", "humidity"), "npk": ("n", "p", "k"),
-           "ec": ("ec",), "ph": ("ph",), "wind": ("wind_speed", "wind_gust")}
-
-
-class Unavailable:
-    """Stands in for a configured sensor whose hardware could not be set up."""
-
-    def __init__(self, name, reason):
-        self.name = name
-        self.keys = KEYS_OF[name]
-        self.reason = reason
-
-    def read_steps(self, values, errors):
-        for key in self.keys:
-            values[key] = None
-        errors[self.name] = self.reason
-        yield  # a step generator like the others, with nothing to wait for
 
 
 class SensorReader:
     def __init__(self, drivers):
-        # Drivers that compensate for temperature read after those that measure it.
-        self.drivers = [d for d in drivers if not hasattr(d, "temp_c")]
-        self.drivers += [d for d in drivers if hasattr(d, "temp_c")]
+        # Probes that compensate for temperature read after those that measure it.
+        self.drivers = [d for d in drivers if not d.compensates] + [d for d in drivers if d.compensates]
         self.values = {}
         self.errors = {}
         self.last_exception = None  # kept for the REPL and the logs
@@ -42,11 +22,19 @@ class SensorReader:
                 return d
         return None
 
+    def fitted(self):
+        return [d.name for d in self.drivers]
+
     def poll(self):
         """Between passes: lets drivers that count (the anemometer) close their slots."""
         for d in self.drivers:
-            if hasattr(d, "poll"):
-                d.poll()
+            d.poll()
+
+    def configure(self, cfg):
+        """Take over a changed config's calibrations and trims."""
+        for d in self.drivers:
+            d.configure(cfg["sensors"][d.name])
+        self.trims = cfg["trims"]
 
     def pass_steps(self):
         """Step generator of one pass; its result is (values, errors), reused between passes."""
@@ -54,10 +42,10 @@ class SensorReader:
         errors = self.errors
         values.clear()
         errors.clear()
-        for key in SENSOR_KEYS:
+        for key in KEYS:
             values[key] = None
         for d in self.drivers:
-            if hasattr(d, "temp_c"):
+            if d.compensates:
                 d.temp_c = self._temperature()
             try:
                 yield from d.read_steps(values, errors)

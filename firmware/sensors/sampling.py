@@ -1,6 +1,7 @@
 # Median of several ADC samples: a single spike (a relay switching, radio bursts)
 # cannot move it. Sorted in place into a preallocated buffer: no allocation per read.
 # AnalogProbe: what the EC and pH probes on an ADC have in common.
+from firmware.sensors import Sensor
 
 
 def median(read, buf):
@@ -15,14 +16,17 @@ def median(read, buf):
     return buf[len(buf) >> 1]
 
 
-class AnalogProbe:
-    """A probe read as a voltage: the median of samples of the ADC's calibrated read_uv()."""
+class AnalogProbe(Sensor):
+    """A probe read as a voltage: the median of samples of the ADC's calibrated read_uv(),
+    compensated with the temperature of the medium it sits in."""
+
+    compensates = True
 
     def __init__(self, adc, samples):
         self._adc = adc
         self._samples = [0] * samples
         self.volts = None
-        self.temp_c = None  # set by the reader from a soil or air temperature
+        self.temp_c = None  # set by the reader
 
     def read_volts(self):
         """The median in microvolts; also kept in volts for calibration."""

@@ -3,10 +3,31 @@
 # 12-bit counts (dry air / saturated soil) maps it to 0-100 %.
 from micropython import const
 
+from firmware.sensors import Sensor
 from firmware.sensors.sampling import median
+
+NAME = "soil"
+KEYS = ("moisture",)
+UNITS = ("%",)
+RULES = (("pin", "adc1"), ("samples", (1, 64)), ("dry", (0, 4095)), ("wet", (0, 4095)))
 
 _FLOOR = const(40)  # counts: no probe output is this low; the input is open
 _FULL_SCALE = const(4095)
+
+
+def settings():
+    # dry/wet: raw counts in air and in saturated soil (calibrate moisture dry/wet)
+    return {"enabled": True, "pin": 34, "samples": 9, "dry": 3200, "wet": 1300}
+
+
+def check(spec, problems):
+    if spec["dry"] == spec["wet"]:
+        problems.append(("sensors.soil.wet", "must differ from sensors.soil.dry"))
+        problems.append(("sensors.soil.dry", "must differ from sensors.soil.wet"))
+
+
+def build(spec, hw):
+    return SoilMoisture(hw.adc(spec["pin"]), spec["dry"], spec["wet"], spec["samples"])
 
 
 def connected(raw):
@@ -14,9 +35,9 @@ def connected(raw):
     return _FLOOR <= raw < _FULL_SCALE
 
 
-class SoilMoisture:
-    name = "soil"
-    keys = ("moisture",)
+class SoilMoisture(Sensor):
+    name = NAME
+    keys = KEYS
 
     def __init__(self, adc, dry=3200, wet=1300, samples=9):
         self._adc = adc
@@ -25,7 +46,6 @@ class SoilMoisture:
         self.calibrate(dry, wet)
 
     def configure(self, spec):
-        """Take over a changed calibration (config sensors.soil)."""
         self.calibrate(spec["dry"], spec["wet"])
 
     def calibrate(self, dry, wet):

@@ -5,16 +5,31 @@
 # A stopped or disconnected anemometer gives no pulses: it reads 0 km/h, as calm does.
 from micropython import const
 
+from firmware.sensors import Sensor
 from ticks import ticks_add, ticks_diff, ticks_ms
+
+NAME = "wind"
+# wind_gust (the highest 3 s mean) is sent only when measured.
+KEYS = ("wind_speed", "wind_gust")
+UNITS = ("km/h", "km/h")
+RULES = (("pin", "gpio_pullup"), ("kmh_per_hz", (0.01, 100.0)), ("debounce_ms", (0, 100)))
 
 _SLOT_MS = const(1000)
 _GUST_SLOTS = const(3)  # WMO gust: a 3 s mean
 _RING = const(4)  # cumulative counts at the last four slot marks
 
 
-class Anemometer:
-    name = "wind"
-    keys = ("wind_speed", "wind_gust")
+def settings():
+    return {"enabled": True, "pin": 27, "kmh_per_hz": 2.4, "debounce_ms": 5}
+
+
+def build(spec, hw):
+    return Anemometer(hw.pulse_input(spec["pin"]), spec["kmh_per_hz"], spec["debounce_ms"])
+
+
+class Anemometer(Sensor):
+    name = NAME
+    keys = KEYS
 
     def __init__(self, pin, kmh_per_hz=2.4, debounce_ms=5):
         self.kmh_per_hz = kmh_per_hz
@@ -38,7 +53,7 @@ class Anemometer:
             self._last_edge = now
 
     def poll(self):
-        """Close the one-second slots that have ended; call from the main loop."""
+        """Close the one-second slots that have ended."""
         now = ticks_ms()
         behind = ticks_diff(now, self._mark_at) // _SLOT_MS
         if behind > _RING:  # the loop stalled: restart the slots rather than replay them

@@ -4,7 +4,6 @@ import json
 
 from fieldmodel import Field
 from firmware import board, config
-from firmware.defaults import DEFAULTS
 from firmware.node import Node
 from ringbuf import RingBuffer
 from simchip import new_chip, wiring_from_config
@@ -18,6 +17,7 @@ class RecordingSession:
         self.connected = True
         self.connects = 1
         self.queue = RingBuffer(10)
+        self.client = None
 
     def poll(self, link_up):
         pass
@@ -40,14 +40,14 @@ class RecordingSession:
 
 
 def make_node(patch=None, field=None):
-    cfg = config.apply(DEFAULTS, dict({"device_id": "n1", "farm_id": "farm_001", "interval_s": 60},
+    cfg = config.apply(config.defaults(), dict({"device_id": "n1", "farm_id": "farm_001", "interval_s": 60},
                                       **(patch or {})))
     chip = new_chip(field or Field(), wiring_from_config(cfg))
     hw, _ = board.build(cfg)
     resets = []
     hw["reset"] = lambda: resets.append(True)
     node = Node(cfg, hw, root=tmpdir())
-    node.session = RecordingSession()
+    node.link.session = RecordingSession()
     node.resets = resets
     return chip, node
 
@@ -55,7 +55,7 @@ def make_node(patch=None, field=None):
 def send(node, payload):
     node.on_message(b"farm/n1/commands", payload if isinstance(payload, bytes) else json.dumps(payload).encode())
     node.step()  # relay changes are published by the loop
-    answers = node.session.on(node.profile.topics["command_response"])
+    answers = node.link.session.on(node.link.profile.topics["command_response"])
     return answers[-1] if answers else None
 
 

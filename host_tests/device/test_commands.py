@@ -16,7 +16,7 @@ def test_relay_command_switches_answers_and_publishes_the_new_state_at_once():
     assert answer["response"] == {"relay": "irrigation", "state": 1, "off_in_s": 600}
     assert answer["command_id"] == "c1" and answer["device_id"] == "n1" and answer["command"] == "relay"
     assert chip.relay_on("irrigation")
-    telemetry = node.session.on("farm/n1/telemetry")
+    telemetry = node.link.session.on("farm/n1/telemetry")
     assert telemetry and telemetry[-1]["relays"] == {"irrigation": 1, "fertigation": 0}
 
 
@@ -80,11 +80,11 @@ def test_seed_000_actuate_is_acknowledged_with_a_status_message():
     chip, node = make_node({"profile": "smartfarm"})
     node.on_message(b"farm/farm_001/commands", json.dumps(
         {"type": "ACTUATE", "device": "irrigation", "state": 1, "timestamp": "2026-01-24T22:30:00Z"}).encode())
-    acks = [p for t, p in node.session.sent if t == "farm/telemetry" and p.get("type") == "STATUS"]
+    acks = [p for t, p in node.link.session.sent if t == "farm/telemetry" and p.get("type") == "STATUS"]
     assert acks[-1]["irrigation"] == "ON" and acks[-1]["farm_id"] == "farm_001"
     assert chip.relay_on("irrigation")
     node.on_message(b"farm/farm_001/commands", b'{"type": "ACTUATE", "device": "mister", "state": 1}')
-    acks = [p for t, p in node.session.sent if t == "farm/telemetry" and p.get("type") == "STATUS"]
+    acks = [p for t, p in node.link.session.sent if t == "farm/telemetry" and p.get("type") == "STATUS"]
     assert "unknown relay" in acks[-1]["error"]
 
 
@@ -116,7 +116,7 @@ def test_seed_003_params_and_seed_004_set_pump():
                                                 "parameters": {"pump_id": 2, "state": "on", "duration": 60},
                                                 "timestamp": "2025-01-27T10:00:00Z"}).encode())
     assert answer["success"] and answer["response"]["relay"] == "fertigation" and chip.relay_on("fertigation")
-    responses = node.session.on("devices/org-9/n1/command_response")
+    responses = node.link.session.on("devices/org-9/n1/command_response")
     assert responses[-1]["command_id"] == "cmd-1" and responses[-1]["success"] is True
     assert "timestamp" in responses[-1] and "ts" not in responses[-1]  # seed 004's field name
 
@@ -131,16 +131,16 @@ def test_set_interval_is_persisted():
 
 def test_a_read_then_a_new_interval_still_gives_the_reading():
     _, node = make_node()
-    telemetry = node.profile.topics["telemetry"]
-    while not node.session.on(telemetry):  # the boot's first reading
+    telemetry = node.link.profile.topics["telemetry"]
+    while not node.link.session.on(telemetry):  # the boot's first reading
         node.step()
-    taken = len(node.session.on(telemetry))
+    taken = len(node.link.session.on(telemetry))
     for command in ({"command": "read"}, {"command": "set_interval", "parameters": {"interval_s": 120}}):
         node.on_message(b"farm/n1/commands", json.dumps(command).encode())
     started = ticks_ms()
-    while len(node.session.on(telemetry)) == taken and ticks_diff(ticks_ms(), started) < 3000:
+    while len(node.link.session.on(telemetry)) == taken and ticks_diff(ticks_ms(), started) < 3000:
         node.step()
-    assert len(node.session.on(telemetry)) == taken + 1
+    assert len(node.link.session.on(telemetry)) == taken + 1
 
 
 def test_ping_status_and_get_config_without_secrets():
@@ -157,7 +157,7 @@ def test_restart_answers_first_then_says_offline_then_resets():
     answer = send(node, {"command": "reboot"})
     assert answer["success"] and answer["command"] == "restart"
     assert node.resets == [True]
-    closed = [p for t, p in node.session.sent if t == "closed"]
+    closed = [p for t, p in node.link.session.sent if t == "closed"]
     assert closed == [{"status": "offline", "device_id": "n1", "reason": "restart"}]
 
 
@@ -165,13 +165,13 @@ def test_failsafe_turns_every_relay_off_without_the_broker():
     chip, node = make_node()
     calm(node)
     send(node, {"command": "relay", "parameters": {"relay": "irrigation", "state": "on"}})
-    node.session.connected = False
+    node.link.session.connected = False
     node.step()
     assert chip.relay_on("irrigation")  # a short outage changes nothing
     node._offline_since = ticks_add(ticks_ms(), -301000)  # as if 301 s had passed
     node.step()
     assert not chip.relay_on("irrigation")
-    assert any("failsafe" in line for line in node.log_lines)
+    assert any("failsafe" in line for line in node.log.lines())
 
 
 def test_an_unexpected_failure_in_a_command_is_answered_and_the_loop_goes_on():

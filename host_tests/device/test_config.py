@@ -4,7 +4,6 @@ import os
 
 from atomicfile import write_atomic
 from firmware import config
-from firmware.defaults import DEFAULTS
 from testkit import exists, raises, read_text, tmpdir, write_text
 
 
@@ -19,8 +18,7 @@ def _read_json(root, name):
 def test_no_files_gives_defaults_and_no_problems():
     cfg, problems = config.load(tmpdir())
     assert problems == []
-    assert cfg == DEFAULTS
-    assert cfg is not DEFAULTS and cfg["mqtt"] is not DEFAULTS["mqtt"]
+    assert cfg == config.defaults()
 
 
 def test_config_and_secrets_are_laid_over_defaults():
@@ -37,7 +35,7 @@ def test_config_and_secrets_are_laid_over_defaults():
 
 
 def test_validation_names_key_and_reason():
-    cfg = config.merge(DEFAULTS, None)
+    cfg = config.merge(config.defaults(), None)
     cfg["mqtt"]["port"] = 70000
     err = raises(config.ConfigError, config.validate, cfg)
     assert err.key == "mqtt.port"
@@ -46,7 +44,7 @@ def test_validation_names_key_and_reason():
 
 
 def test_wrong_type_unknown_key_and_bad_choice_are_all_reported():
-    problems = config.check(config.merge(DEFAULTS, {
+    problems = config.check(config.merge(config.defaults(), {
         "interval_s": "60", "colour": "red", "profile": "acme", "failsafe_s": True}))
     found = dict(problems)
     assert found["interval_s"] == "must be an integer, got a string"
@@ -56,13 +54,13 @@ def test_wrong_type_unknown_key_and_bad_choice_are_all_reported():
 
 
 def test_float_setting_accepts_an_integer():
-    cfg = config.apply(DEFAULTS, {"sensors": {"wind": {"kmh_per_hz": 3}}})
+    cfg = config.apply(config.defaults(), {"sensors": {"wind": {"kmh_per_hz": 3}}})
     assert cfg["sensors"]["wind"]["kmh_per_hz"] == 3
 
 
 def test_esp32_pin_rules():
     def reason(patch):
-        return dict(config.check(config.merge(DEFAULTS, patch)))
+        return dict(config.check(config.merge(config.defaults(), patch)))
 
     assert "input-only" in reason({"relays": {"irrigation": {"pin": 35}}})["relays.irrigation.pin"]
     assert "does not exist" in reason({"relays": {"irrigation": {"pin": 24}}})["relays.irrigation.pin"]
@@ -72,35 +70,35 @@ def test_esp32_pin_rules():
 
 
 def test_one_pin_used_twice_names_both_uses():
-    found = dict(config.check(config.merge(DEFAULTS, {"sensors": {"wind": {"pin": 26}}})))
+    found = dict(config.check(config.merge(config.defaults(), {"sensors": {"wind": {"pin": 26}}})))
     assert "relays.irrigation.pin" in found["sensors.wind.pin"]
     assert "sensors.wind.pin" in found["relays.irrigation.pin"]
 
 
 def test_disabled_sensor_frees_its_pin():
-    cfg = config.apply(DEFAULTS, {"sensors": {"wind": {"enabled": False, "pin": 26}}})
+    cfg = config.apply(config.defaults(), {"sensors": {"wind": {"enabled": False, "pin": 26}}})
     assert cfg["sensors"]["wind"]["pin"] == 26
 
 
 def test_relays_are_named_by_the_user_and_filled_from_template():
-    err = raises(config.ConfigError, config.apply, DEFAULTS, {"relays": {"fertigation": None}})
+    err = raises(config.ConfigError, config.apply, config.defaults(), {"relays": {"fertigation": None}})
     assert err.key == "interlocks.spray_drift.relay"  # its interlocks would point at nothing
-    cfg = config.apply(DEFAULTS, {"relays": {"mister": {"pin": 13}, "fertigation": None},
+    cfg = config.apply(config.defaults(), {"relays": {"mister": {"pin": 13}, "fertigation": None},
                                   "interlocks": {"spray_drift": None, "nutrient_lockout": None}})
     assert sorted(cfg["relays"]) == ["irrigation", "mister"] and cfg["interlocks"] == {}
     assert cfg["relays"]["mister"] == {"pin": 13, "active_low": False, "max_on_s": 600,
                                        "pump_id": 0, "flow_ml_s": 0.0}
-    err = raises(config.ConfigError, config.apply, DEFAULTS, {"relays": {"bad/name": {"pin": 13}}})
+    err = raises(config.ConfigError, config.apply, config.defaults(), {"relays": {"bad/name": {"pin": 13}}})
     assert err.key == "relays.bad/name"
-    err = raises(config.ConfigError, config.apply, DEFAULTS, {"relays": {"x": 5}})
+    err = raises(config.ConfigError, config.apply, config.defaults(), {"relays": {"x": 5}})
     assert err.key == "relays.x" and "object" in err.reason
 
 
 def test_apply_refuses_whole_patch_and_leaves_old_config():
-    old = config.merge(DEFAULTS, None)
+    old = config.merge(config.defaults(), None)
     err = raises(config.ConfigError, config.apply, old, {"interval_s": 10, "mqtt": {"port": 0}})
     assert err.key == "mqtt.port"
-    assert old == DEFAULTS  # nothing applied, not even the good key
+    assert old == config.defaults()  # nothing applied, not even the good key
     assert raises(config.ConfigError, config.apply, old, [1, 2]).key == "config"
 
 
@@ -108,7 +106,7 @@ def test_bad_key_in_file_keeps_default_and_is_reported():
     root = tmpdir()
     _write_json(root, "config.json", {"interval_s": 0, "farm_id": "farm_7"})
     cfg, problems = config.load(root)
-    assert cfg["interval_s"] == DEFAULTS["interval_s"]
+    assert cfg["interval_s"] == config.defaults()["interval_s"]
     assert cfg["farm_id"] == "farm_7"  # the good key still applies
     assert len(problems) == 1 and problems[0][0] == "interval_s"
     assert "config.json" in problems[0][1]
@@ -119,7 +117,7 @@ def test_unreadable_file_is_ignored_reported_and_left_alone():
     write_text(root + "/config.json", '{"interval_s": 30,')
     write_text(root + "/secrets.json", '["not", "an", "object"]')
     cfg, problems = config.load(root)
-    assert cfg == DEFAULTS
+    assert cfg == config.defaults()
     keys = [key for key, _ in problems]
     assert keys == [root + "/config.json", root + "/secrets.json"]
     assert read_text(root + "/config.json") == '{"interval_s": 30,'  # kept for the technician
@@ -127,7 +125,7 @@ def test_unreadable_file_is_ignored_reported_and_left_alone():
 
 def test_save_writes_only_differences_and_secrets_apart():
     root = tmpdir()
-    cfg = config.apply(DEFAULTS, {"interval_s": 15, "wifi": {"ssid": "barn", "password": "hay"},
+    cfg = config.apply(config.defaults(), {"interval_s": 15, "wifi": {"ssid": "barn", "password": "hay"},
                                   "mqtt": {"host": "broker.local", "prefix": "f2"}})
     config.save(cfg, root)
     assert _read_json(root, "config.json") == {"interval_s": 15, "mqtt": {"prefix": "f2"}}
@@ -139,7 +137,7 @@ def test_save_writes_only_differences_and_secrets_apart():
 
 def test_a_removed_default_entry_stays_removed_after_a_restart():
     root = tmpdir()
-    cfg = config.apply(DEFAULTS, {"alerts": {"frost": None}, "interlocks": {"spray_drift": None},
+    cfg = config.apply(config.defaults(), {"alerts": {"frost": None}, "interlocks": {"spray_drift": None},
                                   "relays": {"pump3": {"pin": 32}}})
     config.save(cfg, root)
     loaded, problems = config.load(root)
@@ -150,14 +148,14 @@ def test_a_removed_default_entry_stays_removed_after_a_restart():
 
 def test_save_refuses_invalid_config_and_writes_nothing():
     root = tmpdir()
-    cfg = config.merge(DEFAULTS, {"interval_s": -1})
+    cfg = config.merge(config.defaults(), {"interval_s": -1})
     raises(config.ConfigError, config.save, cfg, root)
     assert not exists(root + "/config.json")
 
 
 def test_unchanged_save_does_not_rewrite_the_file():
     root = tmpdir()
-    cfg = config.apply(DEFAULTS, {"interval_s": 15})
+    cfg = config.apply(config.defaults(), {"interval_s": 15})
     config.save(cfg, root)
     write_text(root + "/config.json", '{"interval_s":15}')  # same content, other spelling
     config.save(cfg, root)
@@ -172,7 +170,7 @@ def _torn_writer(text, fail_after):
 
 def test_interrupted_save_leaves_old_file_intact():
     root = tmpdir()
-    config.save(config.apply(DEFAULTS, {"interval_s": 15}), root)
+    config.save(config.apply(config.defaults(), {"interval_s": 15}), root)
     before = read_text(root + "/config.json")
     raises(OSError, write_atomic, root + "/config.json", _torn_writer('{"interval_s": 99}', 7))
     assert read_text(root + "/config.json") == before
@@ -184,7 +182,7 @@ def test_interrupted_save_leaves_old_file_intact():
 def test_reset_in_the_middle_of_a_save_keeps_old_config():
     # A reset leaves the torn temporary file behind: load must ignore it.
     root = tmpdir()
-    config.save(config.apply(DEFAULTS, {"interval_s": 15}), root)
+    config.save(config.apply(config.defaults(), {"interval_s": 15}), root)
     write_text(root + "/config.json.tmp", '{"interval_s": 9')
     cfg, problems = config.load(root)
     assert problems == [] and cfg["interval_s"] == 15
@@ -203,18 +201,18 @@ def test_reset_between_remove_and_rename_recovers_the_new_file():
 
 
 def test_reset_keeps_wifi_and_broker_secrets():
-    cfg = config.apply(DEFAULTS, {"interval_s": 15, "farm_id": "f1",
+    cfg = config.apply(config.defaults(), {"interval_s": 15, "farm_id": "f1",
                                   "wifi": {"ssid": "barn", "password": "hay"},
                                   "mqtt": {"host": "b", "user": "u", "password": "p", "prefix": "x"}})
     fresh = config.reset(cfg)
-    assert fresh["interval_s"] == DEFAULTS["interval_s"] and fresh["farm_id"] == ""
+    assert fresh["interval_s"] == config.defaults()["interval_s"] and fresh["farm_id"] == ""
     assert fresh["mqtt"]["prefix"] == "farm"
     assert fresh["wifi"] == {"ssid": "barn", "password": "hay"}
     assert (fresh["mqtt"]["host"], fresh["mqtt"]["user"], fresh["mqtt"]["password"]) == ("b", "u", "p")
 
 
 def test_public_copy_has_no_passwords():
-    cfg = config.apply(DEFAULTS, {"wifi": {"ssid": "barn", "password": "hay"},
+    cfg = config.apply(config.defaults(), {"wifi": {"ssid": "barn", "password": "hay"},
                                   "mqtt": {"password": "pw"}})
     shown = config.public(cfg)
     assert "password" not in shown["wifi"] and "password" not in shown["mqtt"]
@@ -225,7 +223,7 @@ def test_public_copy_has_no_passwords():
 
 def test_root_path_forms():
     root = tmpdir()
-    config.save(config.apply(DEFAULTS, {"interval_s": 5}), root + "/")
+    config.save(config.apply(config.defaults(), {"interval_s": 5}), root + "/")
     assert exists(root + "/config.json")
     here = os.getcwd()
     os.chdir(root)
@@ -236,17 +234,17 @@ def test_root_path_forms():
 
 
 def test_interlocks_and_relay_groups_are_checked():
-    cfg = config.apply(DEFAULTS, {"relay_groups": {"one_pump": ["irrigation", "fertigation"]},
+    cfg = config.apply(config.defaults(), {"relay_groups": {"one_pump": ["irrigation", "fertigation"]},
                                   "interlocks": {"frost": {"relay": "irrigation", "sensor": "temp",
                                                            "min": 2, "max": 60}}})
     assert cfg["relay_groups"]["one_pump"] == ["irrigation", "fertigation"]
     assert cfg["interlocks"]["frost"]["min"] == 2
-    found = dict(config.check(config.merge(DEFAULTS, {
+    found = dict(config.check(config.merge(config.defaults(), {
         "relay_groups": {"g": ["irrigation", "sprinkler"], "h": "irrigation"},
         "interlocks": {"x": {"relay": "irrigation", "sensor": "radiation"}}})))
     assert "must be a list" in found["relay_groups.h"] or "a list" in found["relay_groups.h"]
     assert "radiation" in found["interlocks.x.sensor"]
-    found = dict(config.check(config.merge(DEFAULTS, {
+    found = dict(config.check(config.merge(config.defaults(), {
         "relay_groups": {"g": ["irrigation", "sprinkler"]},
         "interlocks": {"y": {"relay": "valve", "sensor": "ph", "min": 8, "max": 6}}})))
     assert "sprinkler" in found["relay_groups.g"] and "valve" in found["interlocks.y.relay"]

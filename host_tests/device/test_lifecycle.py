@@ -7,7 +7,6 @@ import machine
 import ntptime
 from bootguard import BootGuard
 from firmware import clock, config, startup
-from firmware.defaults import DEFAULTS
 from firmware.maintenance import Maintenance
 from flashlog import FlashLog
 from nodekit import make_node
@@ -67,7 +66,7 @@ def test_flash_log_never_raises_when_the_flash_fails():
 
 
 def _cfg(patch=None):
-    return config.apply(DEFAULTS, dict({"device_id": "n1"}, **(patch or {})))
+    return config.apply(config.defaults(), dict({"device_id": "n1"}, **(patch or {})))
 
 
 def test_safe_mode_when_the_boot_button_is_held_or_boots_keep_failing():

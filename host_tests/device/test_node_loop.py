@@ -3,8 +3,7 @@
 import network
 from fieldmodel import Field
 from firmware import board, config
-from firmware.defaults import DEFAULTS
-from firmware.config import device_id
+from firmware import device_id
 from firmware.node import Node
 from firmware.wifi import WifiLink
 from ringbuf import RingBuffer
@@ -54,6 +53,7 @@ class CountingSession:
         self.last = None
         self.max_gap = 0  # kept as it goes: a list of every poll would fill the heap
         self.queue = RingBuffer(1)
+        self.client = None
         self.connected = True
         self.connects = 1
 
@@ -72,18 +72,18 @@ class CountingSession:
 
 
 def test_the_socket_is_served_while_a_sensor_waits_on_its_bus():
-    cfg = config.apply(DEFAULTS, {"interval_s": 1, "wifi": {"ssid": "farm", "password": "farmpass"},
+    cfg = config.apply(config.defaults(), {"interval_s": 1, "wifi": {"ssid": "farm", "password": "farmpass"},
                                   "mqtt": {"host": "127.0.0.1"}})
     chip = new_chip(Field(), wiring_from_config(cfg))
     chip.field.fault("npk", "timeout")  # each pass waits 500 ms for the probe
     hw, _ = board.build(cfg)
     node = Node(cfg, hw)
-    node.session = CountingSession()
+    node.link.session = CountingSession()
     started = ticks_ms()
     while ticks_diff(ticks_ms(), started) < 1500:
         node.step()
     assert node.seq >= 1  # a pass completed, the NPK timeout included
     # The 500 ms wait is spread over many turns, each serving the socket; no turn holds
     # the loop for the wait (how short each turn is goes in bench/, not in a test).
-    assert node.session.polls > 30 and node.session.max_gap < 250, (node.session.polls, node.session.max_gap)
+    assert node.link.session.polls > 30 and node.link.session.max_gap < 250, (node.link.session.polls, node.link.session.max_gap)
     chip.close()

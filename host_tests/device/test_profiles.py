@@ -1,5 +1,5 @@
 # Profiles as data: each seed backend's topics and payload shapes from one canonical message.
-from firmware.profiles import PROFILES, Profile
+from firmware.profiles import NAMES, Profile
 from testkit import raises
 
 IDENTITY = {"prefix": "farm", "device_id": "node-a1", "farm_id": "farm_001", "org_id": "org-9"}
@@ -18,7 +18,7 @@ def telemetry(name, reading=READING):
 
 
 def test_every_profile_of_the_protocol_table_exists():
-    assert sorted(PROFILES) == ["dese", "farmnode", "harit", "iotnode", "plantnanny", "smartfarm"]
+    assert sorted(NAMES) == ["dese", "farmnode", "harit", "iotnode", "plantnanny", "smartfarm"]
     assert str(raises(ValueError, Profile, "acme", IDENTITY)) == "unknown profile 'acme'"
 
 

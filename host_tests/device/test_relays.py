@@ -2,7 +2,6 @@
 from fieldmodel import Field
 from firmware import config
 from firmware.board import build_relays
-from firmware.defaults import DEFAULTS
 from firmware.relays import RelayBank, Refused
 from simchip import new_chip, wiring_from_config
 from testkit import raises
@@ -12,7 +11,7 @@ CALM = {"wind_speed": 5.0, "ph": 6.5}
 
 
 def bank(patch=None, max_age_ms=120000):
-    cfg = config.apply(DEFAULTS, patch or {})
+    cfg = config.apply(config.defaults(), patch or {})
     chip = new_chip(Field(), wiring_from_config(cfg))
     relays = build_relays(cfg)
     return chip, RelayBank(relays, cfg["interlocks"], cfg["relay_groups"], max_age_ms)

@@ -7,7 +7,6 @@ from binascii import unhexlify
 from fieldmodel import Field
 from firmware import config
 from firmware.alerts import Alerts
-from firmware.defaults import DEFAULTS
 from firmware.signing import sign
 from nodekit import calm, make_node, send
 from testkit import read_text, write_text
@@ -67,7 +66,7 @@ def test_a_bad_config_is_refused_whole_with_every_key_and_reason_and_nothing_cha
 def test_config_topic_messages_are_configs_in_both_forms():
     _, node = make_node()
     node.on_message(b"farm/n1/config", b'{"command_id": "cfg-1", "interval_s": 20}')
-    answer = node.session.on("farm/n1/command_response")[-1]
+    answer = node.link.session.on("farm/n1/command_response")[-1]
     assert answer["command"] == "config" and answer["command_id"] == "cfg-1" and answer["success"] is True
     assert node.cfg["interval_s"] == 20
 
@@ -80,23 +79,23 @@ def test_seed_004_config_messages():
                                       "alert_thresholds": {"ph": {"min": 6.0, "max": 7.2},
                                                            "temperature": {"max": 40.0}}},
         "timestamp": "2025-01-27T10:00:00Z"}).encode())
-    answer = dese.session.on("devices/org-123/n1/command_response")[-1]
+    answer = dese.link.session.on("devices/org-123/n1/command_response")[-1]
     assert answer["success"] is True and "timestamp" in answer, answer
     assert dese.cfg["interval_s"] == 30 and dese.cfg["trims"] == {"ph": {"scale": 1.0, "offset": 0.2}}
     assert dese.cfg["alerts"]["ph"]["min"] == 6.0 and dese.cfg["alerts"]["temp"]["max"] == 40.0
     assert dese.cfg["alerts"]["temp"]["sensor"] == "temp"
     dese.on_message(b"devices/org-123/n1/config", b'{"config": {"telemetry_interval": "fast"}}')
-    answer = dese.session.on("devices/org-123/n1/command_response")[-1]
+    answer = dese.link.session.on("devices/org-123/n1/command_response")[-1]
     assert answer["success"] is False and "telemetry_interval" in answer["error"]
     dese.on_message(b"devices/org-123/n1/config", b'{"config": {"alert_thresholds": {"chlorine": {"max": 4}}}}')
-    answer = dese.session.on("devices/org-123/n1/command_response")[-1]
+    answer = dese.link.session.on("devices/org-123/n1/command_response")[-1]
     assert answer["success"] is False and "alerts.chlorine.sensor" in answer["error"]
 
 
 def test_what_a_change_needs():
     from firmware.reconfig import changed, needs, patch_of
 
-    base = config.apply(DEFAULTS, {})
+    base = config.apply(config.defaults(), {})
     cases = [
         ({"interval_s": 5, "sensors": {"ph": {"offset_v": 1.4}}, "alerts": {"ph": None}}, (False, False)),
         ({"mqtt": {"host": "10.0.0.2"}}, (True, False)),
@@ -129,7 +128,7 @@ def test_a_signing_window_applies_at_once_and_revives_no_forgotten_signature():
     key = "4f" * 32
     chip, node = make_node({"signing": {"key": key, "window_s": 60}})
     node.clock.synced = True
-    node._uptime_ms = 3600000  # up an hour: what is signed below is of this boot
+    node.uptime_ms = 3600000  # up an hour: what is signed below is of this boot
     clock = [node.clock.unix()]
     node.clock.unix = lambda: clock[0]
 
@@ -170,7 +169,7 @@ def test_reset_config_goes_back_to_defaults_but_keeps_wifi_and_broker_secrets():
     answer = send(node, {"command": "reset_config"})
     assert answer["success"] is True and node.resets == [True]
     cfg, problems = config.load(node.root)
-    assert problems == [] and cfg["interval_s"] == DEFAULTS["interval_s"] and cfg["failsafe_s"] == 300
+    assert problems == [] and cfg["interval_s"] == config.defaults()["interval_s"] and cfg["failsafe_s"] == 300
     assert cfg["wifi"] == secrets["wifi"] and cfg["mqtt"]["host"] == "10.0.0.9" and cfg["mqtt"]["password"] == "pw"
 
 
@@ -257,7 +256,7 @@ def test_an_ezo_calibration_runs_as_a_job_over_the_loop_and_is_answered_at_the_e
     deadline = ticks_add(ticks_ms(), 5000)
     while node.dispatcher.job is not None and ticks_diff(deadline, ticks_ms()) > 0:
         node.step()
-    answers = [a for a in node.session.on("farm/n1/command_response") if a["command_id"] == "cal-1"]
+    answers = [a for a in node.link.session.on("farm/n1/command_response") if a["command_id"] == "cal-1"]
     assert len(answers) == 1 and answers[0]["success"] is True, answers
     assert answers[0]["response"]["sensor"] == "ph" and answers[0]["response"]["point"] == "mid"
     assert "Cal,mid" in circuit.commands
@@ -289,14 +288,14 @@ def test_the_node_publishes_alerts_on_the_alert_topic_from_its_readings():
     node.read_now()
     for _ in range(200):
         node.step()
-        if node.session.on("farm/n1/alert"):
+        if node.link.session.on("farm/n1/alert"):
             break
-    alert = node.session.on("farm/n1/alert")[0]
+    alert = node.link.session.on("farm/n1/alert")[0]
     assert alert["sensor"] == "ph" and alert["severity"] == "warning" and alert["threshold"] == 5.5
     assert alert["device_id"] == "n1" and "ts" in alert and "below" in alert["message"]
-    count = len(node.session.on("farm/n1/alert"))
+    count = len(node.link.session.on("farm/n1/alert"))
     for _ in range(3):  # more readings below the threshold: no more alerts
         node.read_now()
         for _ in range(100):
             node.step()
-    assert len([a for a in node.session.on("farm/n1/alert") if a["sensor"] == "ph"]) == count
+    assert len([a for a in node.link.session.on("farm/n1/alert") if a["sensor"] == "ph"]) == count

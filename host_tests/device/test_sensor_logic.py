@@ -5,7 +5,8 @@ import errno
 
 from coop import run
 from firmware.sensors.air import AirSensor
-from firmware.sensors.reader import SENSOR_KEYS, SensorReader, Unavailable
+from firmware.sensors import KEYS, Sensor, Unavailable
+from firmware.sensors.reader import SensorReader
 from firmware.sensors.soil import SoilMoisture
 from firmware.sensors.wind import Anemometer
 from testkit import raises
@@ -171,10 +172,10 @@ def test_wind_without_pulses_reads_calm():
     assert read(Anemometer(IrqPin())) == ({"wind_speed": 0.0, "wind_gust": 0.0}, {})
 
 
-class Exploding:
+class Exploding(Sensor):
     name = "ph"
     keys = ("ph",)
-    temp_c = None
+    compensates = True
 
     def read_steps(self, values, errors):
         yield
@@ -182,22 +183,22 @@ class Exploding:
 
 
 def test_reader_isolates_a_failing_driver_and_reports_all_keys():
-    reader = SensorReader([Exploding(), SoilMoisture(ScriptedADC([2250])), Unavailable("npk", "setup")])
+    reader = SensorReader([Exploding(), SoilMoisture(ScriptedADC([2250])), Unavailable("npk", ("n", "p", "k"), "setup")])
     values, errors = reader.read()
     assert values["moisture"] == 50.0
     assert values["ph"] is None and errors["ph"] == "error"
     assert (values["n"], values["p"], values["k"]) == (None, None, None) and errors["npk"] == "setup"
-    for key in SENSOR_KEYS:
+    for key in KEYS:
         assert key in values  # a sensor not fitted is null, not missing
     assert values["temp"] is None and "dht" not in errors
     assert isinstance(reader.last_exception, RuntimeError)
 
 
 def test_reader_hands_air_temperature_to_compensating_drivers():
-    class Compensating:
+    class Compensating(Sensor):
         name = "ec"
         keys = ("ec",)
-        temp_c = None
+        compensates = True
 
         def read_steps(self, values, errors):
             values["ec"] = self.temp_c

@@ -2,14 +2,13 @@
 # config, the field model sets the physical values, the reader returns telemetry.
 from firmware import config
 from firmware.board import build_sensors
-from firmware.defaults import DEFAULTS
 from firmware.sensors.reader import SensorReader
 from fieldmodel import Field
 from simchip import new_chip, wiring_from_config
 
 
 def node(patch=None, faults=None, **field_values):
-    cfg = config.apply(DEFAULTS, patch or {})
+    cfg = config.apply(config.defaults(), patch or {})
     field = Field()
     for name in field_values:
         field.set(name, field_values[name])
@@ -143,7 +142,7 @@ def test_disabled_sensors_are_null_without_an_error():
 
 
 def test_hardware_the_chip_refuses_is_reported_not_raised():
-    cfg = config.apply(DEFAULTS, {})
+    cfg = config.apply(config.defaults(), {})
     cfg["sensors"]["soil"]["pin"] = 5  # not an ADC pin (config validation would refuse it too)
     new_chip(Field(), wiring_from_config(cfg))
     drivers, problems = build_sensors(cfg)

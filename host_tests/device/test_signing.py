@@ -20,7 +20,7 @@ def signed_node(patch=None):
 def envelope(node, command, key=KEY, ts=None, kind="command", device_id=None):
     text = command if type(command) is str else json.dumps(command)
     ts = node.clock.unix() if ts is None else ts
-    return {"signed": text, "ts": ts, "sig": sign(unhexlify(key), device_id or node.device_id, kind, ts, text)}
+    return {"signed": text, "ts": ts, "sig": sign(unhexlify(key), device_id or node.link.device_id, kind, ts, text)}
 
 
 def refused(chip, answer, reason):
@@ -42,7 +42,7 @@ def test_an_unsigned_command_is_refused_and_its_id_stays_free():
     assert send(node, RELAY_ON)["command_id"] == "s-1"  # named, so the backend knows which
     answer = send(node, envelope(node, RELAY_ON))  # the refusal was not kept as s-1's answer
     assert answer["success"] is True and chip.relay_on("irrigation")
-    assert any("signature: missing" in line for line in node.log_lines)
+    assert any("signature: missing" in line for line in node.log.lines())
 
 
 def test_a_wrong_signature_is_refused():
@@ -103,7 +103,7 @@ def test_the_time_window():
     refused(chip, send(node, envelope(node, RELAY_ON, ts=now + 61)), "in the future")
     # Within the window but before this boot began: the previous boot may have taken it.
     # Whole seconds on both clocks: 2 s of slack.
-    node._uptime_ms = 5000
+    node.uptime_ms = 5000
     refused(chip, send(node, envelope(node, RELAY_ON, ts=now - 12)), "before this device started")
     assert send(node, envelope(node, RELAY_ON, ts=now - 7))["success"] is True
 
@@ -134,7 +134,7 @@ def test_a_replay_is_refused_a_redelivery_gets_the_first_answer():
 
 def test_a_forgotten_signature_cannot_be_replayed():
     chip, node = signed_node()
-    node._uptime_ms = 100000  # up for a while: messages signed seconds ago are of this boot
+    node.uptime_ms = 100000  # up for a while: messages signed seconds ago are of this boot
     now = node.clock.unix()
     node.clock.unix = lambda: now  # held: the first message must stay within the window
     first = envelope(node, {"command": "relay", "parameters": {"relay": "irrigation", "state": "on"}}, ts=now - 50)
@@ -154,7 +154,7 @@ def test_a_broadcast_carries_one_signature_per_device():
             "n2": sign(unhexlify(OTHER_KEY), "n2", "command", ts, text)}
     node.on_message(b"farm/all/commands", json.dumps({"signed": text, "ts": ts, "sig": sigs}).encode())
     node.step()
-    assert node.session.on("farm/n1/command_response")[-1]["success"] is True
+    assert node.link.session.on("farm/n1/command_response")[-1]["success"] is True
     assert chip.relay_on("irrigation")
 
 
@@ -162,14 +162,14 @@ def test_the_config_topic_needs_a_signature_too():
     chip, node = signed_node()
     patch = {"command_id": "cfg-1", "interval_s": 30}
     node.on_message(b"farm/n1/config", json.dumps(patch).encode())
-    answer = node.session.on("farm/n1/command_response")[-1]
+    answer = node.link.session.on("farm/n1/command_response")[-1]
     assert answer["success"] is False and "signature: missing" in answer["error"]
     assert node.cfg["interval_s"] == 60
     command_signed = envelope(node, patch)  # a command's signature is not a config's
     node.on_message(b"farm/n1/config", json.dumps(command_signed).encode())
-    assert "signature: bad" in node.session.on("farm/n1/command_response")[-1]["error"]
+    assert "signature: bad" in node.link.session.on("farm/n1/command_response")[-1]["error"]
     node.on_message(b"farm/n1/config", json.dumps(envelope(node, patch, kind="config")).encode())
-    answer = node.session.on("farm/n1/command_response")[-1]
+    answer = node.link.session.on("farm/n1/command_response")[-1]
     assert answer["success"] is True and node.cfg["interval_s"] == 30, answer
 
 
@@ -185,4 +185,4 @@ def test_the_key_is_never_shown():
     assert KEY not in shown and "signing" in shown and "window_s" in shown
     shown = json.dumps(send(node, envelope(node, {"command": "status"}))["response"])
     assert KEY not in shown
-    assert KEY not in json.dumps(node.session.sent) and KEY not in "\n".join(node.log_lines)
+    assert KEY not in json.dumps(node.link.session.sent) and KEY not in "\n".join(node.log.lines())

@@ -7,7 +7,6 @@ import network
 from bootguard import BootGuard
 from fieldmodel import Field
 from firmware import config
-from firmware.defaults import DEFAULTS
 from firmware.startup import flash_log
 from firmware.tech import Tech
 from simchip import new_chip, wiring_from_config
@@ -31,7 +30,7 @@ class Bench:
         self.field = Field()
         for name in values or {}:
             self.field.set(name, values[name])
-        self.chip = new_chip(self.field, wiring_from_config(config.apply(DEFAULTS, patch or {})))
+        self.chip = new_chip(self.field, wiring_from_config(config.apply(config.defaults(), patch or {})))
         self.lines = []
         self.prompts = []
         self.answers = list(answers)

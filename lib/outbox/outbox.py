@@ -9,6 +9,7 @@ import os
 from atomicfile import exists, recover, write_atomic
 from micropython import const
 
+DEFAULT_PATH = "outbox.txt"
 _NEWLINE = const(10)
 _COPY_CHUNK = const(256)
 

@@ -116,14 +116,13 @@ def checked_config(path):
 def _checked(path):
     use_device_libs()
     from firmware import config
-    from firmware.defaults import DEFAULTS
 
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
         raise DeployError(f"{path}: {exc}") from None
     try:
-        config.apply(DEFAULTS, data)
+        config.apply(config.defaults(), data)
     except config.ConfigError as exc:
         reasons = "; ".join(f"{key}: {reason}" for key, reason in exc.problems)
         raise DeployError(f"{path} would be refused by the device: {reasons}") from None

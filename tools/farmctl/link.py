@@ -10,7 +10,7 @@ import time
 import uuid
 from pathlib import Path
 
-from firmware.profiles import PROFILES
+from firmware.profiles import NAMES as PROFILES
 
 DEFAULT_BROKER = "localhost:1883"
 CONNECT_TIMEOUT_S = 5.0

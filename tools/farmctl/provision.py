@@ -47,7 +47,8 @@ import sys
 from pathlib import Path
 
 from farmctl.runtime import use_device_libs
-from firmware.profiles import PROFILES
+from firmware.profiles import NAMES as PROFILES
+from firmware.profiles import topic_templates
 
 CA_DAYS = 3650
 SERVER_DAYS = 825  # what browsers accept; a device only checks the CA and the name
@@ -210,18 +211,17 @@ def device_config(device_id, profile, prefix, farm_id, org_id):
     """The identity part of a device's config.json, checked as the firmware checks it."""
     use_device_libs()
     from firmware import config
-    from firmware.defaults import DEFAULTS
 
     if not device_id:
         raise ProvisionError("a device id must not be empty")
     fragment = {"device_id": device_id, "profile": profile, "farm_id": farm_id or "",
                 "org_id": org_id or "", "mqtt": {"prefix": prefix}}
     try:
-        config.apply(DEFAULTS, fragment)
+        config.apply(config.defaults(), fragment)
     except config.ConfigError as exc:
         raise ProvisionError(f"device {device_id}: " + "; ".join(f"{k}: {r}" for k, r in exc.problems)) from None
     values = {"prefix": prefix, "device_id": device_id, "farm_id": farm_id, "org_id": org_id}
-    for template in PROFILES[profile]["topics"].values():
+    for template in topic_templates(profile).values():
         for name in PLACEHOLDER.findall(template):
             if not values.get(name):
                 option = {"farm_id": "--farm", "org_id": "--org"}.get(name, name)
@@ -234,12 +234,11 @@ def _check_account_name(name):
     file, no space or wildcard for the ACL)."""
     use_device_libs()
     from firmware import config
-    from firmware.defaults import DEFAULTS
 
     if not name:
         raise ProvisionError("the backend account's name must not be empty")
     try:
-        config.apply(DEFAULTS, {"device_id": name})
+        config.apply(config.defaults(), {"device_id": name})
     except config.ConfigError as exc:
         raise ProvisionError(f"backend account {name!r}: {exc.reason}") from None
 

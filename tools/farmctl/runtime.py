@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,6 +23,15 @@ def use_device_libs():
     for path in device_sys_path()[1:]:  # not the stubs: the host has no machine module
         if path not in sys.path:
             sys.path.append(path)
+    if "micropython" not in sys.modules:
+        try:
+            import micropython  # noqa: F401  (a host that has one)
+        except ImportError:
+            # Device code marks its constants with micropython.const(), which is the
+            # identity off the device; nothing else of the module is needed here.
+            shim = types.ModuleType("micropython")
+            shim.const = lambda value: value
+            sys.modules["micropython"] = shim
 
 
 def find_micropython():

@@ -33,7 +33,8 @@ from pathlib import Path
 
 from farmctl.runtime import use_device_libs
 from farmctl.link import BrokerError, add_link_options, broker_link, connect, run_loop_until, topic_values
-from firmware.profiles import PROFILES, Profile
+from firmware.profiles import NAMES as PROFILES
+from firmware.profiles import Profile, topic_templates
 
 DEFAULT_WAIT_S = 10.0
 ACK_TIMEOUT_S = 5.0  # the broker's SUBACK and PUBACK (a broker, not a device: it answers at once)
@@ -86,7 +87,7 @@ def check_command_id(text):
 def device_topics(args):
     """The device's Profile, after checking that every placeholder of the topics
     we use has a value on the command line."""
-    spec = PROFILES[args.profile]["topics"]
+    spec = topic_templates(args.profile)
     if "commands" not in spec:
         raise Usage(f"profile {args.profile} has no command topic: its devices take no commands")
     values = dict(topic_values(args), device_id=args.device)

@@ -20,7 +20,7 @@ import threading
 import time
 
 from farmctl.link import BrokerError, add_link_options, broker_link, connect, topic_values
-from firmware.profiles import PROFILES
+from firmware.profiles import topic_templates
 
 # Where each telemetry name may hide in a profile's payload (lower-cased keys).
 COLUMNS = (
@@ -91,7 +91,7 @@ class Fleet:
     before they are heard from. Not thread-safe (Monitor locks)."""
 
     def __init__(self, profile, known, devices=None):
-        topics = PROFILES[profile]["topics"]
+        topics = topic_templates(profile)
         self.status_topic = TopicPattern(topics["status"], known)
         self.telemetry_topic = TopicPattern(topics["telemetry"], known)
         self.rows = {}

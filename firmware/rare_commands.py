@@ -1,0 +1,79 @@
+# The commands a node runs seldom (PROTOCOL.md, Commands): loaded by the dispatcher for
+# one command and unloaded after (after its job ends, for those that take time), so
+# that their code is not in the heap the rest of the time. Each is f(node, params) and
+# returns the answer's response, or steps to run over the loop (lib/coop).
+from firmware import unload
+from firmware.commands import MAX_DURATION_S
+from firmware.errors import CommandError
+from firmware.params import number, state
+
+
+def config(node, params):
+    from firmware import reconfig
+
+    return node.apply_config(reconfig.patch_of(params))
+
+
+def reset_config(node, params):
+    node.reset_config()
+    return {"reset": True, "restarting": True}
+
+
+def get_config(node, params):
+    from firmware.defaults import public
+
+    try:
+        return public(node.cfg)
+    finally:
+        unload("firmware.defaults")
+
+
+def calibrate(node, params):
+    from firmware.calibration import calibrate as calibrate_point  # loaded when a technician calibrates
+
+    sensor = params.get("sensor", params.get("sensor_type"))  # seed 004: sensor_type
+    try:
+        return calibrate_point(node, sensor, params.get("point"), params.get("value"), params.get("temp_c"))
+    except ValueError as exc:
+        raise CommandError(str(exc))
+
+
+def ota(node, params):
+    from ota_fetch import check_request, stage_steps  # loaded only for an update
+
+    url = params.get("url")
+    sha256 = params.get("sha256")
+    try:
+        check_request(url, sha256)
+    except ValueError as exc:
+        raise CommandError(str(exc))
+    return _ota_steps(node, stage_steps(node.root, url, sha256, node.log))
+
+
+def _ota_steps(node, staging):
+    manifest = yield from staging
+    node.restart_soon()  # into the new files; they are kept once they reach the broker
+    return {"version": manifest["version"], "files": len(manifest["files"]), "restarting": True}
+
+
+def set_pump(node, params):  # seed 004: pump_id, state, duration (s)
+    pump_id = number(params, "pump_id", 1, 99)
+    relays = node.cfg["relays"]
+    names = [name for name in node.relays.relays if relays[name]["pump_id"] == pump_id]
+    if not names:
+        raise CommandError("no relay has pump_id %s" % pump_id)
+    duration = number(params, "duration", 1, MAX_DURATION_S, required=False)
+    return node.dispatcher.relay(names[0], state(params.get("state")), duration)
+
+
+def pump_water(node, params):  # seed 001: the irrigation pump, for durationMs or amountMl
+    duration_ms = number(params, "durationMs", 100, MAX_DURATION_S * 1000, required=False)
+    if duration_ms is not None:
+        return node.dispatcher.relay("irrigation", True, duration_ms / 1000)
+    amount = number(params, "amountMl", 1, 10000000, required=False)
+    if amount is None:
+        raise CommandError("missing parameter 'durationMs' or 'amountMl'")
+    flow = node.cfg["relays"].get("irrigation", {}).get("flow_ml_s", 0)
+    if not flow:
+        raise CommandError("amountMl needs relays.irrigation.flow_ml_s in the config; send durationMs")
+    return node.dispatcher.relay("irrigation", True, amount / flow)
