@@ -48,7 +48,8 @@ def measured_import(name, *args):
         if len(sys.modules) != loaded:
             new = [m for m in sys.modules if m not in before_names and m not in _named]
             _named.update(new)
-            print("HEAP module %s %d" % ("+".join(sorted(new)), grown - inner))
+            if new:  # else modules unloaded and loaded again: counted the first time
+                print("HEAP module %s %d" % ("+".join(sorted(new)), grown - inner))
 
 
 def forget_answers(node):

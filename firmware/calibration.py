@@ -7,11 +7,62 @@
 #   ec:       "one" (single point), "low", "high" (value: the solution's mS/cm at 25 C), "dry"
 #   any:      "clear" goes back to the default calibration
 from firmware.params import shown as short
-from firmware.sensors import ec as ec_math
-from firmware.sensors import ph as ph_math
-from firmware.sensors import module, soil
+from firmware.sensors import module, ph, soil
 
 _PH_BUFFERS = {"mid": 7.0, "low": 4.0, "high": 10.0}
+_MIN_EFFICIENCY = 0.80  # a pH probe below this is worn out or a buffer was wrong
+_MAX_EFFICIENCY = 1.05
+
+
+def at_temperature(ec25, temp_c, temp_coef):
+    """What a solution of ec25 (at 25 C) conducts at temp_c."""
+    return ec25 * (1 + temp_coef * (temp_c - 25))
+
+
+def fit_ec(points, temp_coef=0.02):
+    """Calibration from 1 or 2 points (reference ec25 mS/cm, volts, solution temp C).
+
+    One point fixes k with offset 0; two fix both. Returns (k, offset) or raises ValueError."""
+    if len(points) == 1:
+        ec25, volts, temp_c = points[0]
+        if volts <= 0:
+            raise ValueError("EC calibration: the probe gave no voltage")
+        k, offset = at_temperature(ec25, temp_c, temp_coef) / volts, 0.0
+    elif len(points) == 2:
+        (e1, v1, t1), (e2, v2, t2) = points
+        if v1 == v2:
+            raise ValueError("EC calibration: both solutions gave the same voltage")
+        c1 = at_temperature(e1, t1, temp_coef)
+        c2 = at_temperature(e2, t2, temp_coef)
+        k = (c2 - c1) / (v2 - v1)
+        offset = c1 - k * v1
+    else:
+        raise ValueError("EC calibration needs 1 or 2 reference solutions, got %d" % len(points))
+    if k <= 0:
+        raise ValueError("EC calibration: conductivity must rise with the voltage (k=%.3f)" % k)
+    return k, offset
+
+
+def fit_ph(points, temp_c=25.0, gain=1.0):
+    """Calibration from 2 or 3 (buffer pH, volts) points measured at temp_c.
+
+    Returns (slope_mv_per_ph_at_25, offset_volts_at_ph7) by least squares; raises
+    ValueError when the slope is outside 80-105 % of 59.16 mV/pH times the board's gain."""
+    n = len(points)
+    if n not in (2, 3):
+        raise ValueError("pH calibration needs 2 or 3 buffers, got %d" % n)
+    mean_ph = sum(p[0] for p in points) / n
+    mean_v = sum(p[1] for p in points) / n
+    sxx = sum((p[0] - mean_ph) ** 2 for p in points)
+    if sxx == 0:
+        raise ValueError("pH calibration buffers must differ")
+    slope_v = sum((p[0] - mean_ph) * (p[1] - mean_v) for p in points) / sxx
+    slope_mv25 = slope_v * 1000 * ph.K25 / ph.kelvin(temp_c)
+    efficiency = -slope_mv25 / (ph.NERNST_MV * gain)
+    if not _MIN_EFFICIENCY <= efficiency <= _MAX_EFFICIENCY:
+        raise ValueError("pH slope %.1f mV/pH is %d%% of the ideal %.2f: check the buffers and the probe"
+                         % (slope_mv25, round(efficiency * 100), ph.NERNST_MV * gain))
+    return slope_mv25, mean_v + slope_v * (7 - mean_ph)
 
 
 def calibrate(node, sensor, point, value, temp_c=None):
@@ -56,7 +107,7 @@ def _temperature(node, temp_c):
 
 def _volts(driver, sensor):
     micro = driver.read_volts()
-    if not ph_math.RAIL_LOW_UV <= micro < ph_math.RAIL_HIGH_UV:  # the same rails for EC
+    if not ph.RAIL_LOW_UV <= micro < ph.RAIL_HIGH_UV:  # the same rails for EC
         raise ValueError("the %s probe reads %.3f V: not connected?" % (sensor, micro / 1000000))
     return driver.volts
 
@@ -96,8 +147,8 @@ def _ph(driver, point, value, temp_c, cfg, calibration):
     if len(points) == 1:  # one buffer: the offset moves, the slope stays
         slope_v = spec["slope_mv"] / 1000 * (temp_c + 273.15) / 298.15
         return {"offset_v": round(volts - slope_v * (buffer_ph - 7), 5)}, shown
-    slope, offset = ph_math.fit([points[k] for k in points], temp_c, spec["gain"])
-    shown["efficiency_pct"] = round(-slope / (ph_math.NERNST_MV * spec["gain"]) * 100, 1)
+    slope, offset = fit_ph([points[k] for k in points], temp_c, spec["gain"])
+    shown["efficiency_pct"] = round(-slope / (ph.NERNST_MV * spec["gain"]) * 100, 1)
     return {"slope_mv": round(slope, 3), "offset_v": round(offset, 5)}, shown
 
 
@@ -116,7 +167,7 @@ def _ec(driver, point, value, temp_c, cfg, calibration):
     points = {} if point == "one" else calibration.get("ec", {})
     points[point] = (value, volts, temp_c)
     calibration["ec"] = points
-    k, offset = ec_math.fit([points[p] for p in points], spec["temp_coef"])
+    k, offset = fit_ec([points[p] for p in points], spec["temp_coef"])
     return {"k": round(k, 5), "offset": round(offset, 5)}, {"volts": round(volts, 4), "temp_c": temp_c,
                                                              "points": len(points)}
 

@@ -1,9 +1,9 @@
 # The node's link to its backend: the Wi-Fi station, the profile's topics and the MQTT
 # session, all made from one config. A remote config that moves the node to another
 # broker makes a new Link and keeps the old one to go back to (firmware/link_trial.py).
-from firmware import device_id
+from firmware import device_id, unload
 from firmware.profiles import Profile
-from firmware.session import Session, make_client
+from firmware.session import Session
 from firmware.wifi import WifiLink
 
 
@@ -21,7 +21,10 @@ class Link:
                                                 "farm_id": cfg["farm_id"], "org_id": cfg["org_id"]})
         topics = self.profile.topics
         self.wifi = WifiLink(wlan, cfg["wifi"]["ssid"], cfg["wifi"]["password"], log)
-        client, errors = make_client(cfg, self.device_id, log)
+        from firmware import mqtt_setup
+
+        client, errors = mqtt_setup.make_client(cfg, self.device_id, log)
+        unload("firmware.mqtt_setup")
         self.session = Session(client, errors, topics["status"], status("offline", {"reason": "lwt"}, self),
                                self.profile.subscriptions(), on_message, log,
                                mqtt["queue_max"], mqtt["queue_bytes"], outbox)

@@ -5,10 +5,10 @@
 # background so that the serial REPL stays free for the technician.
 import json
 
-from firmware import VERSION, board, device_id
+from firmware import VERSION, board, device_id, unload
 from firmware.console import Console
 from firmware.profiles import Profile
-from firmware.session import Session, make_client
+from firmware.session import Session
 from firmware.wifi import WifiLink
 from ticks import ticks_add, ticks_diff, ticks_ms
 
@@ -31,7 +31,10 @@ class Maintenance:
         self.profile = Profile(cfg["profile"], {"prefix": cfg["mqtt"]["prefix"], "device_id": self.device_id,
                                                 "farm_id": cfg["farm_id"], "org_id": cfg["org_id"]})
         self.wifi = WifiLink(wlan, cfg["wifi"]["ssid"], cfg["wifi"]["password"], self.log)
-        client, errors = make_client(cfg, self.device_id, self.log)
+        from firmware import mqtt_setup
+
+        client, errors = mqtt_setup.make_client(cfg, self.device_id, self.log)
+        unload("firmware.mqtt_setup")
         status_topic = self.profile.topics["status"]
         self.session = Session(client, errors, status_topic, self._status("offline", "lwt"), (),
                                self._ignore, self.log, 1, 1024)

@@ -220,7 +220,14 @@ class Node:
         if topic is None:
             return  # this backend takes no answers (the log has refusals)
         payload = messages.response(link.profile, answer, dialect, self.cfg["farm_id"])
-        link.session.publish(topic, json.dumps(payload), False, 1)
+        if answer["command"] == "get_config":
+            # A whole config: streamed to the socket as it is encoded, never one ~2 KB
+            # string (the block a fragmented heap lacks first).
+            from json_payload import JsonPayload
+
+            link.session.publish(topic, JsonPayload(payload), False, 1)
+        else:
+            link.session.publish(topic, json.dumps(payload), False, 1)
 
     def status_info(self):
         return messages.status(self, self.link, "online", {})

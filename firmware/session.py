@@ -11,56 +11,6 @@ from ticks import sleep_ms, ticks_add, ticks_diff, ticks_ms
 
 _BACKOFF_FIRST_MS = 1000
 _BACKOFF_MAX_MS = 120000
-_CONNECT_TIMEOUT_MS = 3000  # the longest one connection attempt holds the loop
-
-
-def _der_from_pem(data):
-    """mbedtls (MicroPython's ssl) wants DER, or PEM ending in NUL; give it DER."""
-    if b"-----BEGIN" not in data:
-        return data
-    from binascii import a2b_base64
-
-    body = data.split(b"-----BEGIN CERTIFICATE-----")[1].split(b"-----END")[0]
-    return a2b_base64(b"".join(body.split()))
-
-
-def _tls_context(mqtt, log):
-    import ssl as tls
-
-    context = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
-    if not mqtt["ca"]:
-        log("mqtt: TLS without a CA (mqtt.ca): the broker is not authenticated")
-        context.verify_mode = tls.CERT_NONE
-        if hasattr(context, "check_hostname"):
-            context.check_hostname = False
-        return context
-    context.verify_mode = tls.CERT_REQUIRED
-    try:
-        with open(mqtt["ca"], "rb") as f:
-            context.load_verify_locations(cadata=_der_from_pem(f.read()))
-    except (OSError, ValueError, IndexError) as exc:
-        # Never fall back to an unverified link: with no CA loaded every handshake
-        # fails, and the session reports it on each (backed-off) attempt.
-        log("mqtt: TLS CA %s unusable: %s" % (mqtt["ca"], _describe(exc)))
-    return context
-
-
-def make_client(cfg, client_id, log=print):
-    """The MQTT client the config asks for: ours, or the frozen umqtt.simple."""
-    mqtt = cfg["mqtt"]
-    ssl = _tls_context(mqtt, log) if mqtt["tls"] else None
-    if mqtt["client"] == "umqtt":
-        from umqtt.simple import MQTTClient, MQTTException
-
-        client = MQTTClient(client_id, mqtt["host"], mqtt["port"], mqtt["user"] or None,
-                            mqtt["password"] or None, mqtt["keepalive"], ssl)
-    else:
-        from mqtt_client import MQTTClient, MQTTException
-
-        client = MQTTClient(client_id, mqtt["host"], mqtt["port"], mqtt["user"] or None,
-                            mqtt["password"] or None, mqtt["keepalive"], ssl,
-                            timeout_ms=_CONNECT_TIMEOUT_MS)
-    return client, MQTTException
 
 
 def _jitter(delay_ms):
@@ -134,7 +84,7 @@ class Session:
             self._close_quietly()
             delay = _jitter(self._backoff_ms)
             self._log("mqtt: cannot connect to %s:%s: %s; next try in %d ms"
-                      % (client.server, client.port, _describe(exc), delay))
+                      % (client.server, client.port, describe(exc), delay))
             self._next_try = ticks_add(ticks_ms(), delay)
             self._backoff_ms = min(_BACKOFF_MAX_MS, self._backoff_ms * 2)
             return False
@@ -147,7 +97,7 @@ class Session:
     def _lost(self, exc):
         self.connected = False
         self._close_quietly()
-        self._log("mqtt: connection lost: %s" % _describe(exc))
+        self._log("mqtt: connection lost: %s" % describe(exc))
         if self.outbox is not None:
             self._spill()
         self._next_try = ticks_add(ticks_ms(), _jitter(self._backoff_ms))
@@ -177,9 +127,12 @@ class Session:
     # --- messages ---
 
     def publish(self, topic, payload, retain=False, qos=1):
-        """Send now if connected; returns False (nothing queued) when not."""
+        """Send now if connected; returns False (nothing queued) when not. payload: text,
+        or a JsonPayload (lib/mqtt), which our client streams as it encodes it."""
         if not self.connected:
             return False
+        if not self._ours and hasattr(payload, "text"):
+            payload = payload.text()
         try:
             self.client.publish(topic, payload, retain, qos)
             return True
@@ -231,7 +184,7 @@ class Session:
             self.queue.dropped += self.outbox.append(topic, payload)
             return True
         except OSError as exc:
-            self._log("outbox: %s not written: %s; kept in RAM" % (self.outbox.path, _describe(exc)))
+            self._log("outbox: %s not written: %s; kept in RAM" % (self.outbox.path, describe(exc)))
             return False
 
     def _spill(self):
@@ -245,6 +198,8 @@ class Session:
         elif inflight:
             for pid in sorted(inflight):
                 topic, payload, retain = inflight[pid]
+                if hasattr(payload, "text"):
+                    payload = payload.text()  # a streamed one (a large answer): whole on flash
                 if not retain and not self._to_outbox(topic, payload):  # a stale status is not kept
                     return
             inflight.clear()  # on flash now: sent from there after the reconnection
@@ -271,7 +226,7 @@ class Session:
             try:
                 messages = outbox.take(room)
             except OSError as exc:
-                self._log("outbox: %s unreadable, %d bytes lost: %s" % (outbox.path, len(outbox), _describe(exc)))
+                self._log("outbox: %s unreadable, %d bytes lost: %s" % (outbox.path, len(outbox), describe(exc)))
                 outbox.clear()
                 return True
             for topic, payload in messages:
@@ -279,5 +234,6 @@ class Session:
         return False
 
 
-def _describe(exc):
+def describe(exc):
+    """An exception as one line for the log."""
     return "%s %s" % (type(exc).__name__, exc)

@@ -3,7 +3,7 @@
 # linear in the conductivity at the solution's own temperature: ec_t = k * volts +
 # offset. Compensation to 25 C is linear with a coefficient of 1.85-2 %/C depending on
 # the probe's maker (temp_coef). Calibration uses reference solutions whose value is
-# given at 25 C (1.413, 12.88 mS/cm).
+# given at 25 C (1.413, 12.88 mS/cm): firmware/calibration.py.
 from micropython import const
 
 from firmware.sensors.sampling import AnalogProbe
@@ -33,37 +33,8 @@ def build(spec, hw):
     return AnalogEC(hw.adc(spec["pin"]), spec["k"], spec["offset"], spec["temp_coef"])
 
 
-def at_temperature(ec25, temp_c, temp_coef):
-    """What a solution of ec25 (at 25 C) conducts at temp_c."""
-    return ec25 * (1 + temp_coef * (temp_c - 25))
-
-
 def to_25c(ec_t, temp_c, temp_coef):
     return ec_t / (1 + temp_coef * (temp_c - 25))
-
-
-def fit(points, temp_coef=0.02):
-    """Calibration from 1 or 2 points (reference ec25 mS/cm, volts, solution temp C).
-
-    One point fixes k with offset 0; two fix both. Returns (k, offset) or raises ValueError."""
-    if len(points) == 1:
-        ec25, volts, temp_c = points[0]
-        if volts <= 0:
-            raise ValueError("EC calibration: the probe gave no voltage")
-        k, offset = at_temperature(ec25, temp_c, temp_coef) / volts, 0.0
-    elif len(points) == 2:
-        (e1, v1, t1), (e2, v2, t2) = points
-        if v1 == v2:
-            raise ValueError("EC calibration: both solutions gave the same voltage")
-        c1 = at_temperature(e1, t1, temp_coef)
-        c2 = at_temperature(e2, t2, temp_coef)
-        k = (c2 - c1) / (v2 - v1)
-        offset = c1 - k * v1
-    else:
-        raise ValueError("EC calibration needs 1 or 2 reference solutions, got %d" % len(points))
-    if k <= 0:
-        raise ValueError("EC calibration: conductivity must rise with the voltage (k=%.3f)" % k)
-    return k, offset
 
 
 class AnalogEC(AnalogProbe):

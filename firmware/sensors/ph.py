@@ -1,7 +1,8 @@
 # pH from an analog probe through its amplifier board on an ADC1 pin, or from an
 # Atlas EZO-pH circuit on I2C. The analog calibration is stored as a slope (mV per pH
 # at 25 C, negative: the electrode's voltage falls as pH rises) and an offset (volts
-# at pH 7); the slope is scaled with temperature as the Nernst equation says.
+# at pH 7); the slope is scaled with temperature as the Nernst equation says (the fit
+# from buffers is firmware/calibration.py's).
 from micropython import const
 
 from firmware.sensors.sampling import AnalogProbe
@@ -13,9 +14,7 @@ RULES = (("bus", ("adc", "i2c")), ("pin", "adc1"), ("i2c_addr", (8, 119)), ("gai
          ("slope_mv", (-2000.0, -1.0)), ("offset_v", (0.0, 3.3)))
 
 NERNST_MV = 59.16  # ideal electrode slope at 25 C, mV per pH
-_K25 = 298.15
-_MIN_EFFICIENCY = 0.80  # a probe below this is worn out or a buffer was wrong
-_MAX_EFFICIENCY = 1.05
+K25 = 298.15
 RAIL_LOW_UV = const(50000)  # an open input reads at a rail
 RAIL_HIGH_UV = const(3050000)  # at 11 dB the ADC saturates near 3.1 V
 
@@ -35,34 +34,12 @@ def build(spec, hw):
     return AnalogPH(hw.adc(spec["pin"]), spec["slope_mv"], spec["offset_v"])
 
 
-def _kelvin(temp_c):
+def kelvin(temp_c):
     return temp_c + 273.15
 
 
-def fit(points, temp_c=25.0, gain=1.0):
-    """Calibration from 2 or 3 (buffer pH, volts) points measured at temp_c.
-
-    Returns (slope_mv_per_ph_at_25, offset_volts_at_ph7) by least squares; raises
-    ValueError when the slope is outside 80-105 % of 59.16 mV/pH times the board's gain."""
-    n = len(points)
-    if n not in (2, 3):
-        raise ValueError("pH calibration needs 2 or 3 buffers, got %d" % n)
-    mean_ph = sum(p[0] for p in points) / n
-    mean_v = sum(p[1] for p in points) / n
-    sxx = sum((p[0] - mean_ph) ** 2 for p in points)
-    if sxx == 0:
-        raise ValueError("pH calibration buffers must differ")
-    slope_v = sum((p[0] - mean_ph) * (p[1] - mean_v) for p in points) / sxx
-    slope_mv25 = slope_v * 1000 * _K25 / _kelvin(temp_c)
-    efficiency = -slope_mv25 / (NERNST_MV * gain)
-    if not _MIN_EFFICIENCY <= efficiency <= _MAX_EFFICIENCY:
-        raise ValueError("pH slope %.1f mV/pH is %d%% of the ideal %.2f: check the buffers and the probe"
-                         % (slope_mv25, round(efficiency * 100), NERNST_MV * gain))
-    return slope_mv25, mean_v + slope_v * (7 - mean_ph)
-
-
 def ph_from_volts(volts, slope_mv25, offset_v, temp_c=25.0):
-    slope_v = slope_mv25 / 1000 * _kelvin(temp_c) / _K25
+    slope_v = slope_mv25 / 1000 * kelvin(temp_c) / K25
     return 7 + (volts - offset_v) / slope_v
 
 

@@ -26,6 +26,8 @@ class RecordingSession:
         sleep_ms(min(ms, 2))
 
     def publish(self, topic, payload, retain=False, qos=1):
+        if hasattr(payload, "text"):  # a JsonPayload (a large answer, streamed by the real client)
+            payload = payload.text()
         self.sent.append((topic, json.loads(payload)))
         return True
 

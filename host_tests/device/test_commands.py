@@ -32,6 +32,23 @@ def test_a_redelivered_command_id_is_answered_again_not_run_again():
     assert not chip.relay_on("irrigation") and len(chip.writes(26)) == writes
 
 
+def test_an_older_redelivery_is_answered_from_its_outcome_and_still_not_run_again():
+    chip, node = make_node()
+    first = send(node, {"command_id": "c0", "command": "relay", "parameters": {"relay": "irrigation", "state": 1}})
+    refused = send(node, {"command_id": "f0", "command": "relay", "parameters": {"relay": "fertigation", "state": 1}})
+    for i in range(1, 12):  # more than the answers kept whole: c0 and f0 keep their outcome only
+        send(node, {"command_id": "c%d" % i, "command": "relay",
+                    "parameters": {"relay": "irrigation", "state": i % 2}})
+    assert chip.relay_on("irrigation")
+    writes = len(chip.writes(26))
+    again = send(node, {"command_id": "c0", "command": "relay", "parameters": {"relay": "irrigation", "state": 0}})
+    assert again["success"] and again["response"] == {"repeat": True} and again["command"] == "relay"
+    assert again["command_id"] == first["command_id"] and chip.relay_on("irrigation")
+    assert len(chip.writes(26)) == writes
+    again = send(node, {"command_id": "f0", "command": "relay", "parameters": {"relay": "fertigation", "state": 1}})
+    assert not again["success"] and again["error"] == refused["error"][:80]
+
+
 def test_a_redelivered_command_that_changes_nothing_runs_again():
     # Its answer (a whole config, for get_config) is not kept in RAM for redeliveries.
     chip, node = make_node()

@@ -1,4 +1,7 @@
 # lib/mqtt: the client's bytes on the wire and its bounds, against a scripted peer.
+import json
+
+from json_payload import JsonPayload
 from mqtt_client import MQTTClient, MQTTException
 from scripted_broker import CONNACK_OK, ScriptedBroker
 from testkit import raises
@@ -198,3 +201,38 @@ def test_malformed_remaining_length_drops_the_connection():
     assert isinstance(err, MQTTException) and "remaining length" in str(err)
     assert not client.is_connected()
     broker.wait()
+
+
+def test_a_large_payload_leaves_whole_without_being_copied_into_the_packet():
+    broker = ScriptedBroker([("packet",), ("send", CONNACK_OK), ("packet",), ("packet",)])
+    client = client_for(broker)
+    client.connect()
+    text = '{"config": "%s"}' % ("z" * 1500)  # above one write's size: header, then the payload
+    client.publish("farm/n1/command_response", text)
+    client.publish("t", "h\u00e9")  # a str's UTF-8 bytes, as CPython encodes them
+    _, large, small = broker.wait()
+    topic = b"farm/n1/command_response"
+    remaining = 2 + len(topic) + len(text)
+    assert large == bytes((0x30, remaining & 0x7F | 0x80, remaining >> 7)) + b"\x00\x18" + topic + text.encode()
+    assert small == b"\x30\x06\x00\x01th\xc3\xa9"
+
+
+def test_a_json_payload_is_streamed_with_its_length_first_and_resent_after_a_reconnect():
+    value = {"relays": {"r%d" % i: {"pin": i, "max_on_s": 600.5, "name": "caf\u00e9"} for i in range(40)}}
+    expected = json.dumps(value).encode()  # the same text as json.dump writes on each runtime
+    first = ScriptedBroker([("packet",), ("send", CONNACK_OK), ("packet",), ("close",)])
+    client = client_for(first)
+    client.connect()
+    client.publish("t", JsonPayload(value), qos=1)
+    _, sent = first.wait()
+    assert len(expected) > 1000
+    assert sent[:1] == b"\x32" and sent.endswith(b"\x00\x01t\x00\x01" + expected)
+    assert serve(client) is not None  # the broker closed before its PUBACK
+    second = ScriptedBroker([("packet",), ("send", CONNACK_OK), ("packet",),
+                             ("send", b"\x40\x02\x00\x01"), ("sleep", 200)])
+    client.port = second.port
+    client.connect(clean_session=False)
+    serve(client, lambda: not client.inflight)
+    _, resent = second.wait()
+    assert resent[:1] == b"\x3a" and resent.endswith(b"\x00\x01t\x00\x01" + expected)
+    assert JsonPayload(value).text().encode() == expected and len(JsonPayload(value)) == len(expected)

@@ -1,8 +1,9 @@
 # MQTT 3.1.1 client with the API of micropython-lib's umqtt.simple MQTTClient, plus
 # what that one lacks: no call blocks longer than timeout_ms; QoS 1 both ways, with
 # unacknowledged publishes kept and resent (DUP) after a reconnect; keepalive pings
-# and detection of a dead (half-open) connection; packets split across reads.
-# Runs on MicroPython (ESP32, unix port) and CPython.
+# and detection of a dead (half-open) connection; packets split across reads; no copy
+# of a large payload on its way out (see _send_publish), and payloads streamed as they
+# are encoded (json_payload.JsonPayload). Runs on MicroPython (ESP32, unix port) and CPython.
 import select
 import socket
 
@@ -24,6 +25,10 @@ _DUP = const(0x08)
 _EAGAIN = (11, 35, 115)  # EAGAIN on Linux and lwIP, EWOULDBLOCK on BSD, EINPROGRESS
 _IPPROTO_TCP = const(6)  # the unix port lacks the names; the values are the same everywhere
 _TCP_NODELAY = const(1)
+# A PUBLISH up to this size leaves in one write (with TCP_NODELAY every write is a
+# segment); a larger one is written as its header, then its payload where it lies.
+_ONE_WRITE = const(512)
+_STREAM_CHUNK = const(256)  # the buffer a streamed payload is encoded through
 
 CONNACK_REASONS = {
     1: "unacceptable protocol version",
@@ -46,6 +51,18 @@ def _encode(value):
     return value.encode() if isinstance(value, str) else value
 
 
+def _payload(msg):
+    """msg's bytes, without a copy where the port allows it (a MicroPython str is a
+    buffer of its UTF-8 bytes; CPython encodes). A payload object (one with write_to,
+    such as json_payload.JsonPayload) stays as it is."""
+    if type(msg) is str:
+        try:
+            return memoryview(msg)
+        except TypeError:
+            return msg.encode()
+    return msg
+
+
 def _would_block(exc):
     # MicroPython and CPython say "no data now" differently; so does CPython's ssl.
     return (exc.args and exc.args[0] in _EAGAIN) or type(exc).__name__.startswith("SSLWant")
@@ -57,7 +74,7 @@ class MQTTClient:
     max_inflight bounds the QoS 1 publishes waiting for PUBACK."""
 
     def __init__(self, client_id, server, port=0, user=None, password=None, keepalive=0,
-                 ssl=None, ssl_params=None, timeout_ms=5000, rx_size=4096, max_inflight=16):
+                 ssl=None, ssl_params=None, timeout_ms=5000, rx_size=2048, max_inflight=16):
         self.client_id = _encode(client_id)
         self.server = server
         self.port = port or (8883 if ssl else 1883)
@@ -82,6 +99,7 @@ class MQTTClient:
         self._rx_len = 0
         self._skip = 0  # bytes of an oversize packet still to throw away
         self._header = bytearray(5)
+        self._chunk = None  # a streamed payload's buffer, made on first use and kept
         self._poll = None
         self._last_tx = 0
         self._last_rx = 0
@@ -157,10 +175,11 @@ class MQTTClient:
             self._ping_sent = ticks_ms()
 
     def publish(self, topic, msg, retain=False, qos=0):
-        """Send a message. QoS 1 returns its packet id at once; the PUBACK is handled by
-        check_msg(), and the message is kept until then (resent after a reconnect)."""
+        """Send a message (str, bytes, or a payload object such as a JsonPayload). QoS 1
+        returns its packet id at once; the PUBACK is handled by check_msg(), and the
+        message is kept until then (resent after a reconnect)."""
         topic = _encode(topic)
-        msg = _encode(msg)
+        msg = _payload(msg)
         pid = None
         if qos == 1:
             if len(self.inflight) >= self.max_inflight:
@@ -307,8 +326,20 @@ class MQTTClient:
         parts += topic
         if qos:
             parts += bytes((pid >> 8, pid & 0xFF))
-        parts += msg  # one write: with TCP_NODELAY every write is a segment
-        self._write(parts, self.timeout_ms)
+        if hasattr(msg, "write_to"):
+            self._write(parts, self.timeout_ms)
+            if self._chunk is None:
+                self._chunk = bytearray(_STREAM_CHUNK)
+            msg.write_to(self._write_chunk, self._chunk)
+        elif len(parts) + len(msg) <= _ONE_WRITE:
+            parts += msg
+            self._write(parts, self.timeout_ms)
+        else:  # no copy of a large payload: two segments instead of one
+            self._write(parts, self.timeout_ms)
+            self._write(msg, self.timeout_ms)
+
+    def _write_chunk(self, view):
+        self._write(view, self.timeout_ms)
 
     def _write(self, data, timeout_ms):
         if self.sock is None:

@@ -1,0 +1,50 @@
+# What a running node keeps loaded: config code and rare commands are loaded for a job
+# and unloaded after (firmware.unload), and what they raise is still caught afterwards.
+import json
+import sys
+
+from firmware import release_config, startup, unload
+from nodekit import make_node, send
+from testkit import tmpdir, write_text
+
+CONFIG_CODE = ("firmware.config", "firmware.schema", "firmware.defaults", "firmware.reconfig")
+
+
+def loaded(*names):
+    return [name for name in names if name in sys.modules]
+
+
+def test_unload_forgets_a_module_and_its_package_attribute():
+    import firmware.params  # noqa: F401
+
+    unload("firmware.params")
+    assert "firmware.params" not in sys.modules and "params" not in sys.modules["firmware"].__dict__
+    unload("firmware.params", "no.such.module")  # twice, or never loaded: nothing to do
+
+
+def test_a_config_change_leaves_no_config_code_loaded():
+    _, node = make_node({"sensors": {"npk": {"enabled": False}}})
+    release_config(node.reader.fitted())
+    answer = send(node, {"command_id": "i1", "command": "set_interval", "parameters": {"interval_s": 30}})
+    assert answer["success"] and node.cfg["interval_s"] == 30
+    assert loaded(*CONFIG_CODE) == []
+    assert loaded("firmware.sensors.npk") == []  # checked with the rest, not fitted: let go
+    assert loaded("firmware.sensors.soil") == ["firmware.sensors.soil"]  # fitted: in use
+
+
+def test_rare_commands_are_unloaded_and_their_errors_still_answered():
+    _, node = make_node()
+    for n in range(2):  # the second time through a freshly loaded copy of the config code
+        answer = send(node, {"command_id": "c%d" % n, "command": "config", "parameters": {"interval_s": 0}})
+        assert not answer["success"] and answer["error"].startswith("config refused: interval_s")
+        answer = send(node, {"command_id": "g%d" % n, "command": "get_config"})
+        assert answer["success"] and "password" not in answer["response"]["mqtt"]
+        assert loaded("firmware.rare_commands", *CONFIG_CODE) == []
+
+
+def test_startup_reads_the_config_and_lets_its_code_go():
+    root = tmpdir()
+    write_text(root + "/config.json", json.dumps({"interval_s": 30}))
+    cfg, problems = startup.load_config(root)
+    assert cfg["interval_s"] == 30 and problems == []
+    assert loaded(*CONFIG_CODE) == []
