@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backend import Backend
+from firmware.mqtt_setup import RX_BYTES as MAX_PACKET  # a bigger packet is acknowledged and dropped
 
 RUNTIMES = ("micropython", "cpython")
 PAYLOADS = 1500
-MAX_PACKET = 4096  # lib/mqtt's rx_size: a bigger packet is acknowledged and dropped
 ANSWER_TIMEOUT_S = 60
 QUIET_S = 5  # no answer for this long: the node has answered all it will
 RELAYS = ("irrigation", "fertigation")
