@@ -52,17 +52,6 @@ def measured_import(name, *args):
                 print("HEAP module %s %d" % ("+".join(sorted(new)), grown - inner))
 
 
-def forget_answers(node):
-    """What the answers a node remembers (for redeliveries) hold: the heap they free
-    when dropped. Profile only: the node forgets them for good. (Its log lines sit in
-    a buffer allocated once, counted with the node.)"""
-    dispatcher = node.dispatcher
-    remembered = len([kept for kept in dispatcher._whole if kept is not None])
-    dispatcher._whole = [None] * len(dispatcher._whole)
-    dispatcher._outcomes = [None] * len(dispatcher._outcomes)
-    phase("without the %d remembered command answers" % remembered)
-
-
 def main():
     root, ssid, password = sys.argv[1], sys.argv[2], sys.argv[3]
     options = dict(OPTIONS)
@@ -92,8 +81,6 @@ def main():
                 phase("after %d readings" % node.seq)
                 micropython.mem_info()
                 micropython.qstr_info()
-            if node.seq == READINGS_MARKED[-2]:
-                forget_answers(node)
         return False
 
     def marked_run(node, until=None):

@@ -2,9 +2,11 @@
 # min..max raises one alert; it is cleared (one "info") only once the reading is back
 # inside by the rule's hysteresis, so a value wobbling on a threshold does not flood
 # the backend. A missing reading changes nothing: an unplugged probe is not a recovery.
-_INSIDE = 0
-_LOW = 1
-_HIGH = 2
+from micropython import const
+
+_INSIDE = const(0)
+_LOW = const(1)
+_HIGH = const(2)
 
 
 class Alerts:

@@ -8,10 +8,11 @@
 #   any:      "clear" goes back to the default calibration
 from firmware.params import shown as short
 from firmware.sensors import module, ph, soil
+from micropython import const
 
 _PH_BUFFERS = {"mid": 7.0, "low": 4.0, "high": 10.0}
-_MIN_EFFICIENCY = 0.80  # a pH probe below this is worn out or a buffer was wrong
-_MAX_EFFICIENCY = 1.05
+_MIN_EFFICIENCY = const(0.80)  # a pH probe below this is worn out or a buffer was wrong
+_MAX_EFFICIENCY = const(1.05)
 
 
 def at_temperature(ec25, temp_c, temp_coef):
@@ -115,7 +116,7 @@ def _volts(driver, sensor):
 def _cleared(sensor, keys, calibration):
     """The default calibration back; a calibration in progress is dropped."""
     calibration.pop(sensor, None)
-    default = module(sensor).settings()
+    default = dict(module(sensor).SETTINGS)
     return {key: default[key] for key in keys}, {}
 
 

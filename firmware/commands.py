@@ -1,31 +1,37 @@
 # Commands: every backend dialect is turned into one canonical form
 # (command_id, command, parameters), checked, executed once, and answered exactly once.
 # A repeated command_id (a QoS 1 redelivery) is not run again: the last answers are kept
-# whole and sent again; older ones are answered from what is kept of them (the outcome).
+# whole and sent again; older ones are answered from what is kept of them (the outcome),
+# in storage allocated once (Answered).
 # Commands that change nothing (get_config, status, ping) just run again.
 # Bad input of any kind is answered with success false and an error that says what was
 # wrong; it never moves a relay.
 # The commands a node runs all the time live here; the rare ones (config, calibration,
 # OTA...) in firmware/rare_commands.py, loaded for each use and unloaded after.
 import json
+from hashlib import sha256
 
 from firmware import unload
 from firmware.errors import CommandError, ConfigError, Refused
 from firmware.params import number, shown, state, valid_id
+from micropython import const
 
 ALIASES = (("send_now", "read"), ("calibrate_sensor", "calibrate"), ("reboot", "restart"),
            ("ota_update", "ota"))
 # Commands of firmware/rare_commands.py.
-_RARE = ("config", "reset_config", "calibrate", "ota", "get_config", "pump_water", "set_pump")
-_RARE_MODULE = "firmware.rare_commands"
-# Answers kept whole, as JSON text, for a redelivery; and answered command_ids kept
-# with their outcome only (a redelivery is seldom older than a few commands).
-_WHOLE = 8
-_OUTCOMES = 32
-_ERROR_KEPT = 80  # characters of a refusal's reason kept with its outcome
+_RARE = const(("config", "reset_config", "calibrate", "ota", "get_config", "pump_water", "set_pump"))
+_RARE_MODULE = const("firmware.rare_commands")
+# Answered commands remembered for redeliveries (seldom older than a few commands): the
+# latest _WHOLE with their answer whole (a longer one than _SLOT bytes keeps its outcome
+# only), _KEPT with their outcome.
+_KEPT = const(32)
+_WHOLE = const(8)
+_SLOT = const(256)
+_REFUSED = const(1)
+_SUCCEEDED = const(2)
 # Commands that change nothing: a redelivery runs them again (a fresh answer) rather
 # than keeping their answers, a whole config among them, in RAM.
-_NO_EFFECT = ("get_config", "status", "ping")
+_NO_EFFECT = const(("get_config", "status", "ping"))
 MAX_DURATION_S = 86400
 
 
@@ -98,15 +104,62 @@ def _config_message(data):
     return command_id, "config", data, "canonical"
 
 
+def _digest(command_id):
+    """Two 30-bit numbers from command_id's SHA-256: small ints, kept without allocation.
+    A new id passes for one of the _KEPT remembered with a chance of about 2^-55."""
+    digest = sha256(command_id.encode()).digest()
+    return (int.from_bytes(digest[:4], "big") & 0x3FFFFFFF, int.from_bytes(digest[4:8], "big") & 0x3FFFFFFF)
+
+
+class Answered:
+    """The commands answered lately, in storage allocated once: their answers come and
+    go on every command, and long-lived strings made each time would leave holes in
+    the heap around the short-lived ones."""
+
+    def __init__(self):
+        self._high = [0] * _KEPT  # the two halves of each command_id's digest
+        self._low = [0] * _KEPT
+        self._commands = [None] * _KEPT  # command names (interned: no allocation)
+        self._outcomes = bytearray(_KEPT)  # 0: free, _REFUSED, _SUCCEEDED
+        self._answers = bytearray(_WHOLE * _SLOT)
+        self._lengths = [0] * _WHOLE  # of the answer in each slot; 0: none
+        self._owners = [-1] * _WHOLE  # the entry whose answer a slot holds
+        self._next = 0
+
+    def remember(self, command_id, command, success, text):
+        """Keep command_id's outcome, and its answer (JSON text) whole if it fits a slot."""
+        i = self._next
+        self._next = (i + 1) % _KEPT
+        self._high[i], self._low[i] = _digest(command_id)
+        self._commands[i] = command
+        self._outcomes[i] = _SUCCEEDED if success else _REFUSED
+        slot = i % _WHOLE
+        data = text.encode()
+        fits = len(data) <= _SLOT
+        if fits:
+            self._answers[slot * _SLOT:slot * _SLOT + len(data)] = data
+        self._lengths[slot] = len(data) if fits else 0
+        self._owners[slot] = i
+
+    def find(self, command_id):
+        """(command, succeeded, whole answer text or None) of an answered command_id, or None."""
+        high, low = _digest(command_id)
+        for i in range(_KEPT):
+            if self._outcomes[i] and self._high[i] == high and self._low[i] == low:
+                slot = i % _WHOLE
+                text = None
+                if self._owners[slot] == i and self._lengths[slot]:
+                    text = bytes(self._answers[slot * _SLOT:slot * _SLOT + self._lengths[slot]])
+                return self._commands[i], self._outcomes[i] == _SUCCEEDED, text
+        return None
+
+
 class Dispatcher:
     """node: what commands act on (see Node); it sends the answers (send_response)."""
 
     def __init__(self, node):
         self.node = node
-        self._whole = [None] * _WHOLE  # (command_id, answer JSON) of the latest answers
-        self._outcomes = [None] * _OUTCOMES  # (command_id, command, success, error) of more
-        self._next_whole = 0
-        self._next_outcome = 0
+        self.answered = Answered()
         self._counter = 0
         self.job = None  # a command that takes time: (steps, command_id, command, dialect)
         self.verifier = None  # firmware.signing's, made when the first signed message comes
@@ -207,38 +260,27 @@ class Dispatcher:
         answer = {"command_id": command_id, "device_id": self.node.link.device_id, "command": command,
                   "success": success, "response": response, "error": error, "ts": self.node.clock.iso()}
         if command_id is not None and remember and command not in _NO_EFFECT:
-            self._remember(answer)
+            self.answered.remember(command_id, command, success, json.dumps(answer))
         self.node.send_response(answer, dialect)
         if not success:
             self.node.log("command %s refused: %s" % (shown(command), error))
         return answer
 
-    def _remember(self, answer):
-        command_id = answer["command_id"]
-        i = self._next_whole
-        self._whole[i] = (command_id, json.dumps(answer))
-        self._next_whole = (i + 1) % _WHOLE
-        error = answer["error"]
-        j = self._next_outcome
-        self._outcomes[j] = (command_id, answer["command"], answer["success"], error and error[:_ERROR_KEPT])
-        self._next_outcome = (j + 1) % _OUTCOMES
-
     def _answer_again(self, command_id, dialect):
-        """Answer a redelivery of an answered command, as it was answered; False if
-        command_id was not answered (or is forgotten)."""
-        for kept in self._whole:
-            if kept is not None and kept[0] == command_id:
-                # The first answer, again (its ts included: it says when it ran).
-                self.node.send_response(json.loads(kept[1]), dialect)
-                return True
-        for kept in self._outcomes:
-            if kept is not None and kept[0] == command_id:
-                _, command, success, error = kept
-                self.node.send_response({"command_id": command_id, "device_id": self.node.link.device_id,
-                                         "command": command, "success": success, "response": {"repeat": True},
-                                         "error": error, "ts": self.node.clock.iso()}, dialect)
-                return True
-        return False
+        """Answer a redelivery of an answered command as it was answered (its first
+        answer again, or from its outcome); False if command_id is not remembered."""
+        kept = self.answered.find(command_id)
+        if kept is None:
+            return False
+        command, succeeded, text = kept
+        if text is not None:
+            self.node.send_response(json.loads(text), dialect)  # its ts too: when it ran
+            return True
+        self.node.send_response({"command_id": command_id, "device_id": self.node.link.device_id,
+                                 "command": command, "success": succeeded, "response": {"repeat": True},
+                                 "error": None if succeeded else "refused the first time it came",
+                                 "ts": self.node.clock.iso()}, dialect)
+        return True
 
     # --- the commands a node runs all the time (PROTOCOL.md, Commands) ---
 

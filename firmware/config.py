@@ -8,14 +8,16 @@ import json
 
 from atomicfile import exists, recover, write_atomic
 from firmware import in_root
-from firmware.defaults import NAMED, SECRET_KEYS, entry, public, tree  # noqa: F401 (public: the config API)
+from firmware.defaults import DEFAULTS, MISSING, NAMED, SECRET_KEYS, child, entry, equal, is_object, tree
+from firmware.defaults import public  # noqa: F401 (part of the config API)
 from firmware.errors import ConfigError
 from firmware.schema import check, type_name, validate  # noqa: F401 (the config API)
+from micropython import const
 
 CONFIG_FILE = "config.json"
 SECRETS_FILE = "secrets.json"
 
-_MAX_DROP_ROUNDS = 4
+_MAX_DROP_ROUNDS = const(4)
 
 
 def defaults():
@@ -132,21 +134,22 @@ def load(root=""):
     return cfg, problems
 
 
-def _split(cfg, default, path, secret):
-    """The part of cfg that differs from default, secret keys only or all but them."""
+def _split(cfg, template, path, secret):
+    """The part of cfg that differs from the defaults (template: their part at path),
+    secret keys only or all but them."""
     out = {}
     for key in cfg:
         here = path + key
         value = cfg[key]
-        base = default.get(key) if type(default) is dict else None
-        if type(value) is dict and type(base) is dict and here not in NAMED:
+        base = child(template, key) if is_object(template) else MISSING
+        if type(value) is dict and is_object(base) and here not in NAMED:
             part = _split(value, base, here + ".", secret)
             if part:
                 out[key] = part
-        elif (here in SECRET_KEYS) == secret and value != base:
+        elif (here in SECRET_KEYS) == secret and not equal(value, base):
             out[key] = _copy(value)
-            if here in NAMED and type(value) is dict and type(base) is dict:
-                for name in base:
+            if here in NAMED and type(value) is dict and is_object(base):
+                for name, _ in base:
                     if name not in value:
                         out[key][name] = None  # a default entry removed stays removed when loaded
     return out
@@ -160,16 +163,16 @@ def _store(path, data):
     return True
 
 
-def save(cfg, root=""):
-    """Validate and save: settings that differ from the defaults to config.json,
-    secrets to secrets.json. Each file is replaced atomically and only when it changes."""
-    validate(cfg)
-    default = tree()
-    _store(in_root(root, CONFIG_FILE), _split(cfg, default, "", False))
-    _store(in_root(root, SECRETS_FILE), _split(cfg, default, "", True))
+def save(cfg, root="", checked=False):
+    """Validate (unless checked: cfg came from apply()) and save: settings that differ
+    from the defaults to config.json, secrets to secrets.json. Each file is replaced
+    atomically and only when it changes."""
+    if not checked:
+        validate(cfg)
+    _store(in_root(root, CONFIG_FILE), _split(cfg, DEFAULTS, "", False))
+    _store(in_root(root, SECRETS_FILE), _split(cfg, DEFAULTS, "", True))
 
 
 def reset(cfg):
     """Back to the defaults, keeping Wi-Fi and broker secrets."""
-    default = tree()
-    return merge(default, _split(cfg, default, "", True))
+    return merge(tree(), _split(cfg, DEFAULTS, "", True))

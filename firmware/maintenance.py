@@ -10,9 +10,10 @@ from firmware.console import Console
 from firmware.profiles import Profile
 from firmware.session import Session
 from firmware.wifi import WifiLink
+from micropython import const
 from ticks import ticks_add, ticks_diff, ticks_ms
 
-_SERVE_MS = 500
+_SERVE_MS = const(500)
 
 
 class Maintenance:

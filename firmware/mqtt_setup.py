@@ -2,11 +2,13 @@
 # with TLS when mqtt.tls is set. Loaded while a link is made, unloaded after: the
 # client lives on, the code that set it up does not.
 from firmware.session import describe
+from micropython import const
 
-_CONNECT_TIMEOUT_MS = 3000  # the longest one connection attempt holds the loop
-# The largest packet our client takes: a whole config (~1.9 KB), also signed (~2.3 KB),
-# with room for more relays and rules. A bigger one is acknowledged, dropped and counted.
-RX_BYTES = 3072
+_CONNECT_TIMEOUT_MS = const(3000)  # the longest one connection attempt holds the loop
+# The largest packet our client takes: a command, or a config up to a whole default one
+# (~1.9 KB; a signed config must leave something out). A bigger one is acknowledged,
+# dropped and counted (telemetry meta.rx_dropped).
+RX_BYTES = 2048
 
 
 def _der_from_pem(data):

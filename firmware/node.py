@@ -15,14 +15,15 @@ from firmware.console import Console
 from firmware.link import Link
 from firmware.relays import RelayBank
 from firmware.sensors.reader import SensorReader
+from micropython import const
 from outbox import DEFAULT_PATH as OUTBOX_PATH
 from outbox import Outbox
 from ticks import sleep_ms, ticks_add, ticks_diff, ticks_ms
 
-_LOOP_MS = 20  # the longest the loop idles between turns
-_NTP_RETRY_MS = 60000
-_NTP_RESYNC_MS = 6 * 3600 * 1000
-_RESET_CAUSES = ("?", "power_on", "hard", "watchdog", "deepsleep", "soft")
+_LOOP_MS = const(20)  # the longest the loop idles between turns
+_NTP_RETRY_MS = const(60000)
+_NTP_RESYNC_MS = const(6 * 3600 * 1000)
+_RESET_CAUSES = const(("?", "power_on", "hard", "watchdog", "deepsleep", "soft"))
 
 
 class Node:
@@ -142,8 +143,11 @@ class Node:
         except StopIteration as done:
             self._pass = None
             values, errors = done.value
-            self._values = dict(values)
-            self._errors = dict(errors)
+            # Kept for what is published between passes (a relay change); updated in
+            # place, not copied: no new tables each pass.
+            self._values.update(values)
+            self._errors.clear()
+            self._errors.update(errors)
             self.relays.observe(self._values)
             self.relays.take_changes()  # an interlock stop is in this very reading
             self.publish_reading(values, errors)

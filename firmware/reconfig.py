@@ -5,24 +5,25 @@
 # at boot, by design). Loaded for a change and unloaded after, with the config code.
 from firmware import config
 from firmware.errors import CommandError, ConfigError
+from micropython import const
 
 # Settings the running node takes over at once. signing.window_s is read at each check
 # (firmware/signing.py). Not signing.key: a new key is applied by a restart, the clean
 # break a rotation wants: relays switched on under the old key go off (off at boot), and
 # nothing signed before the new boot is taken, whatever its key.
-_LIVE = ("interval_s", "failsafe_s", "interlocks", "relay_groups", "alerts", "trims", "ntp",
+_LIVE = const(("interval_s", "failsafe_s", "interlocks", "relay_groups", "alerts", "trims", "ntp",
          "mqtt.fallback_s", "safe_mode", "signing.window_s",
          "relays.*.max_on_s", "relays.*.pump_id", "relays.*.flow_ml_s",
          "sensors.soil.dry", "sensors.soil.wet", "sensors.ec.k", "sensors.ec.offset",
-         "sensors.ec.temp_coef", "sensors.ph.slope_mv", "sensors.ph.offset_v", "sensors.ph.gain")
+         "sensors.ec.temp_coef", "sensors.ph.slope_mv", "sensors.ph.offset_v", "sensors.ph.gain"))
 # The offline queue is sized once, at boot: its readings must not be lost to a resize.
-_AT_BOOT = ("mqtt.queue_max", "mqtt.queue_bytes", "mqtt.spill_bytes")
+_AT_BOOT = const(("mqtt.queue_max", "mqtt.queue_bytes", "mqtt.spill_bytes"))
 # Settings that change the link to the broker.
-_LINK = ("wifi", "mqtt", "profile", "device_id", "farm_id", "org_id")
+_LINK = const(("wifi", "mqtt", "profile", "device_id", "farm_id", "org_id"))
 # A config message's own fields, not settings.
-_ENVELOPE = ("command_id", "device_id", "timestamp", "ts")
+_ENVELOPE = const(("command_id", "device_id", "timestamp", "ts"))
 # Seed 004's names for sensors (its "temperature" is our "temp").
-_SEED_004_SENSORS = (("temperature", "temp"), ("soil_moisture", "moisture"), ("wind", "wind_speed"))
+_SEED_004_SENSORS = const((("temperature", "temp"), ("soil_moisture", "moisture"), ("wind", "wind_speed")))
 
 
 # --- what a change is ---
@@ -147,12 +148,12 @@ def apply(node, patch):
     if reconnect:
         node.try_link(new, restart)
         return {"changed": keys, "reconnect": True, "fallback_s": node.cfg["mqtt"]["fallback_s"]}
-    config.save(new, node.root)
+    config.save(new, node.root, checked=True)
     if restart:
         node.cfg = new
         node.restart_soon()
         return {"changed": keys, "restart": True}
-    take_live(node, new)
+    take_live(node, new, keys)
     return {"changed": keys}
 
 
@@ -165,11 +166,32 @@ def reset(node):
     node.restart_soon()
 
 
-def take_live(node, cfg):
-    """Take over the settings a running node can change without a restart."""
-    old = node.cfg
-    node.cfg = cfg
-    if cfg["interval_s"] != old["interval_s"]:
+def _copy_key(target, source, key):
+    """target's dotted key set to source's (removed where source has none)."""
+    parts = key.split(".")
+    for part in parts[:-1]:
+        target = target[part]
+        source = source[part]
+    last = parts[-1]
+    if last in source:
+        target[last] = source[last]
+    else:
+        target.pop(last, None)
+
+
+def take_live(node, cfg, keys=None):
+    """Take over the settings a running node can change without a restart. keys: the
+    changed ones, copied into the node's config where it lies (a long-lived config
+    rebuilt elsewhere in the heap on each change would leave holes behind it); None:
+    cfg replaces the node's config whole (a link change)."""
+    interval_s = node.cfg["interval_s"]
+    if keys is None:
+        node.cfg = cfg
+    else:
+        for key in keys:
+            _copy_key(node.cfg, cfg, key)
+    cfg = node.cfg
+    if cfg["interval_s"] != interval_s:
         node.set_interval_ms(cfg["interval_s"] * 1000)
     relays = node.relays
     relays.interlocks = cfg["interlocks"]

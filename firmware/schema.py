@@ -11,9 +11,10 @@
 from firmware import defaults, sensors
 from firmware.errors import ConfigError  # noqa: F401 (raised by validate, part of this API)
 from firmware.profiles import NAMES as PROFILE_NAMES
+from micropython import const
 
-_NO_SUCH_GPIO = (20, 24, 28, 29, 30, 31)
-_FLASH_GPIO = (6, 7, 8, 9, 10, 11)
+_NO_SUCH_GPIO = const((20, 24, 28, 29, 30, 31))
+_FLASH_GPIO = const((6, 7, 8, 9, 10, 11))
 
 # Value rules by dotted key; "*" stands for the name of a user-named entry.
 RULES = (
@@ -122,10 +123,12 @@ def _same_type(value, template):
 
 
 def _check_tree(value, template, path, rule_path, problems):
+    """value (a dict) against template (defaults: a tuple of pairs)."""
     for key in value:
         shown = path + key
         pattern = rule_path + key
-        if key not in template:
+        expected = defaults.child(template, key)
+        if expected is defaults.MISSING:
             problems.append((shown, "unknown key"))
             continue
         got = value[key]
@@ -133,22 +136,22 @@ def _check_tree(value, template, path, rule_path, problems):
             if type(got) is not dict:
                 problems.append((shown, "must be an object"))
                 continue
-            entry_template = defaults.entry(pattern)
+            entry_template = defaults.child(defaults.ENTRIES, pattern)
             for name in got:
                 _check_value(name, "", shown + "." + name, pattern + ".*", problems)
-                if type(entry_template) is not dict:
+                if not defaults.is_object(entry_template):
                     _check_value(got[name], entry_template, shown + "." + name, pattern + ".*.", problems)
                 elif type(got[name]) is not dict:
                     problems.append((shown + "." + name, "must be an object"))
                 else:
                     _check_tree(got[name], entry_template, shown + "." + name + ".", pattern + ".*.", problems)
-        elif type(template[key]) is dict:
+        elif defaults.is_object(expected):
             if type(got) is not dict:
                 problems.append((shown, "must be an object"))
             else:
-                _check_tree(got, template[key], shown + ".", pattern + ".", problems)
+                _check_tree(got, expected, shown + ".", pattern + ".", problems)
         else:
-            _check_value(got, template[key], shown, pattern, problems)
+            _check_value(got, expected, shown, pattern, problems)
 
 
 def _check_value(value, template, shown, pattern, problems):
@@ -229,7 +232,7 @@ def check(cfg):
     problems = []
     if type(cfg) is not dict:
         return [("config", "must be an object, got %s" % type_name(cfg))]
-    _check_tree(cfg, defaults.tree(), "", "", problems)
+    _check_tree(cfg, defaults.DEFAULTS, "", "", problems)
     _check_whole(cfg, problems)
     return problems
 

@@ -6,11 +6,12 @@
 # an outage can last far longer than RAM would allow.
 import os
 
+from micropython import const
 from ringbuf import RingBuffer
 from ticks import sleep_ms, ticks_add, ticks_diff, ticks_ms
 
-_BACKOFF_FIRST_MS = 1000
-_BACKOFF_MAX_MS = 120000
+_BACKOFF_FIRST_MS = const(1000)
+_BACKOFF_MAX_MS = const(120000)
 
 
 def _jitter(delay_ms):

@@ -7,8 +7,8 @@ from ticks import ticks_add, ticks_diff, ticks_ms
 
 _STAT_IDLE = const(1000)  # network.STAT_IDLE and STAT_CONNECTING on the esp32 port
 _STAT_CONNECTING = const(1001)
-_JOIN_TIMEOUT_MS = 20000  # a join that has not given an IP by then is started again
-_RETRY_PAUSE_MS = 5000
+_JOIN_TIMEOUT_MS = const(20000)  # a join that has not given an IP by then is started again
+_RETRY_PAUSE_MS = const(5000)
 
 
 class WifiLink:

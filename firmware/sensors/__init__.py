@@ -2,7 +2,7 @@
 # it, and nothing else does:
 #   NAME, KEYS, UNITS  its config name (sensors.NAME, and its name in telemetry
 #                      "errors"), the telemetry names it fills and their units
-#   settings()         its config entry's defaults (a new dict each call)
+#   SETTINGS           its config entry's defaults, as (key, value) pairs
 #   RULES              value rules of those settings, as firmware/schema.py reads them
 #   check(spec, problems)  what one setting cannot tell alone (optional)
 #   build(spec, hw)    its driver, a Sensor, made from the settings and the hardware

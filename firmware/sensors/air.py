@@ -15,8 +15,7 @@ RULES = (("pin", "gpio_out"), ("type", ("DHT11", "DHT22")))
 _MIN_INTERVAL_MS = {"DHT22": 2000, "DHT11": 1000}
 
 
-def settings():
-    return {"enabled": True, "pin": 4, "type": "DHT22"}
+SETTINGS = (("enabled", True), ("pin", 4), ("type", "DHT22"))
 
 
 def build(spec, hw):

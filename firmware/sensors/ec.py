@@ -15,13 +15,12 @@ RULES = (("bus", ("adc", "i2c")), ("pin", "adc1"), ("i2c_addr", (8, 119)), ("tem
          ("k", (0.001, 1000.0)), ("offset", (-50.0, 50.0)))
 
 _RAIL_HIGH_UV = const(3050000)  # at 11 dB the ADC saturates near 3.1 V: an open input
-_MAX_MS_CM = 20.0  # the analog probes' range
+_MAX_MS_CM = const(20.0)  # the analog probes' range
 
 
-def settings():
-    # Analog: ec_t = k * volts + offset (mS/cm), then compensated to 25 C.
-    return {"enabled": True, "bus": "adc", "pin": 35, "i2c_addr": 0x64, "temp_coef": 0.02,
-            "k": 2.0, "offset": 0.0}
+# Analog: ec_t = k * volts + offset (mS/cm), then compensated to 25 C.
+SETTINGS = (("enabled", True), ("bus", "adc"), ("pin", 35), ("i2c_addr", 0x64), ("temp_coef", 0.02),
+            ("k", 2.0), ("offset", 0.0))
 
 
 def build(spec, hw):

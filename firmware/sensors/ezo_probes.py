@@ -3,9 +3,10 @@
 # their calibration in their own memory ("Cal,..." commands).
 from ezo import EzoError
 from firmware.sensors import Sensor
+from micropython import const
 
-_T_WAIT_MS = 300  # processing time of "T,..." (both circuits' datasheets)
-_T_RESEND_C = 0.5  # tell the circuit again when the temperature moved this much
+_T_WAIT_MS = const(300)  # processing time of "T,..." (both circuits' datasheets)
+_T_RESEND_C = const(0.5)  # tell the circuit again when the temperature moved this much
 # EzoError reasons as telemetry error names: a circuit still busy past its time is a timeout.
 _REASONS = {"pending": "timeout", "no_data": "timeout"}
 

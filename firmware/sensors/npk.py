@@ -1,6 +1,7 @@
 # Soil N, P, K (mg/kg) from an RS485 probe read over Modbus RTU (lib/modbus).
 # Register addresses differ between makers; the defaults are the common JXCT probe's.
 from firmware.sensors import Sensor
+from micropython import const
 from modbus_rtu import READ_HOLDING, ModbusError
 
 NAME = "npk"
@@ -11,12 +12,11 @@ RULES = (("uart", (1, 2)),  # UART0 is the REPL
          ("addr", (1, 247)), ("reg_n", (0, 0xFFFF)), ("reg_p", (0, 0xFFFF)), ("reg_k", (0, 0xFFFF)),
          ("timeout_ms", (50, 5000)))
 
-_MAX_MG_KG = 1999  # the probes' stated range; beyond it the reading is not trustworthy
+_MAX_MG_KG = const(1999)  # the probes' stated range; beyond it the reading is not trustworthy
 
 
-def settings():
-    return {"enabled": True, "uart": 2, "tx": 17, "rx": 16, "de": 23, "baud": 9600,
-            "addr": 1, "reg_n": 0x1E, "reg_p": 0x1F, "reg_k": 0x20, "timeout_ms": 500}
+SETTINGS = (("enabled", True), ("uart", 2), ("tx", 17), ("rx", 16), ("de", 23), ("baud", 9600),
+            ("addr", 1), ("reg_n", 0x1E), ("reg_p", 0x1F), ("reg_k", 0x20), ("timeout_ms", 500))
 
 
 def build(spec, hw):

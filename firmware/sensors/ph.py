@@ -19,10 +19,9 @@ RAIL_LOW_UV = const(50000)  # an open input reads at a rail
 RAIL_HIGH_UV = const(3050000)  # at 11 dB the ADC saturates near 3.1 V
 
 
-def settings():
-    # Analog: slope_mv per pH at 25 C through the board's gain, offset_v at pH 7.
-    return {"enabled": True, "bus": "adc", "pin": 36, "i2c_addr": 0x63, "gain": 1.0,
-            "slope_mv": -59.16, "offset_v": 1.5}
+# Analog: slope_mv per pH at 25 C through the board's gain, offset_v at pH 7.
+SETTINGS = (("enabled", True), ("bus", "adc"), ("pin", 36), ("i2c_addr", 0x63), ("gain", 1.0),
+            ("slope_mv", -59.16), ("offset_v", 1.5))
 
 
 def build(spec, hw):

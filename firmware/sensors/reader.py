@@ -3,8 +3,9 @@
 # caught here and reported as that sensor's error.
 from coop import run
 from firmware.sensors import KEYS
+from micropython import const
 
-_TEMP_SOURCES = ("soil_temp", "temp")  # for EC and pH compensation, best first
+_TEMP_SOURCES = const(("soil_temp", "temp"))  # for EC and pH compensation, best first
 
 
 class SensorReader:
@@ -40,8 +41,9 @@ class SensorReader:
         """Step generator of one pass; its result is (values, errors), reused between passes."""
         values = self.values
         errors = self.errors
-        values.clear()
         errors.clear()
+        for key in values:  # the keys stay: the dict keeps its table (no allocation per pass)
+            values[key] = None
         for key in KEYS:
             values[key] = None
         for d in self.drivers:

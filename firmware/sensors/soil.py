@@ -15,9 +15,8 @@ _FLOOR = const(40)  # counts: no probe output is this low; the input is open
 _FULL_SCALE = const(4095)
 
 
-def settings():
-    # dry/wet: raw counts in air and in saturated soil (calibrate moisture dry/wet)
-    return {"enabled": True, "pin": 34, "samples": 9, "dry": 3200, "wet": 1300}
+# dry/wet: raw counts in air and in saturated soil (calibrate moisture dry/wet)
+SETTINGS = (("enabled", True), ("pin", 34), ("samples", 9), ("dry", 3200), ("wet", 1300))
 
 
 def check(spec, problems):

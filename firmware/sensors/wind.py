@@ -19,8 +19,7 @@ _GUST_SLOTS = const(3)  # WMO gust: a 3 s mean
 _RING = const(4)  # cumulative counts at the last four slot marks
 
 
-def settings():
-    return {"enabled": True, "pin": 27, "kmh_per_hz": 2.4, "debounce_ms": 5}
+SETTINGS = (("enabled", True), ("pin", 27), ("kmh_per_hz", 2.4), ("debounce_ms", 5))
 
 
 def build(spec, hw):

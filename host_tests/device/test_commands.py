@@ -3,6 +3,7 @@
 import json
 
 from firmware import config
+from firmware.commands import Answered
 from nodekit import calm, make_node, send
 from testkit import read_text
 from ticks import sleep_ms, ticks_add, ticks_diff, ticks_ms
@@ -46,7 +47,16 @@ def test_an_older_redelivery_is_answered_from_its_outcome_and_still_not_run_agai
     assert again["command_id"] == first["command_id"] and chip.relay_on("irrigation")
     assert len(chip.writes(26)) == writes
     again = send(node, {"command_id": "f0", "command": "relay", "parameters": {"relay": "fertigation", "state": 1}})
-    assert not again["success"] and again["error"] == refused["error"][:80]
+    assert not again["success"] and not refused["success"] and again["error"] == "refused the first time it came"
+
+
+def test_answers_are_kept_whole_only_while_they_fit_their_slot():
+    answered = Answered()
+    answered.remember("short", "relay", True, '{"a": 1}')
+    answered.remember("long", "config", False, '{"b": "%s"}' % ("x" * 400))
+    assert answered.find("short") == ("relay", True, b'{"a": 1}')
+    assert answered.find("long") == ("config", False, None)
+    assert answered.find("other") is None
 
 
 def test_a_redelivered_command_that_changes_nothing_runs_again():

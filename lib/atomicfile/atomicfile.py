@@ -1,8 +1,9 @@
 # Replace a file so that a reset at any moment leaves the old file or the new one,
 # never a mix: write a temporary file beside it, then rename it over the old one.
 import os
+from micropython import const
 
-_TMP = ".tmp"
+_TMP = const(".tmp")
 
 
 def exists(path):

@@ -2,7 +2,9 @@
 # crash loop can stop starting the code that crashes it. The count lives in RTC user
 # memory: it survives resets (machine.reset, watchdog, panic) but not a power cut, so it
 # costs no flash writes and unplugging the device starts afresh.
-_MAGIC = b"BGv1"  # memory that does not start with this is another's or garbage: count 0
+from micropython import const
+
+_MAGIC = const(b"BGv1")  # memory that does not start with this is another's or garbage: count 0
 
 
 class BootGuard:

@@ -4,9 +4,10 @@
 # Written rarely (a line per event, not per reading): flash wears with every write.
 import os
 import time
+from micropython import const
 
 DEFAULT_PATH = "log.txt"
-_OLD = ".1"
+_OLD = const(".1")
 
 
 def _size(path):

@@ -5,8 +5,9 @@
 # HMAC hashes its padded key afresh: 2 extra compression rounds, nothing for short messages.
 from binascii import hexlify
 from hashlib import sha256
+from micropython import const
 
-_BLOCK = 64  # SHA-256's block size in bytes
+_BLOCK = const(64)  # SHA-256's block size in bytes
 DIGEST_SIZE = 32
 
 

@@ -5,10 +5,11 @@
 # yet, so a cooperative main loop keeps running during a download.
 import socket
 
+from micropython import const
 from ticks import ticks_diff, ticks_ms
 
-_WOULD_BLOCK = (11, 115)  # EAGAIN, EINPROGRESS
-_CONNECT_TIMEOUT_S = 5
+_WOULD_BLOCK = const((11, 115))  # EAGAIN, EINPROGRESS
+_CONNECT_TIMEOUT_S = const(5)
 
 
 class HttpError(Exception):

@@ -22,7 +22,7 @@ _PINGRESP = const(0xD0)
 _DISCONNECT = const(0xE0)
 _DUP = const(0x08)
 
-_EAGAIN = (11, 35, 115)  # EAGAIN on Linux and lwIP, EWOULDBLOCK on BSD, EINPROGRESS
+_EAGAIN = const((11, 35, 115))  # EAGAIN on Linux and lwIP, EWOULDBLOCK on BSD, EINPROGRESS
 _IPPROTO_TCP = const(6)  # the unix port lacks the names; the values are the same everywhere
 _TCP_NODELAY = const(1)
 # A PUBLISH up to this size leaves in one write (with TCP_NODELAY every write is a

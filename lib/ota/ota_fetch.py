@@ -12,12 +12,13 @@ from hashlib import sha256 as new_sha256
 
 from atomicfile import exists, write_atomic
 from httpget import HttpError, get_steps, join as url_join
+from micropython import const
 from ota import MANIFEST, STAGED, join, make_dirs, remove_tree
 
-_MANIFEST_MAX = 8192
-_BUF_SIZE = 1024
-_HEX = "0123456789abcdef"
-_SPACE_MARGIN = 16384  # bytes left free on the flash after staging
+_MANIFEST_MAX = const(8192)
+_BUF_SIZE = const(1024)
+_HEX = const("0123456789abcdef")
+_SPACE_MARGIN = const(16384)  # bytes left free on the flash after staging
 
 
 class UpdateError(ValueError):
