@@ -1,12 +1,13 @@
-# The technician's REPL module (firmware/tech.py) on the stubs: a device folder with its
+# The technician's REPL package (firmware/tech/) on the stubs: a device folder with its
 # config, a chip on a field model, and a Tech whose printout, sleeps and input() are the test's.
 import json
+import sys
 
 import machine
 import network
 from bootguard import BootGuard
 from fieldmodel import Field
-from firmware import config
+from firmware import CONFIG_CODE, config, unload
 from firmware.startup import flash_log
 from firmware.tech import Tech
 from simchip import new_chip, wiring_from_config
@@ -145,6 +146,47 @@ def test_module_functions_use_a_fresh_tech_on_the_devices_own_folder():
     assert isinstance(made, Tech) and made.root == "" and tech._tech() is not made  # nothing kept
     tech.help()  # prints; never raises
     tech.relay("irrigation")
+
+
+def test_a_call_forgets_every_module_it_loaded_its_part_first():
+    from firmware import tech
+
+    bench = Bench(values=CALM)
+    before = set(sys.modules)
+    calls = ((bench.tech.status, ()), (bench.tech.read, ()), (bench.tech.relay, ("irrigation", 0.05)),
+             (bench.tech.relay, ("irrigation", 0)), (bench.tech.calibrate, ("ph", "mid", 7.0)),
+             (bench.tech.config, ("interval_s",)), (bench.tech.config, ("interval_s", 30)),
+             (bench.tech.wifi, ("barn", "barn-pass-1")), (bench.tech.log, ()), (bench.tech.status, (1,)),
+             (tech.help, ()))
+    for call, args in calls:
+        call(*args)
+        assert [name for name in sys.modules if name.startswith("firmware.tech.")] == [], args
+        assert [name for name in sys.modules if name not in before] == [], args
+    raises(machine.ResetRequested, bench.tech.restart)
+    assert [name for name in sys.modules if name not in before] == []
+    text = bench.take()
+    assert "saved interval_s" in text, text  # the calls did their work
+    # Nor are the parts left as the package's attributes, where a part named after a
+    # call would have replaced the function.
+    modules = [getattr(tech, name) for name in dir(tech) if type(getattr(tech, name)) is type(sys)]
+    assert [module.__name__ for module in modules if module.__name__.startswith("firmware.")] == []
+    for name in ("help", "status", "read", "relay", "calibrate", "wifi", "broker", "config", "log",
+                 "leave_safe_mode", "restart"):
+        assert callable(getattr(tech, name)), name
+
+
+def test_importing_tech_loads_none_of_its_parts_nor_the_config_code():
+    import firmware
+
+    kept = sys.modules["firmware.tech"]
+    unload("firmware.tech", *CONFIG_CODE)
+    try:
+        before = set(sys.modules)
+        import firmware.tech  # noqa: F401
+        assert [name for name in sys.modules if name not in before] == ["firmware.tech"]
+    finally:
+        sys.modules["firmware.tech"] = kept  # the one whose Tech and Usage this module uses
+        firmware.tech = kept
 
 
 # --- status ---
