@@ -1,9 +1,10 @@
 # The node application: set up the board, run the node's loop under the watchdog.
 # gc.collect() between the heavy steps: compiling a module needs contiguous heap, and
-# the garbage of the step before would otherwise fragment it.
+# the garbage of the step before would otherwise fragment it. The board's setup code is
+# unloaded once the board is set up: the loop needs what it made, not how.
 import gc
 
-from firmware import board
+from firmware import unload
 
 gc.collect()
 from firmware.node import Node  # noqa: E402
@@ -18,10 +19,14 @@ TECHNICIAN_WATCHDOG_S = 1800
 def run(cfg, problems, root="", guard=None, flash_log=None):
     """Run the node until it is stopped by Ctrl-C; then the device is in maintenance
     (the returned object keeps its status) with the REPL free."""
+    from firmware import board
+
     hw, setup_problems = board.build(cfg)
     hw["boot_guard"] = guard
     hw["flash_log"] = flash_log
     hw["watchdog"] = board.watchdog(cfg["watchdog_s"])
+    del board
+    unload("firmware.board")
     gc.collect()
     node = Node(cfg, hw, list(problems) + setup_problems, root)
     gc.collect()
@@ -29,6 +34,8 @@ def run(cfg, problems, root="", guard=None, flash_log=None):
     try:
         node.run()
     except KeyboardInterrupt:
+        from firmware import board
+
         reason = "maintenance"
         board.watchdog(TECHNICIAN_WATCHDOG_S)
     finally:

@@ -25,7 +25,7 @@ _RARE_MODULE = const("firmware.rare_commands")
 # latest _WHOLE with their answer whole (a longer one than _SLOT bytes keeps its outcome
 # only), _KEPT with their outcome.
 _KEPT = const(32)
-_WHOLE = const(8)
+_WHOLE = const(4)
 _SLOT = const(256)
 _REFUSED = const(1)
 _SUCCEEDED = const(2)

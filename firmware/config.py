@@ -27,29 +27,33 @@ def defaults():
 
 # --- merging ---
 
-def merge(base, patch, path=""):
+def merge(base, patch, path="", share=False):
     """A new config: patch laid over base. Named entries (relays) are filled from their
-    template and removed by a null; plain dicts merge key by key."""
+    template and removed by a null; plain dicts merge key by key. share: what the patch
+    does not touch is base's own, not a copy (a change of one setting then costs a few
+    small dicts, not a second config): read the result, never change it in place."""
     out = {}
     for key in base:
-        out[key] = _copy(base[key])
+        out[key] = base[key] if share else _copy(base[key])
     if type(patch) is not dict:
         return out
     for key in patch:
         value = patch[key]
         here = path + key
         if here in NAMED and type(value) is dict and type(out.get(key)) is dict:
-            entries = out[key]
+            entries = dict(out[key]) if share else out[key]
+            out[key] = entries
             for name in value:
                 item = value[name]
                 if item is None:
                     entries.pop(name, None)
                 elif type(item) is dict:
-                    entries[name] = merge(entries[name] if name in entries else entry(here), item, here + ".*.")
+                    entries[name] = merge(entries[name] if name in entries else entry(here), item, here + ".*.",
+                                          share)
                 else:
                     entries[name] = item  # left for check() to refuse
         elif type(value) is dict and type(out.get(key)) is dict:
-            out[key] = merge(out[key], value, here + ".")
+            out[key] = merge(out[key], value, here + ".", share)
         else:
             out[key] = _copy(value)
     return out
@@ -64,11 +68,12 @@ def _copy(value):
 
 
 def apply(cfg, patch):
-    """The config that results from a partial update, validated as a whole; cfg is untouched.
-    Raises ConfigError naming every bad key."""
+    """The config that results from a partial update, validated as a whole; cfg is
+    untouched, and shares with the result what the patch leaves alone (neither is to be
+    changed in place after). Raises ConfigError naming every bad key."""
     if type(patch) is not dict:
         raise ConfigError([("config", "must be an object, got %s" % type_name(patch))])
-    return validate(merge(cfg, patch))
+    return validate(merge(cfg, patch, "", True))
 
 
 def get(cfg, key):

@@ -1,6 +1,6 @@
 # The node's console: each line stamped with the uptime, printed (the serial REPL's
-# output) and kept for the REPL and status (the last ~1 KiB, in a buffer allocated
-# once); rare events also go to the flash log, which survives a reset.
+# output) and kept for the REPL (the last ~10 lines, in a buffer allocated once); rare
+# events also go to the flash log, which survives a reset.
 from textring import TextRing
 
 
@@ -8,7 +8,7 @@ class Console:
     """uptime_s(): seconds since boot; flash_log: a FlashLog or None; echo: print lines
     (off in maintenance, where the technician types at the REPL)."""
 
-    def __init__(self, uptime_s, flash_log=None, echo=True, size=1024):
+    def __init__(self, uptime_s, flash_log=None, echo=True, size=768):
         self._uptime_s = uptime_s
         self.flash_log = flash_log
         self._echo = echo

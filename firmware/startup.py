@@ -1,12 +1,19 @@
 # What every boot runs (main.py calls run()): count the boot, then start the node's
 # application, or maintenance (safe mode) when the BOOT button is held at reset or the
 # last boots failed before reaching the broker.
+# firmware.board is imported where it is used, not kept: the application unloads it
+# once the board is set up.
 import gc
 
-from firmware import board, in_root, release_config
+from firmware import in_root, release_config
 from flashlog import DEFAULT_PATH, FlashLog
 
 FAILED_BOOTS_LIMIT = 3
+# A collection after every this many bytes allocated: the garbage of the last message
+# or reading is taken back before much more is allocated above it, so what lives long
+# stays low in the heap instead of being scattered over freed space (fragmentation).
+# Each costs a few ms on an ESP32.
+COLLECT_EVERY_BYTES = 2048
 
 
 def flash_log(root=""):
@@ -26,6 +33,8 @@ def load_config(root):
 
 def safe_mode_reason(cfg, guard):
     """Why this boot must not start the application, or None."""
+    from firmware import board
+
     if board.button_held(cfg["safe_mode"]["pin"]):
         return "boot button held"
     if guard.tripped():
@@ -38,6 +47,10 @@ def run(root="", update=None):
     maintenance (returns at once, leaving the REPL; the returned object keeps it going).
     update: what lib/ota's Swap.boot() did; an update on trial has its own boot count
     and rollback, which safe mode must not pre-empt."""
+    from firmware import board
+
+    if hasattr(gc, "threshold"):  # MicroPython (CPython collects on its own terms)
+        gc.threshold(COLLECT_EVERY_BYTES)
     guard = board.boot_guard(FAILED_BOOTS_LIMIT)
     guard.boot()
     if update is not None:
@@ -47,6 +60,7 @@ def run(root="", update=None):
     reason = safe_mode_reason(cfg, guard)
     log.write("boot: reset cause %d, %d failed before, %s%s" % (
         board.reset_cause(), guard.failed, reason or "application", ", update " + update if update else ""))
+    del board
     gc.collect()
     if reason is not None:
         import network

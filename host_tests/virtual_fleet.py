@@ -87,6 +87,10 @@ class Member:
         _current[0] = self
         try:
             self.app = startup.run(self.root)
+            if hasattr(gc, "threshold"):
+                # startup sets a device's collection threshold; a fleet's heap holds every
+                # node, and _SharedHeapProbe collects it at most every COLLECT_MS.
+                gc.threshold(-1)
         except Exception as exc:  # main.py logs a crash and resets
             print("boot failed: %s %s; resetting in %d s" % (type(exc).__name__, exc, CRASH_PAUSE_MS // 1000))
             self.due = ticks_add(ticks_ms(), CRASH_PAUSE_MS)
