@@ -1,8 +1,22 @@
 # farmnode firmware: the farm node application. Runs unchanged on the ESP32,
 # the MicroPython unix port and CPython (with the stubs in host_tests/stubs).
+import os
 import sys
 
 VERSION = "0.1.0"
+
+
+def _is_file(path):
+    try:
+        return os.stat(path)[0] & 0x8000 != 0
+    except OSError:
+        return False
+
+
+# True when this package runs from the MicroPython image it was frozen into (manifest.py):
+# then its __file__ names no file on the device's filesystem (a package there would
+# have been imported instead). What an update can replace then: firmware/rare_commands.py.
+FROZEN = not _is_file(__file__)
 
 
 def device_id(cfg, mac):

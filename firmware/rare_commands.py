@@ -39,6 +39,7 @@ def calibrate(node, params):
 
 
 def ota(node, params):
+    from firmware import FROZEN
     from ota_fetch import check_request, stage_steps  # loaded only for an update
 
     url = params.get("url")
@@ -47,7 +48,15 @@ def ota(node, params):
         check_request(url, sha256)
     except ValueError as exc:
         raise CommandError(str(exc))
-    return _ota_steps(node, stage_steps(node.root, url, sha256, node.log))
+    if FROZEN:
+        # The image holds firmware/ and lib/. A firmware/ package on the filesystem is
+        # imported instead of the image's, whole (an update must then carry all of it,
+        # __init__ included); lib/ modules in the image come before /lib, so an update
+        # cannot replace them: that takes a new image.
+        steps = stage_steps(node.root, url, sha256, node.log, ("firmware/",), ("firmware/__init__.",))
+    else:
+        steps = stage_steps(node.root, url, sha256, node.log)
+    return _ota_steps(node, steps)
 
 
 def _ota_steps(node, staging):

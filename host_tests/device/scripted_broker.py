@@ -1,7 +1,8 @@
 # A scripted MQTT peer for client tests on both interpreters: a TCP listener on
 # 127.0.0.1 whose one connection is served by a thread that follows a script.
 # Steps: ("packet",) read one MQTT packet and record it; ("packet_head",) read one
-# and record its first 8 bytes and its length (for packets too big to keep); ("send", bytes);
+# and record its first 8 bytes and its length (for packets too big to keep); ("request",)
+# read an HTTP request's head and record it (the peer then plays an HTTP server); ("send", bytes);
 # ("sleep", ms); ("close",); ("hold", ms) keep the socket open, reading nothing.
 import _thread
 import os
@@ -74,6 +75,11 @@ class ScriptedBroker:
                     self.packets.append(self._read_packet(conn))
                 elif kind == "packet_head":
                     self.packets.append(self._read_packet(conn, keep=False))
+                elif kind == "request":
+                    head = b""
+                    while not head.endswith(b"\r\n\r\n"):
+                        head += self._recv_exact(conn, 1)
+                    self.packets.append(head)
                 elif kind == "send":
                     conn.send(step[1])
                 elif kind in ("sleep", "hold"):

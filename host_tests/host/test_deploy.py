@@ -9,7 +9,8 @@ import subprocess
 import pytest
 
 from farmctl.cli import main
-from farmctl.deploy import DEVICE_FILES_SNIPPET, ENTRY_POINTS, DeployError, deploy, settings_files
+from farmctl.deploy import (DEVICE_FILES_SNIPPET, ENTRY_POINTS, FROZEN_VERSION_SNIPPET, DeployError, deploy,
+                            settings_files)
 from farmctl.runtime import find_micropython
 
 PEM = b"-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n"
@@ -76,3 +77,66 @@ def test_the_device_reports_the_cas_sha256_so_an_unchanged_ca_is_not_sent_again(
     reported = dict(ast.literal_eval(line) for line in result.stdout.splitlines()[1:])
     assert reported == {"boot.py": hashlib.sha256(b"# boot\n").hexdigest(),
                         "certs/fleet.pem": hashlib.sha256(PEM).hexdigest()}
+
+
+def run_snippet(snippet, cwd):
+    result = subprocess.run([find_micropython(), "-c", snippet], cwd=cwd, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    return ast.literal_eval(result.stdout.strip().splitlines()[-1])
+
+
+def test_a_frozen_package_is_found_in_the_image_whatever_the_filesystem_holds(tmp_path):
+    # The unix port has asyncio frozen in; firmware is not, even with a copy on the filesystem.
+    (tmp_path / "firmware").mkdir()
+    (tmp_path / "firmware" / "__init__.py").write_text("VERSION = 'files'\n")
+    assert run_snippet(FROZEN_VERSION_SNIPPET % (("asyncio",) * 4), tmp_path) == "?"
+    assert run_snippet(FROZEN_VERSION_SNIPPET % (("firmware",) * 4), tmp_path) is None
+    assert run_snippet(FROZEN_VERSION_SNIPPET % (("firmware",) * 4) + "\nimport firmware\nprint(repr(firmware.VERSION))",
+                       tmp_path) == "files"  # the device's own import path is as it was
+
+
+class FakeDevice:
+    """A device whose files, .mpy version and image are given; records what deploy does."""
+
+    def __init__(self, on_device, frozen):
+        self.on_device = on_device
+        self.frozen = frozen
+        self.written = {}
+        self.removed = []
+        self.was_reset = False
+
+    def files(self, names):
+        return 6 | (3 << 8), dict(self.on_device)
+
+    def frozen_firmware(self):
+        return self.frozen
+
+    def write(self, path, data):
+        self.written[path] = data
+
+    def remove(self, path):
+        self.removed.append(path)
+
+    def reset(self):
+        self.was_reset = True
+
+    def close(self):
+        pass
+
+
+def test_on_an_image_with_the_firmware_frozen_in_only_the_entry_points_and_settings_go(tmp_path, capsys):
+    config, secrets = settings(tmp_path, {"tls": False})
+    device = FakeDevice({"firmware/node.mpy": "0" * 64, "lib/ticks.mpy": "1" * 64}, "0.1.0")
+    deploy("fake", config, secrets, device=device)
+    assert sorted(device.written) == ["boot.py", "config.json", "main.py", "secrets.json"]
+    assert sorted(device.removed) == ["firmware/node.mpy", "lib/ticks.mpy"]  # they would shadow the image's
+    assert device.was_reset
+    assert "firmware 0.1.0 frozen in" in capsys.readouterr().out
+    # --over-frozen: the firmware as files, imported instead of the image's
+    device = FakeDevice({}, "0.1.0")
+    deploy("fake", config, secrets, over_frozen=True, reset=False, device=device)
+    assert "firmware/node.mpy" in device.written and "lib/mqtt_client.mpy" in device.written
+    # no firmware in the image: the firmware goes as .mpy files, as always
+    device = FakeDevice({}, None)
+    deploy("fake", config, secrets, reset=False, device=device)
+    assert "firmware/__init__.mpy" in device.written and not device.removed

@@ -46,7 +46,9 @@ def _check_path(path, allowed):
         raise UpdateError("manifest: %r is not under %s" % (path, ", ".join(allowed)))
 
 
-def check_manifest(manifest, allowed):
+def check_manifest(manifest, allowed, required=()):
+    """UpdateError unless manifest is well formed, its paths are under allowed, and each
+    of required (path prefixes) starts one of its paths."""
     if type(manifest) is not dict or type(manifest.get("version")) is not str:
         raise UpdateError("manifest: needs a 'version' string")
     files = manifest.get("files")
@@ -63,6 +65,9 @@ def check_manifest(manifest, allowed):
         _check_hash(entry.get("sha256"), "manifest: sha256 of %s" % entry["path"])
         if type(entry.get("size")) is not int or entry["size"] < 0:
             raise UpdateError("manifest: %s needs its 'size' in bytes" % entry["path"])
+    for prefix in required:
+        if not any(path.startswith(prefix) for path in seen):
+            raise UpdateError("manifest: no %s* file: this device needs one in an update" % prefix)
 
 
 def _free_bytes(root):
@@ -73,14 +78,15 @@ def _free_bytes(root):
     return stat[0] * stat[4]  # block size * free blocks
 
 
-def stage_steps(root, url, sha256, log=print, allowed=("firmware/", "lib/")):
+def stage_steps(root, url, sha256, log=print, allowed=("firmware/", "lib/"), required=()):
     """Step generator: fetch, verify and stage the update; returns its manifest.
-    Raises UpdateError (nothing changed) when anything is wrong."""
+    allowed: the folders it may write; required: path prefixes it must carry (see
+    check_manifest). Raises UpdateError (nothing changed) when anything is wrong."""
     staging = join(root, STAGED)
     remove_tree(staging)  # a half-staged earlier attempt
     buf = bytearray(_BUF_SIZE)
     try:
-        manifest = yield from _manifest_steps(url, sha256, buf, allowed)
+        manifest = yield from _manifest_steps(url, sha256, buf, allowed, required)
         total = sum(entry["size"] for entry in manifest["files"])
         free = _free_bytes(root)
         if free is not None and total + _SPACE_MARGIN > free:
@@ -103,7 +109,7 @@ def stage_steps(root, url, sha256, log=print, allowed=("firmware/", "lib/")):
     return manifest
 
 
-def _manifest_steps(url, sha256, buf, allowed):
+def _manifest_steps(url, sha256, buf, allowed, required):
     data = bytearray()
     yield from get_steps(url, data.extend, buf, max_bytes=_MANIFEST_MAX)
     digest = new_sha256(data).digest()
@@ -113,7 +119,7 @@ def _manifest_steps(url, sha256, buf, allowed):
         manifest = json.loads(data)
     except ValueError:
         raise UpdateError("manifest is not JSON")
-    check_manifest(manifest, allowed)
+    check_manifest(manifest, allowed, required)
     return manifest
 
 

@@ -8,7 +8,14 @@ Then the device is reset.
 With mqtt.tls on and mqtt.ca naming a file (ca.crt, as `farmctl provision` writes it),
 that CA goes to the device too, at the path mqtt.ca names: taken from beside the
 secrets file (or --ca FILE). Without it the deployment is refused before the device is
-touched: a device with TLS and no CA cannot reach its broker."""
+touched: a device with TLS and no CA cannot reach its broker.
+
+On a device whose MicroPython image has the firmware frozen in (built with manifest.py,
+README: "A firmware image"), only boot.py, main.py and the settings go; copies of
+firmware/ and lib/ on its filesystem are removed, since firmware/ there would be
+imported instead of the image's and lib/ there is never used (the image's modules come
+first). --over-frozen sends the firmware as files anyway, to try a change without a
+new image (they are then imported instead of the frozen ones)."""
 import hashlib
 import json
 import re
@@ -52,6 +59,26 @@ for _n in %r:
             print(repr((_n, binascii.hexlify(hashlib.sha256(f.read()).digest()).decode())))
     except OSError:
         pass
+"""
+
+
+# The version of the firmware frozen into the device's image (%r: the package's name),
+# or None: imported with only the image on sys.path, whatever the filesystem holds.
+FROZEN_VERSION_SNIPPET = """
+import sys
+_path = sys.path[:]
+_loaded = sys.modules.pop(%r, None)
+sys.path[:] = ['.frozen']
+try:
+    _m = __import__(%r)
+    print(repr(getattr(_m, 'VERSION', '?')))
+except ImportError:
+    print(repr(None))
+finally:
+    sys.path[:] = _path
+    sys.modules.pop(%r, None)
+    if _loaded is not None:
+        sys.modules[%r] = _loaded
 """
 
 
@@ -188,6 +215,13 @@ class Device:
         mpy = ast.literal_eval(lines[0])
         return mpy, dict(ast.literal_eval(line) for line in lines[1:] if line.strip())
 
+    def frozen_firmware(self, package="firmware"):
+        """The version of the firmware frozen into the device's image, or None."""
+        import ast
+
+        out = self.transport.exec(FROZEN_VERSION_SNIPPET % ((package,) * 4)).decode()
+        return ast.literal_eval(out.strip().splitlines()[-1])
+
     def write(self, path, data):
         parent = path.rpartition("/")[0]
         if parent and parent not in self._folders:
@@ -217,14 +251,19 @@ ENTRY_POINTS = ("boot.py", "main.py", "config.json", "secrets.json")
 
 
 def deploy(port, config_path=None, secrets_path=None, sources_only=False, reset=True, out=None,
-           ca_path=None):
+           ca_path=None, over_frozen=False, device=None):
     out = out or sys.stdout
     started = time.monotonic()
     extra = settings_files(config_path, secrets_path, ca_path, out)
-    device = Device(port)
+    device = device or Device(port)
     try:
         mpy, on_device = device.files(ENTRY_POINTS + tuple(p for p in extra if p not in ENTRY_POINTS))
-        if not sources_only:
+        frozen = device.frozen_firmware()
+        use_image = frozen is not None and not over_frozen
+        if use_image:
+            out.write(f"the device's image has firmware {frozen} frozen in: sending boot.py, main.py and the "
+                      "settings only (--over-frozen sends the firmware as files)\n")
+        elif not sources_only:
             if mpy is None:
                 raise DeployError("the device's MicroPython cannot import .mpy files: deploy with --py")
             ours, theirs = mpy_cross_version(), device_mpy_version(mpy)
@@ -232,16 +271,19 @@ def deploy(port, config_path=None, secrets_path=None, sources_only=False, reset=
                 raise DeployError(
                     f"the device runs .mpy v{theirs[0]}.{theirs[1]}, mpy-cross makes v{ours[0]}.{ours[1]}: "
                     "install the mpy-cross matching the device's MicroPython, or deploy with --py")
+        sources = firmware_sources()
+        if use_image:
+            sources = {path: local for path, local in sources.items() if path in ENTRY_POINTS}
         with tempfile.TemporaryDirectory(prefix="farmctl-deploy-") as build_dir:
             files = {path: Path(local).read_bytes()
-                     for path, local in build(firmware_sources(), build_dir, not sources_only).items()}
+                     for path, local in build(sources, build_dir, not sources_only).items()}
         files.update(extra)
         changed = [path for path, data in files.items()
                    if on_device.get(path) != hashlib.sha256(data).hexdigest()]
         stale = [path for path in on_device
                  if path.startswith(("firmware/", "lib/")) and path not in files]
         out.write(f"{len(files)} files, {len(changed)} changed, {len(stale)} to remove "
-                  f"({'sources' if sources_only else '.mpy'})\n")
+                  f"({'the image' if use_image else 'sources' if sources_only else '.mpy'})\n")
         sent = 0
         for i, path in enumerate(changed, 1):
             out.write(f"[{i:3}/{len(changed)}] {path} ({len(files[path])} bytes)\n")
@@ -270,12 +312,16 @@ def register(sub):
                                                      "(default: that file beside --secrets)")
     parser.add_argument("--py", action="store_true", help="deploy the sources instead of .mpy files")
     parser.add_argument("--no-reset", action="store_true", help="leave the device at the REPL")
+    parser.add_argument("--over-frozen", action="store_true",
+                        help="on an image with the firmware frozen in, send the firmware as files anyway "
+                             "(imported instead of the image's until removed)")
     parser.set_defaults(run=run)
 
 
 def run(args):
     try:
-        return deploy(args.port, args.config, args.secrets, args.py, not args.no_reset, ca_path=args.ca)
+        return deploy(args.port, args.config, args.secrets, args.py, not args.no_reset, ca_path=args.ca,
+                      over_frozen=args.over_frozen)
     except DeployError as exc:
         print(f"farmctl deploy: {exc}", file=sys.stderr)
         return 1
