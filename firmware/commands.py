@@ -9,6 +9,7 @@
 # The commands a node runs all the time live here; the rare ones (config, calibration,
 # OTA...) in firmware/rare_commands.py, loaded for each use and unloaded after.
 import json
+import sys
 from hashlib import sha256
 
 from firmware import unload
@@ -225,7 +226,7 @@ class Dispatcher:
             return self._answer(command_id, command, dialect, False, None, "internal error: %s" % _describe(exc))
         finally:
             if rare and self.job is None:
-                unload(_RARE_MODULE)
+                self._unload_rare()
         if hasattr(result, "send"):  # steps to run over the loop; the answer comes at the end
             if self.job is not None:
                 return self._answer(command_id, command, dialect, False, None,
@@ -252,7 +253,12 @@ class Dispatcher:
 
     def _end_job(self):
         self.job = None
-        unload(_RARE_MODULE)
+        self._unload_rare()
+
+    def _unload_rare(self):
+        rare = sys.modules.get(_RARE_MODULE)
+        if rare is not None:
+            unload(_RARE_MODULE, *rare.LOADS)
 
     # --- answers, and what is kept of them ---
 

@@ -7,7 +7,7 @@ import json
 import os
 
 from atomicfile import exists
-from firmware import VERSION, in_root, messages, release_config
+from firmware import VERSION, in_root, messages, release_config, unload
 from firmware.alerts import Alerts
 from firmware.clock import Clock
 from firmware.commands import Dispatcher
@@ -263,6 +263,8 @@ class Node:
         if version is not None:
             self.log("ota: %s reached the broker, kept" % version)
         report = swap.take_report()
+        del Swap, swap
+        unload("ota")
         if report is not None:
             self.notice("info" if report["result"] == "updated" else "warning", "ota",
                         "ota: %s %s" % (report["result"], report["version"]))

@@ -4,6 +4,9 @@
 # returns the answer's response, or steps to run over the loop (lib/coop).
 from firmware import unload
 from firmware.commands import MAX_DURATION_S
+
+# What these commands import, unloaded with this module when the command is done.
+LOADS = ("firmware.calibration", "ota_fetch", "httpget", "ota")
 from firmware.errors import CommandError
 from firmware.params import number, state
 

@@ -89,7 +89,7 @@ class MicroPythonItem(pytest.Item):
                str(RUNNER), str(self.path), self.test_name]
         timeout = float(config.getini("dual_timeout"))
         with tempfile.TemporaryDirectory(prefix="mpy-test-") as tmp:
-            env = micropython_env()
+            env = micropython_env(compiled=True)  # the firmware's bytecode, as deployed
             env["FARMNODE_TEST_TMP"] = tmp
             try:
                 done = subprocess.run(cmd, env=env, cwd=tmp, capture_output=True,

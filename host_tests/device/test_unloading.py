@@ -40,6 +40,11 @@ def test_rare_commands_are_unloaded_and_their_errors_still_answered():
         answer = send(node, {"command_id": "g%d" % n, "command": "get_config"})
         assert answer["success"] and "password" not in answer["response"]["mqtt"]
         assert loaded("firmware.rare_commands", *CONFIG_CODE) == []
+    send(node, {"command_id": "o1", "command": "ota",
+                "parameters": {"url": "http://127.0.0.1:1/m.json", "sha256": "0" * 64}})
+    while node.dispatcher.job is not None:  # the download fails: nothing listens there
+        node.dispatcher.step_job()
+    assert loaded("firmware.rare_commands", "ota_fetch", "httpget", "ota") == []
 
 
 def test_startup_reads_the_config_and_lets_its_code_go():

@@ -86,6 +86,7 @@ class VirtualNode(NodeProcess):
                         "--rtc", str(self.root.parent / f"{self.root.name}.rtc"),
                         "--boot-button", "1" if boot_button else "0"]
         self.extra_path = [str(p) for p in extra_path]
+        self.deployed = deployed
         if deployed:
             deploy_sources(self.root)
             self.extra_path += [str(self.root), str(self.root / "lib")]
@@ -95,7 +96,7 @@ class VirtualNode(NodeProcess):
         args = [str(self.root), *self.options, "--reset-cause", str(reset_cause)]
         if self.field_file:
             args += ["--field", str(self.field_file)]
-        argv, env = command(SCRIPT, self.runtime, args, extra_path=self.extra_path)
+        argv, env = command(SCRIPT, self.runtime, args, extra_path=self.extra_path, compiled=not self.deployed)
         return self._launch(argv, env, self.root)
 
     def stop(self, timeout_s=5):

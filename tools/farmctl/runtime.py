@@ -1,5 +1,7 @@
 """Running device code off the device: the import path (stubs, lib/*, repo root) and
 the two interpreters, the MicroPython unix port and CPython."""
+import functools
+import hashlib
 import os
 import shutil
 import subprocess
@@ -8,13 +10,47 @@ import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAP = "320k"  # a virtual node: the firmware (~130 KiB from source), the stubs (~50 KiB), headroom
+# A virtual node's heap on the 64-bit unix port, from .mpy (compiled_sys_path): the
+# firmware's floor there is ~185 KiB and the stubs' share ~63 KiB (bench/heap_floor.py),
+# with a little headroom, so that growth shows. A node running sources (deployed onto
+# its own filesystem) compiles them at import, which takes more.
+HEAP = "288k"
+SOURCE_HEAP = "352k"
 
 
 def device_sys_path(root=ROOT):
     """Import path for device code off the device: stubs, each lib package, repo root."""
     libs = sorted(p for p in (root / "lib").iterdir() if p.is_dir())
     return [str(root / "host_tests" / "stubs"), *map(str, libs), str(root)]
+
+
+@functools.lru_cache(maxsize=None)
+def compiled_sys_path(root=ROOT):
+    """device_sys_path() as .mpy files, compiled with mpy-cross as `farmctl deploy`
+    compiles them, in a cache folder named by the sources' content. The unix port then
+    runs the bytecode a device runs, and its heap holds what a device's would (sources
+    compiled at import need far more, for the parser). Built once; processes share it."""
+    from farmctl import deploy
+
+    sources = {target: source for target, source in deploy.firmware_sources().items()
+               if target not in ("boot.py", "main.py")}
+    for stub in sorted((root / "host_tests" / "stubs").glob("*.py")):
+        sources["stubs/" + stub.name] = stub
+    digest = hashlib.sha256()
+    for target in sorted(sources):
+        digest.update(target.encode() + b"\0" + Path(sources[target]).read_bytes() + b"\0")
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "farmnode" / "mpy"
+    folder = cache / digest.hexdigest()[:16]
+    if not (folder / ".complete").exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        building = cache / f"{folder.name}.{os.getpid()}"
+        deploy.build(sources, building, compiled=True)
+        (building / ".complete").touch()
+        try:
+            building.rename(folder)
+        except OSError:  # another process finished first: its build is the same
+            shutil.rmtree(building, ignore_errors=True)
+    return [str(folder / "stubs"), str(folder / "lib"), str(folder)]
 
 
 def use_device_libs():
@@ -45,9 +81,12 @@ def find_micropython():
     return found
 
 
-def micropython_env(extra_path=()):
+def micropython_env(extra_path=(), compiled=False):
+    """The environment of a MicroPython process running device code: its import path,
+    the sources or (compiled) their .mpy files (compiled_sys_path)."""
     env = dict(os.environ)
-    env["MICROPYPATH"] = ":".join([*extra_path, *device_sys_path(), ".frozen"])
+    device = compiled_sys_path() if compiled else device_sys_path()
+    env["MICROPYPATH"] = ":".join([*extra_path, *device, ".frozen"])
     return env
 
 
@@ -57,11 +96,13 @@ def cpython_env(extra_path=()):
     return env
 
 
-def command(script, runtime, args=(), heap=HEAP, extra_path=()):
+def command(script, runtime, args=(), heap=None, extra_path=(), compiled=True):
     """(argv, env) that run a device-side script under the given runtime; extra_path
-    goes first on its import path."""
+    goes first on its import path; compiled: MicroPython imports the device code as .mpy."""
     if runtime == "micropython":
-        return [find_micropython(), "-X", f"heapsize={heap}", str(script), *args], micropython_env(extra_path)
+        heap = heap or (HEAP if compiled else SOURCE_HEAP)
+        return ([find_micropython(), "-X", f"heapsize={heap}", str(script), *args],
+                micropython_env(extra_path, compiled))
     if runtime == "cpython":
         return [sys.executable, "-u", str(script), *args], cpython_env(extra_path)
     raise ValueError(f"unknown runtime {runtime!r} (micropython or cpython)")
