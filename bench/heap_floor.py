@@ -72,7 +72,7 @@ EXTRA_COMMANDS = [
     ("status", {}, 0),
 ]
 INTERVALS_S = (86400, 86399)  # no periodic reading in a run: the commands make them all
-OTA_FILE = "firmware/__init__.py"  # the bad update's one file, served with another file's sha256
+OTA_FILE = "firmware/__init__.py"  # the bad update's one file, served with a sha256 not its own
 OTA_REFUSAL = "sha256 does not match the manifest"
 OTA_TIMEOUT_S = 30.0  # download, hash, answer
 
