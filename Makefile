@@ -32,5 +32,7 @@ clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info tools/*.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
+# MICROPYTHON_SRC=/path/to/micropython (upstream's source, with its submodules) adds the
+# 32-bit heap floors: bench/mp32.py builds the ports once, cached in ~/.cache/farmnode.
 bench: setup
-	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(BIN)/python bench/run.py $(if $(MICROPYTHON_SRC),--micropython-src "$(MICROPYTHON_SRC)") $(BENCH_ARGS)

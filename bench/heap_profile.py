@@ -4,8 +4,9 @@
 #                                and module-level objects; nested imports not included)
 #   HEAP phase <label> <bytes>   heap in use (after a collection) at a point of the boot
 #                                or after a number of readings
-# plus micropython.mem_info() and qstr_info() at those readings. Each figure is gc.mem_alloc() after
-# gc.collect(), so the marks cost time: a profile, not a benchmark of speed.
+# plus micropython.mem_info() and qstr_info() at those readings, and bench_node's FROM
+# line. Each figure is gc.mem_alloc() after gc.collect(), so the marks cost time: a
+# profile, not a benchmark of speed.
 # Usage: micropython -X heapsize=N -m heap_profile ROOT SSID PASSWORD
 import builtins
 import gc
@@ -13,7 +14,7 @@ import sys
 
 import micropython
 
-import bench_node  # noqa: F401  the stub modules it imports: the share, as bench_node counts it
+import bench_node  # the stub modules it imports: the share, as bench_node counts it
 from virtual_node import OPTIONS, make_chip
 
 READINGS_MARKED = (1, 2, 10, 100, 1000, 2000)
@@ -92,6 +93,7 @@ def main():
 
     phase("imports done")
     micropython.qstr_info()
+    bench_node.print_origins(startup)
     startup.run(root)
 
 

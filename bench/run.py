@@ -4,9 +4,13 @@ x86-64), not an ESP32's: each is measured in the same run as what it is compared
 none is estimated; a figure that could not be measured says so.
 
     python bench/run.py [--quick] [--fleet-devices N] [--fleet-duration S] [--output FILE]
+                        [--micropython-src DIR]
 
 --quick: the heap floors to 8 KiB instead of 1 KiB, 100 latency samples instead of
-500/300, the fleet 100 devices for 60 s instead of 1,000 for 300 s."""
+500/300, the fleet 100 devices for 60 s instead of 1,000 for 300 s.
+--micropython-src (or MICROPYTHON_SRC): a MicroPython source tree, from which mp32.py
+builds (once, cached outside the repo) the 32-bit unix ports whose heap floors stand
+beside the 64-bit ones; without it the table says how to get one."""
 import argparse
 import datetime
 import json
@@ -22,6 +26,7 @@ HERE = Path(__file__).resolve().parent
 import command_latency  # noqa: E402  beside this script
 import heap_floor  # noqa: E402
 import loop_latency  # noqa: E402
+import mp32  # noqa: E402
 from devicerun import Build  # noqa: E402
 
 from farmctl import deploy  # noqa: E402
@@ -33,6 +38,14 @@ FULL = {"resolution_kib": 1, "latency_samples": 500, "command_samples": 300, "fl
 QUICK = {"resolution_kib": 8, "latency_samples": 100, "command_samples": 100, "fleet_devices": 100,
          "fleet_duration": 60}
 GOAL_HEAP_KIB = 64
+# 32-bit floors of the firmware, in KiB (the issue's targets): goal, aim.
+GOALS_32 = {"stock": (80, 64), "frozen": (40, 32)}
+KINDS_32 = {  # what each 32-bit port loads as .mpy files and what it has frozen in
+    "standard": "standard port: firmware, lib and stubs as .mpy",
+    "stock": "stock-like: stubs frozen (C modules on a chip), firmware and lib as .mpy",
+    "frozen": "frozen: stubs frozen, and firmware and lib frozen through manifest.py"}
+ESP32_BUDGET = ("heap budget of a stock ESP32_GENERIC image: a 56 KiB GC heap that grows once to about 112; "
+                "Wi-Fi takes about 28 of it and one TLS connection about 25")
 SEED_000_BYTES = "seed 000: about 250 for 7 values"
 FLEET_SCRIPT = HERE / "fleet.py"
 FLEET_STARTUP_S = 900  # on top of the measured duration: every node online, the settling
@@ -64,8 +77,15 @@ def _first_line(argv):
     return (done.stdout or done.stderr).strip().splitlines()[0]
 
 
-def machine(load_at_start):
-    """What the figures were measured on, read now; load_at_start: os.getloadavg() then."""
+def micropython_version(binary):
+    return _first_line([binary, "-c", "import sys; v = sys.implementation.version; "
+                        "print('%d.%d.%d%s, %s' % (v[0], v[1], v[2], v[3] and '-' + v[3], "
+                        "sys.version.split('; ')[-1]))"])
+
+
+def machine(load_at_start, port32=None):
+    """What the figures were measured on, read now; load_at_start: os.getloadavg() then;
+    port32: heap32_rows' result, when the 32-bit ports were built."""
     cpu = "unknown"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
@@ -84,20 +104,25 @@ def machine(load_at_start):
                              capture_output=True, text=True).stdout.splitlines()
     if changed:
         commit += " + uncommitted changes to %d files" % len(changed)
-    micropython = _first_line([find_micropython(), "-c", "import sys; v = sys.implementation.version; "
-                               "print('%d.%d.%d-%s, %s' % (v[0], v[1], v[2], v[3], sys.version.split('; ')[-1]))"])
+    micropython = micropython_version(find_micropython())
     try:
         import paho.mqtt
 
         paho = paho.mqtt.__version__
     except (ImportError, AttributeError):
         paho = "unknown"
+    ports = []
+    if port32:
+        ports.append(("MicroPython 32-bit", "unix port %s, built from %s (%s) with `%s`" % (
+            micropython_version(port32["binaries"]["standard"]), port32["key"], port32["src"],
+            " ".join(mp32.MAKE_FLAGS))))
     return [
         ("CPU", "%s, %d cores" % (cpu, os.cpu_count())),
         ("RAM", "%.1f GiB" % (mem_kib / 1024 / 1024)),
         ("OS", os_name),
         ("Python", "%s %s (paho-mqtt %s)" % (platform.python_implementation(), platform.python_version(), paho)),
         ("MicroPython", "unix port %s, %d-bit" % (micropython, 64 if sys.maxsize > 2 ** 32 else 32)),
+        *ports,
         ("mpy-cross", ".mpy v%d.%d" % deploy.mpy_cross_version()),
         ("mosquitto", _first_line([find_mosquitto(), "-h"])),
         ("load average (1 min)", "%.1f at the start, %.1f at the end (other work on the machine shows in "
@@ -146,9 +171,18 @@ class Table:
         return lines
 
 
+def steady_bytes(at_floor):
+    """The firmware's heap in use after its last reading, share off: None if unknown."""
+    if at_floor["heap_free_last"] is None:
+        return None
+    return at_floor["heap_bytes"] - at_floor["heap_free_last"] - at_floor["share_bytes"]
+
+
 def heap_rows(table, build, workdir, settings):
+    """The 64-bit floors; returns heap_floor.floor()'s results by target."""
     cycles, reconnects = heap_floor.CYCLES, heap_floor.RECONNECTS
-    workload = "%d telemetry cycles with commands, %d reconnects, firmware as .mpy" % (cycles, reconnects)
+    workload = "%d telemetry cycles with commands, %d reconnects, an OTA check, firmware as .mpy" % (cycles,
+                                                                                                  reconnects)
     results = {}
     for target in ("firmware", "romfs", "bare"):
         log("heap floor: %s (bisection to %d KiB)" % (target, settings["resolution_kib"]))
@@ -171,9 +205,9 @@ def heap_rows(table, build, workdir, settings):
         table.row("heap floor, firmware (whole - share; 64-bit unix port: an upper bound for a 32-bit ESP32)",
                   "%.1f" % (firmware["floor_kib"] - share_kib), "-",
                   "goal %d KiB; bare loop %s KiB" % (GOAL_HEAP_KIB, bare_floor), "KiB")
-        if at["heap_free_last"] is not None:
+        if steady_bytes(at) is not None:
             table.row("firmware heap in use after its last reading at the floor (after a collection, share off)",
-                      kib(at["heap_bytes"] - at["heap_free_last"] - at["share_bytes"]), "-", "-", "KiB")
+                      kib(steady_bytes(at)), "-", "-", "KiB")
     if romfs["floor_kib"] is not None:
         at = romfs["at_floor"]
         table.row("heap floor, firmware run in place from a ROMFS image (code in flash, as `mpremote romfs "
@@ -189,26 +223,88 @@ def heap_rows(table, build, workdir, settings):
         "before the first firmware import (stub modules, chip, field model, harness); peripheral objects "
         "made through the stubs and the stubs' garbage during the run stay in the firmware's figure. "
         "ROMFS: the image (firmware/ and lib/ as .mpy) is read into the heap before the share is measured, "
-        "so the share holds it; its bytecode runs in place, as from a flash partition (%d tries)."
+        "so the share holds it; its bytecode runs in place, as from a flash partition (%d tries). OTA check: "
+        "halfway, an `ota` command for an update whose one file does not match its sha256, served on loopback; "
+        "the node downloads it and must refuse it with that error, staging nothing."
         % (res, len(firmware["attempts"]), len(bare["attempts"]), len(romfs["attempts"])))
+    return results
 
 
-def profile_notes(table, build, workdir):
-    log("heap profile")
+def heap32_rows(table, build, workdir, settings, src, floors64):
+    """The firmware's floors on the 32-bit unix ports mp32.py builds from src (a MicroPython
+    tree), beside the stock ESP32's budget; floors64: heap_rows' results. Each kind's
+    bisection starts from a heap it surely runs in: the 64-bit floor for standard, then the
+    floor of the kind before (each freezes more). Returns {"binaries", "key", "src"}, or
+    None without a source tree."""
+    res = settings["resolution_kib"]
+    label = "heap floor, firmware on a 32-bit unix port"
+    try:
+        started = time.monotonic()
+        binaries = mp32.build(src)
+        built_s = time.monotonic() - started
+    except mp32.BuildError as exc:
+        log("32-bit heap floors: not measured: %s" % exc)
+        table.row(label, "not measured", "-", "see the notes", "KiB")
+        table.notes.append("32-bit heap floors: not measured: %s." % exc)
+        table.failed = table.failed or bool(src)  # asked for and not built
+        return None
+    tree = mp32.source_tree(src)
+    high = (floors64 or {}).get("firmware", {}).get("floor_kib") or heap_floor.HIGH_KIB
+    tries = []
+    for kind in mp32.KINDS:
+        port = build.on_port(binaries[kind], mp32.FROZEN[kind])
+        folder = Path(workdir) / ("mp32-" + kind)
+        folder.mkdir()
+        log("heap floor: firmware, 32-bit %s port (bisection to %d KiB, from %d KiB)" % (kind, res, high))
+        result = heap_floor.floor("firmware", port, folder, high_kib=high, resolution_kib=res)
+        if result["error"] and high < heap_floor.HIGH_KIB:  # the bound did not hold: bisect from the default
+            log("  %s: %s; again from %d KiB" % (kind, result["error"], heap_floor.HIGH_KIB))
+            result = heap_floor.floor("firmware", port, folder / "again", resolution_kib=res)
+        goal = "goal ≤ %d KiB (aim %d)" % GOALS_32[kind] if kind in GOALS_32 else "-"
+        if result["error"]:
+            table.row("%s, %s (whole - share)" % (label, KINDS_32[kind]), "failed", "-", goal, "KiB")
+            table.notes.append("32-bit heap floor (%s): %s" % (kind, result["error"]))
+            table.failed = True
+            continue
+        at = result["at_floor"]
+        table.row("%s, %s (whole - share)" % (label, KINDS_32[kind]),
+                  "%.1f" % (result["floor_kib"] - at["share_bytes"] / 1024), "-", goal, "KiB")
+        if steady_bytes(at) is not None:
+            table.row("  its heap in use after the last reading at the floor (after a collection, share off)",
+                      kib(steady_bytes(at)), "-", "-", "KiB")
+        tries.append("%s %d KiB whole, share %s, %d tries" % (kind, result["floor_kib"], kib(at["share_bytes"]),
+                                                              len(result["attempts"])))
+        high = result["floor_kib"]
+    table.row(ESP32_BUDGET, "~112", "-", "-", "KiB")
+    key = mp32.cache_key(tree)
+    table.notes.append(
+        "32-bit heap floors: the same run (workload, checks, share taken off) on 32-bit unix ports of MicroPython "
+        "%s, built by bench/mp32.py from %s (%.0f s to build them or bring them up to date; cached in %s): %s. "
+        "Standard loads everything as .mpy files, as the 64-bit run does; stock-like is `farmctl deploy` onto a "
+        "stock image, whose machine, network, dht... are C (the stubs frozen stand for them); frozen is an image "
+        "built with manifest.py." % (key, tree, built_s, mp32.CACHE / key, "; ".join(tries)))
+    profile_notes(table, build.on_port(binaries["frozen"], mp32.FROZEN["frozen"]), Path(workdir) / "mp32-frozen",
+                  "32-bit unix port, firmware frozen")
+    return {"binaries": binaries, "key": key, "src": str(tree)}
+
+
+def profile_notes(table, build, workdir, port="64-bit unix port"):
+    log("heap profile (%s)" % port)
     result = heap_floor.profile(build, workdir)
     if not result["passed"]:
-        table.notes.append("heap profile: failed: %s" % result["reason"])
+        table.notes.append("heap profile (%s): failed: %s" % (port, result["reason"]))
         return
     top = ", ".join("%s %s" % (name, kib(size)) for name, size in result["modules"][:10])
     total = sum(size for _, size in result["modules"])
-    table.notes.append("Where the firmware's heap goes (64-bit unix port, KiB, after a collection; a module's "
-                       "figure includes the qstr-table growth its import caused): modules %s in all; largest: %s."
-                       % (kib(total), top))
-    table.notes.append("Heap in use along the profile run (KiB, stubs' share included): " + ", ".join(
-        "%s %s" % (label, kib(size)) for label, size in result["phases"]) + ".")
+    table.notes.append("Where the firmware's heap goes (%s, KiB, after a collection; a module's figure includes "
+                       "the qstr-table growth its import caused): modules %s in all; largest: %s."
+                       % (port, kib(total), top))
+    table.notes.append("Heap in use along the profile run (%s, KiB, stubs' share included): %s." % (port, ", ".join(
+        "%s %s" % (label, kib(size)) for label, size in result["phases"])))
     qstr = [line for line in result["mem_info"] if line.startswith("qstr pool:")]
     if qstr:
-        table.notes.append("Interned strings after the run: %s (stubs' included)." % qstr[-1].split(": ", 1)[1])
+        table.notes.append("Interned strings after the run (%s): %s (stubs' included)."
+                           % (port, qstr[-1].split(": ", 1)[1]))
 
 
 def size_rows(table, build):
@@ -334,6 +430,8 @@ def main():
     parser.add_argument("--fleet-devices", type=int)
     parser.add_argument("--fleet-duration", type=int)
     parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
+    parser.add_argument("--micropython-src", metavar="DIR", default=os.environ.get("MICROPYTHON_SRC"),
+                        help="a MicroPython source tree, for the 32-bit heap floors (default: $MICROPYTHON_SRC)")
     args = parser.parse_args()
     settings = dict(QUICK if args.quick else FULL)
     if args.fleet_devices:
@@ -346,23 +444,28 @@ def main():
     measured = {}
     with tempfile.TemporaryDirectory() as workdir:
         build = Build(Path(workdir) / "build")
-        sections = [  # measured in this order; telemetry size uses the latency run's messages
-            ("heap floor", lambda: heap_rows(table, build, workdir, settings)),
-            ("heap floor", lambda: profile_notes(table, build, workdir)),
-            (".mpy size", lambda: size_rows(table, build)),
-            ("command latency", lambda: command_rows(table, build, workdir, settings)),
-            ("telemetry latency", lambda: telemetry_latency_rows(table, build, workdir, settings)),
-            ("telemetry size", lambda: telemetry_size_rows(table, measured.get("telemetry latency"))),
-            ("sensor pass", lambda: sensor_rows(table)),
-            ("fleet", lambda: fleet_rows(table, settings)),
+        # (table section, name of what it returns, what measures it), in this order: the
+        # 32-bit floors start from the 64-bit one, telemetry size uses the latency run's messages.
+        sections = [
+            ("heap floor", "heap64", lambda: heap_rows(table, build, workdir, settings)),
+            ("heap floor", "heap32", lambda: heap32_rows(table, build, workdir, settings, args.micropython_src,
+                                                         measured.get("heap64"))),
+            ("heap floor", "profile", lambda: profile_notes(table, build, workdir)),
+            (".mpy size", "size", lambda: size_rows(table, build)),
+            ("command latency", "command latency", lambda: command_rows(table, build, workdir, settings)),
+            ("telemetry latency", "telemetry latency",
+             lambda: telemetry_latency_rows(table, build, workdir, settings)),
+            ("telemetry size", "telemetry size", lambda: telemetry_size_rows(table, measured.get("telemetry latency"))),
+            ("sensor pass", "sensor pass", lambda: sensor_rows(table)),
+            ("fleet", "fleet", lambda: fleet_rows(table, settings)),
         ]
-        for name, section in sections:
-            table.section = name
+        for section_name, name, section in sections:
+            table.section = section_name
             try:
                 measured[name] = section()
             except Exception as exc:  # one benchmark failing leaves the others' figures
                 table.failure(exc)
-    text = write(table, machine(load_at_start), args.quick, started, args.output)
+    text = write(table, machine(load_at_start, measured.get("heap32")), args.quick, started, args.output)
     print("\n".join(text))
     print("\nwritten to %s" % args.output)
     sys.exit(1 if table.failed else 0)
