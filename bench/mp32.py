@@ -181,6 +181,60 @@ def build(src=None, kinds=KINDS):
     return binaries
 
 
+def deployed_modules():
+    """{path in a frozen image: module name} of what `farmctl deploy` puts under firmware/
+    and /lib (boot.py and main.py stay on the filesystem)."""
+    modules = {}
+    for target in deploy.firmware_sources():
+        if target.startswith("firmware/"):
+            modules[target] = target[:-3].replace("/", ".").removesuffix(".__init__")
+        elif target.startswith("lib/"):
+            modules[target[4:]] = target[4:-3]
+    return modules
+
+
+def frozen_targets(src, **options):
+    """{path in the image: source} of what the repo's manifest.py freezes for an ESP32,
+    read with the source tree's own tools/manifestfile.py."""
+    sys.path.insert(0, str(Path(src) / "tools"))
+    try:
+        import manifestfile
+    finally:
+        sys.path.pop(0)
+    port = Path(src) / "ports" / "esp32"
+    manifest = manifestfile.ManifestFile(manifestfile.MODE_FREEZE, {
+        "MPY_DIR": str(src), "MPY_LIB_DIR": str(Path(src) / "lib" / "micropython-lib"), "PORT_DIR": str(port),
+        "BOARD_DIR": str(port / "boards" / "ESP32_GENERIC")})
+    manifest.include(str(MANIFEST), **options)
+    return {result.target_path: result.full_path for result in manifest.files()}
+
+
+def verify(src, frozen_binary):
+    """BuildError unless manifest.py freezes what deploy puts on a device (over the ESP32
+    board's own manifest: asyncio, dht, ntptime, umqtt stay), and the frozen port imports
+    every firmware and lib module from .frozen."""
+    tree = source_tree(src or os.environ.get("MICROPYTHON_SRC"))
+    modules = deployed_modules()
+    alone = frozen_targets(tree, board_manifest=False)
+    with_board = frozen_targets(tree)
+    if set(alone) != set(modules):
+        raise BuildError("manifest.py freezes %s, deploy installs %s" % (sorted(set(alone) - set(modules)),
+                                                                       sorted(set(modules) - set(alone))))
+    missing = [stock for stock in ("asyncio/__init__.py", "dht.py", "ntptime.py", "umqtt/simple.py")
+               if stock not in with_board] + [path for path in alone if with_board.get(path) != alone[path]]
+    if missing:
+        raise BuildError("manifest.py with the ESP32 board's manifest lacks %s" % missing)
+    script = "import sys\nfor name in %r:\n    __import__(name)\n    print(name, sys.modules[name].__file__)\n" % (
+        sorted(modules.values()),)
+    with tempfile.TemporaryDirectory() as empty:  # nothing on the filesystem to import instead
+        done = subprocess.run([str(frozen_binary), "-c", script], env=dict(os.environ, MICROPYPATH=".frozen"),
+                              cwd=empty, capture_output=True, text=True, timeout=60)
+    # A frozen module's __file__ is its path in the manifest (a file's would be absolute).
+    origins = dict(line.split() for line in done.stdout.splitlines() if line.count(" ") == 1)
+    if done.returncode or origins != {name: target for target, name in modules.items()}:
+        raise BuildError("the frozen port does not import the firmware from .frozen: %s" % (done.stdout + done.stderr)[-400:])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--src", default=os.environ.get("MICROPYTHON_SRC"),

@@ -242,6 +242,7 @@ def heap32_rows(table, build, workdir, settings, src, floors64):
         started = time.monotonic()
         binaries = mp32.build(src)
         built_s = time.monotonic() - started
+        mp32.verify(src, binaries["frozen"])  # manifest.py freezes what deploy installs, imported from .frozen
     except mp32.BuildError as exc:
         log("32-bit heap floors: not measured: %s" % exc)
         table.row(label, "not measured", "-", "see the notes", "KiB")

@@ -1,24 +1,30 @@
-# The node's console: each line stamped with the uptime, printed (the serial REPL's
-# output) and kept for the REPL (the last ~10 lines, in a buffer allocated once); rare
-# events also go to the flash log, which survives a reset.
-from textring import TextRing
+# A console: each line stamped with the uptime, printed (the serial REPL's output) and/or
+# kept (the last lines, in a buffer allocated once: lib/textring); rare events also go to
+# the flash log, which survives a reset.
 
 
 class Console:
-    """uptime_s(): seconds since boot; flash_log: a FlashLog or None; echo: print lines
-    (off in maintenance, where the technician types at the REPL)."""
+    """uptime_s(): seconds since boot; flash_log: a FlashLog or None; echo: print lines;
+    keep: bytes of the last lines kept for lines() (0: none). A running node prints
+    (nothing else could read them: the loop holds the REPL); maintenance keeps them
+    instead (the technician types at the REPL: `device.log.lines()`)."""
 
-    def __init__(self, uptime_s, flash_log=None, echo=True, size=768):
+    def __init__(self, uptime_s, flash_log=None, echo=True, keep=0):
         self._uptime_s = uptime_s
         self.flash_log = flash_log
         self._echo = echo
-        self._ring = TextRing(size)
+        self._ring = None
+        if keep:
+            from textring import TextRing
+
+            self._ring = TextRing(keep)
 
     def __call__(self, text):
         line = "[%d] %s" % (self._uptime_s(), text)
         if self._echo:
             print(line)
-        self._ring.add(line)
+        if self._ring is not None:
+            self._ring.add(line)
 
     def event(self, text):
         """A line also kept in the flash log (rare events only: flash wears)."""
@@ -30,4 +36,4 @@ class Console:
             self.flash_log.write(text)
 
     def lines(self):
-        return self._ring.lines()
+        return self._ring.lines() if self._ring is not None else []

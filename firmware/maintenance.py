@@ -23,8 +23,9 @@ class Maintenance:
         again; flash_log: where the rare events go."""
         self.cfg = cfg
         self.reason = reason
-        # Kept, not printed: the technician is typing at the REPL. tech.status() shows them.
-        self.log = Console(lambda: ticks_ms() // 1000, echo=False, size=512)
+        # Kept, not printed: the technician is typing at the REPL (main.py's `device` is this
+        # object: device.log.lines()).
+        self.log = Console(lambda: ticks_ms() // 1000, echo=False, keep=512)
         self._guard = guard
         self._flash_log = flash_log
         self._retry_at = ticks_add(ticks_ms(), retry_s * 1000) if guard is not None and retry_s else None

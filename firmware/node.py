@@ -29,7 +29,8 @@ _RESET_CAUSES = const(("?", "power_on", "hard", "watchdog", "deepsleep", "soft")
 class Node:
     """hw: what the board built: wlan, mac, reset_cause, sensors (drivers), relays,
     ntptime, reset; optional: watchdog, boot_guard, flash_log, heap_free (a probe of the
-    free heap, for telemetry). root: where config.json lives (the device's "/")."""
+    free heap, for telemetry), console_keep (bytes of console lines kept, for tests).
+    root: where config.json lives (the device's "/")."""
 
     def __init__(self, cfg, hw, problems=(), root=""):
         self.cfg = cfg
@@ -38,7 +39,7 @@ class Node:
         now = ticks_ms()
         self.uptime_ms = 0
         self._last_tick = now
-        self.log = Console(self.uptime_s, hw.get("flash_log"))
+        self.log = Console(self.uptime_s, hw.get("flash_log"), keep=hw.get("console_keep", 0))
         self.heap_free = hw.get("heap_free") or messages.heap_free
         self._next_reading = now
         self._next_ntp = now
@@ -230,6 +231,8 @@ class Node:
             from json_payload import JsonPayload
 
             link.session.publish(topic, JsonPayload(payload), False, 1)
+            del JsonPayload
+            unload("json_payload")  # what is in flight keeps its class
         else:
             link.session.publish(topic, json.dumps(payload), False, 1)
 

@@ -1,7 +1,6 @@
 # Reads every fitted sensor in one pass. A failed, slow or missing sensor costs at most
 # its own time bound and never stops the others; any exception a driver lets out is
 # caught here and reported as that sensor's error.
-from coop import run
 from firmware.sensors import KEYS
 from micropython import const
 
@@ -75,4 +74,6 @@ class SensorReader:
 
     def read(self):
         """One pass run alone (the REPL, a test)."""
+        from coop import run
+
         return run(self.pass_steps())

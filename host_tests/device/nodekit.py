@@ -48,6 +48,7 @@ def make_node(patch=None, field=None):
     hw, _ = board.build(cfg)
     resets = []
     hw["reset"] = lambda: resets.append(True)
+    hw["console_keep"] = 1024  # the tests read what the node logged
     node = Node(cfg, hw, root=tmpdir())
     node.link.session = RecordingSession()
     node.resets = resets

@@ -16,7 +16,7 @@ from micropython import const
 from ota import MANIFEST, STAGED, join, make_dirs, remove_tree
 
 _MANIFEST_MAX = const(8192)
-_BUF_SIZE = const(1024)
+_BUF_SIZE = const(512)
 _HEX = const("0123456789abcdef")
 _SPACE_MARGIN = const(16384)  # bytes left free on the flash after staging
 
