@@ -16,6 +16,12 @@ FAILED_BOOTS_LIMIT = 3
 COLLECT_EVERY_BYTES = 2048
 
 
+def collect_often():
+    """The device's collection policy (COLLECT_EVERY_BYTES), from the start of a boot."""
+    if hasattr(gc, "threshold"):  # MicroPython (CPython collects on its own terms)
+        gc.threshold(COLLECT_EVERY_BYTES)
+
+
 def flash_log(root=""):
     return FlashLog(in_root(root, DEFAULT_PATH))
 
@@ -49,8 +55,7 @@ def run(root="", update=None):
     and rollback, which safe mode must not pre-empt."""
     from firmware import board
 
-    if hasattr(gc, "threshold"):  # MicroPython (CPython collects on its own terms)
-        gc.threshold(COLLECT_EVERY_BYTES)
+    collect_often()
     guard = board.boot_guard(FAILED_BOOTS_LIMIT)
     guard.boot()
     if update is not None:

@@ -5,6 +5,7 @@ import json
 from fieldmodel import Field
 from firmware import board, config
 from firmware.node import Node
+from firmware.startup import collect_often
 from ringbuf import RingBuffer
 from simchip import new_chip, wiring_from_config
 from testkit import tmpdir
@@ -42,6 +43,7 @@ class RecordingSession:
 
 
 def make_node(patch=None, field=None):
+    collect_often()  # as a booted device does
     cfg = config.apply(config.defaults(), dict({"device_id": "n1", "farm_id": "farm_001", "interval_s": 60},
                                       **(patch or {})))
     chip = new_chip(field or Field(), wiring_from_config(cfg))

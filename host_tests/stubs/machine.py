@@ -2,6 +2,7 @@
 # (simchip). Shaped like the real one, it refuses what an ESP32 refuses, with the
 # same exception types and messages where known.
 import errno
+import select
 import time
 
 import simchip
@@ -344,8 +345,9 @@ class Timer:
 
     def _run(self, generation, mode, period, callback):
         due = ticks_add(ticks_ms(), period)
+        idle = select.poll()
         while generation == self._generation and not _chip().closed:
-            simchip.thread_sleep_ms(ticks_diff(due, ticks_ms()))
+            simchip.thread_sleep_ms(ticks_diff(due, ticks_ms()), idle)
             if generation != self._generation:
                 break
             if _schedule is not None:
@@ -384,8 +386,9 @@ class WDT:
 
 def _watch(chip):
     """The watchdog's own timer: a timeout calls chip.on_watchdog (which ends the process)."""
+    idle = select.poll()
     while not chip.closed:
-        simchip.thread_sleep_ms(50)
+        simchip.thread_sleep_ms(50, idle)
         if _expired(chip):
             chip.on_watchdog()
             return

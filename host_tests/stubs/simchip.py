@@ -187,10 +187,16 @@ class EzoCircuit:
         return (reply + b"\x00" * n)[:n]
 
 
-def thread_sleep_ms(ms):
+def thread_sleep_ms(ms, idle=None):
     """sleep_ms for a thread: the unix port's sleep_ms wakes every millisecond to run
-    pending callbacks (most of an idle virtual node's CPU); poll() sleeps in one call."""
-    select.poll().poll(max(0, ms))
+    pending callbacks (most of an idle virtual node's CPU); poll() sleeps in one call.
+    idle: the thread's own select.poll(), made once. A chip's timers do not share the
+    firmware's heap: a MemoryError here (the firmware filled the heap for an instant, as
+    a hostile message may) must not end the thread, as it would not stop a timer."""
+    try:
+        (idle or select.poll()).poll(max(0, ms))
+    except MemoryError:
+        pass
 
 
 def crc16(data):
@@ -346,15 +352,16 @@ class Chip:
         return int(1000 / hz) if hz >= 0.2 else None
 
     def _wind_loop(self, state):
+        idle = select.poll()
         try:
             while not self.closed and state.handler is not None:
                 period_ms = self._wind_period_ms(state)
                 if period_ms is None:
-                    thread_sleep_ms(50)
+                    thread_sleep_ms(50, idle)
                     continue
-                thread_sleep_ms(period_ms - 3)
+                thread_sleep_ms(period_ms - 3, idle)
                 self._edge(state)
-                thread_sleep_ms(3)
+                thread_sleep_ms(3, idle)
                 state.level = 1
         finally:
             self._wind_running = False
