@@ -136,14 +136,18 @@ def test_unacknowledged_publish_is_resent_with_dup_after_reconnect():
     first.wait()
     lost = serve(client)
     assert isinstance(lost, OSError) and not client.is_connected()
+    assert resent_after_reconnect(client) == b"\x3a\x07\x00\x01t\x00\x01r1"  # DUP | QoS 1, same packet id
+    assert client.inflight == {}
+
+
+def resent_after_reconnect(client):
+    """What client resends on connecting to a new peer that acknowledges packet id 1."""
     second = ScriptedBroker([("packet",), ("send", CONNACK_OK), ("packet",),
                              ("send", b"\x40\x02\x00\x01"), ("sleep", 200)])
     client.port = second.port
     client.connect(clean_session=False)
     serve(client, lambda: not client.inflight)
-    _, resent = second.wait()
-    assert resent == b"\x3a\x07\x00\x01t\x00\x01r1"  # DUP | QoS 1, same packet id
-    assert client.inflight == {}
+    return second.wait()[1]
 
 
 def test_half_open_connection_is_detected_within_the_keepalive_bound():
@@ -228,11 +232,6 @@ def test_a_json_payload_is_streamed_with_its_length_first_and_resent_after_a_rec
     assert len(expected) > 1000
     assert sent[:1] == b"\x32" and sent.endswith(b"\x00\x01t\x00\x01" + expected)
     assert serve(client) is not None  # the broker closed before its PUBACK
-    second = ScriptedBroker([("packet",), ("send", CONNACK_OK), ("packet",),
-                             ("send", b"\x40\x02\x00\x01"), ("sleep", 200)])
-    client.port = second.port
-    client.connect(clean_session=False)
-    serve(client, lambda: not client.inflight)
-    _, resent = second.wait()
+    resent = resent_after_reconnect(client)
     assert resent[:1] == b"\x3a" and resent.endswith(b"\x00\x01t\x00\x01" + expected)
     assert JsonPayload(value).text().encode() == expected and len(JsonPayload(value)) == len(expected)
