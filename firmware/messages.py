@@ -1,17 +1,9 @@
 # What the node says (PROTOCOL.md): telemetry, status, alerts and command answers, in
 # their canonical form, then in the profile's format. The loop (firmware/node.py) says
 # when; the link (firmware/link.py) carries them.
-import gc
-
 from firmware import VERSION
 from firmware.profiles import render
 from firmware.sensors import KEYS
-
-
-def heap_free():
-    """Free heap without garbage: a figure a backend can trend (a leak shows)."""
-    gc.collect()
-    return gc.mem_free() if hasattr(gc, "mem_free") else None
 
 
 def _total(values, keys):
@@ -38,7 +30,7 @@ def reading(node, values, errors, taken):
         "ts": taken[0], "unix": taken[1], "uptime_s": node.uptime_s(),
         "uptime_ms": node.uptime_ms, "npk_total": _total(values, ("n", "p", "k")),
         "sensors": sensors, "relays": node.relays.states(), "errors": dict(errors),
-        "meta": {"rssi": link.wifi.rssi(), "heap_free": node.heap_free(), "firmware_version": VERSION,
+        "meta": {"rssi": link.wifi.rssi(), "heap_free": node.heap.free(), "firmware_version": VERSION,
                  "dropped": link.session.queue.dropped,
                  # incoming messages too big for the buffer or the free heap, dropped
                  "rx_dropped": getattr(link.session.client, "dropped_oversize", None)},

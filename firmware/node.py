@@ -12,6 +12,7 @@ from firmware.alerts import Alerts
 from firmware.clock import Clock
 from firmware.commands import Dispatcher
 from firmware.console import Console
+from firmware.heap import Heap
 from firmware.link import Link
 from firmware.relays import RelayBank
 from firmware.sensors.reader import SensorReader
@@ -28,8 +29,9 @@ _RESET_CAUSES = const(("?", "power_on", "hard", "watchdog", "deepsleep", "soft")
 
 class Node:
     """hw: what the board built: wlan, mac, reset_cause, sensors (drivers), relays,
-    ntptime, reset; optional: watchdog, boot_guard, flash_log, heap_free (a probe of the
-    free heap, for telemetry), console_keep (bytes of console lines kept, for tests).
+    ntptime, reset; optional: watchdog, boot_guard, flash_log, heap (a Heap: when to
+    collect, the free heap; a fleet of nodes in one process gives its own), console_keep
+    (bytes of console lines kept, for tests).
     root: where config.json lives (the device's "/")."""
 
     def __init__(self, cfg, hw, problems=(), root=""):
@@ -40,7 +42,7 @@ class Node:
         self.uptime_ms = 0
         self._last_tick = now
         self.log = Console(self.uptime_s, hw.get("flash_log"), keep=hw.get("console_keep", 0))
-        self.heap_free = hw.get("heap_free") or messages.heap_free
+        self.heap = hw.get("heap") or Heap()
         self._next_reading = now
         self._next_ntp = now
         self._pass = None
@@ -127,6 +129,7 @@ class Node:
         self.reader.poll()
         if self.dispatcher.job is not None and self._pass is None:  # a job (calibration, OTA) has the buses
             self.dispatcher.step_job()
+            self.heap.idle()  # a download's garbage, taken back as it goes
             session.wait(2)
             return
         if self._pass is None and ticks_diff(now, self._next_reading) >= 0:
@@ -136,6 +139,7 @@ class Node:
             self._pass = self.reader.pass_steps()
             self._pass_time = (self.clock.iso(), self.clock.unix())  # when it was taken, not sent
         if self._pass is None:
+            self.heap.idle()
             session.wait(_LOOP_MS)
             return
         try:

@@ -6,15 +6,15 @@ from firmware import unload
 from firmware.commands import MAX_DURATION_S
 
 # What these commands import, unloaded with this module when the command is done.
-LOADS = ("firmware.calibration", "ota_fetch", "httpget", "ota")
+LOADS = ("firmware.config_message", "firmware.calibration", "ota_fetch", "httpget", "ota")
 from firmware.errors import CommandError
 from firmware.params import number, state
 
 
 def config(node, params):
-    from firmware import reconfig
+    from firmware.config_message import patch_of
 
-    return node.apply_config(reconfig.patch_of(params))
+    return node.apply_config(patch_of(params))
 
 
 def reset_config(node, params):

@@ -9,17 +9,17 @@ from firmware import in_root, release_config
 from flashlog import DEFAULT_PATH, FlashLog
 
 FAILED_BOOTS_LIMIT = 3
-# A collection after every this many bytes allocated: the garbage of the last message
-# or reading is taken back before much more is allocated above it, so what lives long
-# stays low in the heap instead of being scattered over freed space (fragmentation).
-# Each costs a few ms on an ESP32.
+# During the boot, a collection after every this many bytes allocated: the garbage of
+# reading and checking the config is taken back before much more is allocated above it,
+# so what lives long (the config, drivers, the node) stays low in the heap instead of
+# scattered over freed space. The running node collects when it idles (firmware/heap.py).
 COLLECT_EVERY_BYTES = 2048
 
 
-def collect_often():
-    """The device's collection policy (COLLECT_EVERY_BYTES), from the start of a boot."""
+def collect_often(every_bytes=COLLECT_EVERY_BYTES):
+    """The device's collection policy, from the start of a boot."""
     if hasattr(gc, "threshold"):  # MicroPython (CPython collects on its own terms)
-        gc.threshold(COLLECT_EVERY_BYTES)
+        gc.threshold(every_bytes)
 
 
 def flash_log(root=""):
@@ -48,14 +48,16 @@ def safe_mode_reason(cfg, guard):
     return None
 
 
-def run(root="", update=None):
+def run(root="", update=None, collect_every=COLLECT_EVERY_BYTES):
     """Start the application (returns only if it is stopped, e.g. by Ctrl-C), or
     maintenance (returns at once, leaving the REPL; the returned object keeps it going).
     update: what lib/ota's Swap.boot() did; an update on trial has its own boot count
-    and rollback, which safe mode must not pre-empt."""
+    and rollback, which safe mode must not pre-empt. collect_every: the collection
+    policy (None: the process keeps its own, as a fleet of nodes sharing one heap does)."""
     from firmware import board
 
-    collect_often()
+    if collect_every is not None:
+        collect_often(collect_every)
     guard = board.boot_guard(FAILED_BOOTS_LIMIT)
     guard.boot()
     if update is not None:

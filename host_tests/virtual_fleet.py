@@ -36,7 +36,7 @@ from firmware.session import Session
 BUSY_MS = 10
 BUSY_TURN_MS = 20
 WIND_MS = 20  # anemometer edges are delivered this often (up to 50 Hz: 120 km/h)
-COLLECT_MS = 1000  # the shared heap is collected at most this often (see _SharedHeapProbe)
+COLLECT_MS = 1000  # the shared heap is collected at most this often (see _SharedHeap)
 STATS_MS = 5000
 STOP_CHECK_MS = 500
 DRAIN_MS = 5000  # at stop, how long nodes may take to get their readings acknowledged
@@ -86,11 +86,10 @@ class Member:
         self.boots += 1
         _current[0] = self
         try:
-            self.app = startup.run(self.root)
-            if hasattr(gc, "threshold"):
-                # startup sets a device's collection threshold; a fleet's heap holds every
-                # node, and _SharedHeapProbe collects it at most every COLLECT_MS.
-                gc.threshold(-1)
+            # Not a device's collection policy: the heap holds every node of the process
+            # (a collection after every 2 KiB allocated would scan all of them each time);
+            # _SharedHeap collects it at most every COLLECT_MS.
+            self.app = startup.run(self.root, collect_every=None)
         except Exception as exc:  # main.py logs a crash and resets
             print("boot failed: %s %s; resetting in %d s" % (type(exc).__name__, exc, CRASH_PAUSE_MS // 1000))
             self.due = ticks_add(ticks_ms(), CRASH_PAUSE_MS)
@@ -230,24 +229,27 @@ def _boot_without_loop(cfg, problems, root="", guard=None, flash_log=None):
     hw["boot_guard"] = guard
     hw["flash_log"] = flash_log
     hw["watchdog"] = _current[0].watchdog = board.watchdog(cfg["watchdog_s"])
-    hw["heap_free"] = _heap_probe
+    hw["heap"] = _shared_heap
     node = Node(cfg, hw, list(problems) + setup_problems, root)
     node.log("farmnode %s as %s, profile %s, boot %s" % (VERSION, node.link.device_id, node.link.profile.name, node.boot_id))
     return node
 
 
-class _SharedHeapProbe:
-    """The node's heap probe (hw["heap_free"]) in a fleet. A node asks for the free heap
-    (meta.heap_free) in each reading, after a collection: on a device both cost in
-    proportion to its own heap; here the heap holds every node of the process, so each
-    reading would pay for K nodes' heap, K times as often. Collected at most every
-    COLLECT_MS instead, and the free heap (the process's) measured only then."""
+class _SharedHeap:
+    """The node's Heap (hw["heap"], firmware/heap.py) in a fleet. A node collects when it
+    idles and reports the free heap in each reading: on a device both cost in proportion
+    to its own heap; here the heap holds every node of the process, so each would pay for
+    K nodes' heap, K times as often. Collected at most every COLLECT_MS instead, and the
+    free heap (the process's) measured only then."""
 
     def __init__(self):
         self._next = ticks_ms()
         self._free = None
 
-    def __call__(self):
+    def idle(self):
+        self.free()
+
+    def free(self):
         now = ticks_ms()
         if ticks_diff(now, self._next) >= 0:
             self._next = ticks_add(now, COLLECT_MS)
@@ -256,7 +258,7 @@ class _SharedHeapProbe:
         return self._free
 
 
-_heap_probe = _SharedHeapProbe()  # one for the process: the heap is shared
+_shared_heap = _SharedHeap()  # one for the process: the heap is shared
 _print = builtins.print
 
 

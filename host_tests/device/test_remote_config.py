@@ -93,7 +93,8 @@ def test_seed_004_config_messages():
 
 
 def test_what_a_change_needs():
-    from firmware.reconfig import changed, needs, patch_of
+    from firmware.config_message import patch_of
+    from firmware.reconfig import changed, needs
 
     base = config.apply(config.defaults(), {})
     cases = [

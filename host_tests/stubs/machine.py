@@ -2,7 +2,6 @@
 # (simchip). Shaped like the real one, it refuses what an ESP32 refuses, with the
 # same exception types and messages where known.
 import errno
-import select
 import time
 
 import simchip
@@ -344,12 +343,15 @@ class Timer:
             _thread.start_new_thread(self._run, (self._generation, mode, period, callback))
 
     def _run(self, generation, mode, period, callback):
-        due = ticks_add(ticks_ms(), period)
-        idle = select.poll()
-        while generation == self._generation and not _chip().closed:
-            simchip.thread_sleep_ms(ticks_diff(due, ticks_ms()), idle)
+        due = [ticks_add(ticks_ms(), period)]
+
+        def tick(idle):
+            if generation != self._generation or _chip().closed:
+                return False
+            simchip.thread_sleep_ms(ticks_diff(due[0], ticks_ms()), idle)
             if generation != self._generation:
-                break
+                return False
+            due[0] = ticks_add(due[0], period)  # first: a MemoryError below loses this tick, not the timer
             if _schedule is not None:
                 try:
                     _schedule(callback, self)
@@ -357,9 +359,9 @@ class Timer:
                     pass
             else:
                 callback(self)
-            if mode == Timer.ONE_SHOT:
-                break
-            due = ticks_add(due, period)
+            return mode != Timer.ONE_SHOT
+
+        simchip.thread_loop(tick)
 
     def deinit(self):
         self._generation += 1
@@ -386,12 +388,17 @@ class WDT:
 
 def _watch(chip):
     """The watchdog's own timer: a timeout calls chip.on_watchdog (which ends the process)."""
-    idle = select.poll()
-    while not chip.closed:
+
+    def check(idle):
+        if chip.closed:
+            return False
         simchip.thread_sleep_ms(50, idle)
         if _expired(chip):
             chip.on_watchdog()
-            return
+            return False
+        return True
+
+    simchip.thread_loop(check)
 
 
 def wdt_expired():

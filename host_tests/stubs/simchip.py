@@ -190,13 +190,26 @@ class EzoCircuit:
 def thread_sleep_ms(ms, idle=None):
     """sleep_ms for a thread: the unix port's sleep_ms wakes every millisecond to run
     pending callbacks (most of an idle virtual node's CPU); poll() sleeps in one call.
-    idle: the thread's own select.poll(), made once. A chip's timers do not share the
-    firmware's heap: a MemoryError here (the firmware filled the heap for an instant, as
-    a hostile message may) must not end the thread, as it would not stop a timer."""
+    idle: the thread's own select.poll(), made once."""
     try:
         (idle or select.poll()).poll(max(0, ms))
     except MemoryError:
         pass
+
+
+def thread_loop(turn):
+    """A stub's timer thread: turn(idle) until it returns False (idle: the thread's own
+    select.poll() for thread_sleep_ms). A chip's timers do not share the firmware's
+    heap: a MemoryError anywhere in a turn (the firmware filled the heap for an instant,
+    as a hostile message may) must not end the thread, as it would not stop a timer;
+    the turn is run again a millisecond later."""
+    idle = select.poll()
+    while True:
+        try:
+            if not turn(idle):
+                return
+        except MemoryError:
+            thread_sleep_ms(1, idle)
 
 
 def crc16(data):
@@ -352,19 +365,24 @@ class Chip:
         return int(1000 / hz) if hz >= 0.2 else None
 
     def _wind_loop(self, state):
-        idle = select.poll()
         try:
-            while not self.closed and state.handler is not None:
-                period_ms = self._wind_period_ms(state)
-                if period_ms is None:
-                    thread_sleep_ms(50, idle)
-                    continue
-                thread_sleep_ms(period_ms - 3, idle)
-                self._edge(state)
-                thread_sleep_ms(3, idle)
-                state.level = 1
+            thread_loop(lambda idle: self._wind_turn(state, idle))
         finally:
             self._wind_running = False
+
+    def _wind_turn(self, state, idle):
+        """One anemometer pulse (or 50 ms of calm); False once the pin is let go."""
+        if self.closed or state.handler is None:
+            return False
+        period_ms = self._wind_period_ms(state)
+        if period_ms is None:
+            thread_sleep_ms(50, idle)
+            return True
+        thread_sleep_ms(period_ms - 3, idle)
+        self._edge(state)
+        thread_sleep_ms(3, idle)
+        state.level = 1
+        return True
 
     def wind_step(self, now):
         """The anemometer driven by the caller's loop (wind_thread False): the edge due
