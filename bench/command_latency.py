@@ -15,7 +15,7 @@ from pathlib import Path
 from devicerun import Traffic, summary
 
 from farmctl.broker import Mosquitto
-from farmctl.nodes import VirtualNode
+from farmsim.nodes import VirtualNode
 
 DEVICE_ID = "node-b1"
 COMMANDS = 300

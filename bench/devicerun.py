@@ -15,12 +15,14 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from farmctl import deploy
-from farmctl.runtime import ROOT, cpython_env, find_micropython, stop_process
+from farmsim import HARNESS as SIM_HARNESS
+from farmsim import STUBS
+from farmsim.runtime import cpython_env, find_micropython, stop_process
 
 BENCH = Path(__file__).resolve().parent
 # Device-side scripts of the benchmarks and the harness they use, compiled with the rest.
 HARNESS = [BENCH / "bench_node.py", BENCH / "bare_loop.py", BENCH / "heap_profile.py", BENCH / "publisher.py",
-           ROOT / "host_tests" / "virtual_node.py"]
+           SIM_HARNESS / "virtual_node.py"]
 # What a run that passes never prints: the firmware logs an exception it survived
 # ("loop: ...", "message on ... dropped: ...") rather than dying of it.
 ERROR_MARKS = ("MemoryError", "Traceback", "loop: ", "message on ")
@@ -39,7 +41,7 @@ class Build:
         self.out = Path(out_dir).resolve()
         sources = {target: source for target, source in deploy.firmware_sources().items()
                    if target not in ("boot.py", "main.py")}
-        for source in sorted((ROOT / "host_tests" / "stubs").glob("*.py")):
+        for source in sorted(STUBS.glob("*.py")):
             sources["stubs/" + source.name] = source
         for source in HARNESS:
             sources["harness/" + source.name] = source
@@ -102,7 +104,7 @@ class DeviceRun:
         else:
             script = next(Path(f) for f in HARNESS if f.stem == module)
             argv = [sys.executable, "-u", str(script), *args]
-            env = cpython_env([str(BENCH), str(ROOT / "host_tests")])
+            env = cpython_env([str(BENCH), str(SIM_HARNESS)])
         self.log_path = Path(log_path)
         with open(self.log_path, "w") as log:
             self.process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,

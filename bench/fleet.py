@@ -1,5 +1,5 @@
 """Fleet scale: N virtual nodes running the real firmware, several per process
-(host_tests/virtual_fleet.py), against one mosquitto on loopback, telemetry every
+(farmsim/harness/virtual_fleet.py), against one mosquitto on loopback, telemetry every
 --interval s; a paho collector with a persistent QoS 1 session counts every reading per
 device (boot_id, seq): received, duplicates, missing, meta.dropped. Measured over
 --duration s once every node is online: CPU (user+sys from /proc) of the node
@@ -23,7 +23,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from farmctl.broker import Mosquitto
-from farmctl.nodes import VirtualFleet, split
+from farmsim.nodes import VirtualFleet, split
 from farmctl.sim import PER_PROCESS
 
 # Nothing in the broker may drop a QoS 1 message: the collector's queue is bounded

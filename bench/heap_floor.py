@@ -49,7 +49,7 @@ import mp32
 from devicerun import PASSWORD, SSID, Build, Device, DeviceRun, Failed, Traffic, node_root
 
 from farmctl.broker import Mosquitto
-from farmctl.runtime import ROOT
+from farmsim.runtime import ROOT
 
 sys.path.append(str(ROOT / "host_tests"))
 from fileserver import FileServer  # noqa: E402  host_tests is not on the path by itself

@@ -4,7 +4,7 @@ repo, in ~/.cache/farmnode/micropython32/<version>-<commit>/ ($XDG_CACHE_HOME is
 
   standard  the unix port as upstream builds it: firmware/, lib/ and the stubs are loaded
             as .mpy files;
-  stock     the stubs (host_tests/stubs: machine, network, dht..., C modules on a chip)
+  stock     the stubs (farmsim/stubs: machine, network, dht..., C modules on a chip)
             frozen, firmware/ and lib/ as .mpy files: `farmctl deploy` onto a stock image;
   frozen    the stubs frozen, and firmware/ and lib/ through the repo's manifest.py.
 
@@ -29,12 +29,12 @@ import tempfile
 from pathlib import Path
 
 from farmctl import deploy
-from farmctl.runtime import ROOT
+from farmsim import STUBS
+from farmsim.runtime import ROOT
 
 KINDS = ("standard", "stock", "frozen")
 # What each kind has frozen in: the bench leaves those folders off its import path.
 FROZEN = {"standard": (), "stock": ("stubs",), "frozen": ("stubs", "firmware", "lib")}
-STUBS = ROOT / "host_tests" / "stubs"
 MANIFEST = ROOT / "manifest.py"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "farmnode" / "micropython32"
 JOBS = 2  # one build at a time, two compilers

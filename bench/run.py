@@ -31,7 +31,7 @@ from devicerun import Build  # noqa: E402
 
 from farmctl import deploy  # noqa: E402
 from farmctl.broker import find_mosquitto  # noqa: E402
-from farmctl.runtime import ROOT, device_sys_path, find_micropython, micropython_env  # noqa: E402
+from farmsim.runtime import ROOT, device_sys_path, find_micropython, micropython_env  # noqa: E402
 
 FULL = {"resolution_kib": 1, "latency_samples": 500, "command_samples": 300, "fleet_devices": 1000,
         "fleet_duration": 300}

@@ -16,9 +16,10 @@ gc.collect()
 TECHNICIAN_WATCHDOG_S = 1800
 
 
-def run(cfg, problems, root="", guard=None, flash_log=None):
+def run(cfg, problems, root="", guard=None, flash_log=None, host=None):
     """Run the node until it is stopped by Ctrl-C; then the device is in maintenance
-    (the returned object keeps its status) with the REPL free."""
+    (the returned object keeps its status) with the REPL free. host: a simulator's
+    hooks (firmware/startup.py); with host["turns"] the node is returned unstarted."""
     from firmware import board
 
     hw, setup_problems = board.build(cfg)
@@ -27,8 +28,13 @@ def run(cfg, problems, root="", guard=None, flash_log=None):
     hw["watchdog"] = board.watchdog(cfg["watchdog_s"])
     del board
     unload("firmware.board")
+    if host is not None:
+        hw.update(host)  # what the node takes from it: heap, idle, print
     gc.collect()
     node = Node(cfg, hw, list(problems) + setup_problems, root)
+    if host is not None and host.get("turns"):
+        node.announce()
+        return node
     gc.collect()
     reason = "restart"
     try:
@@ -45,4 +51,4 @@ def run(cfg, problems, root="", guard=None, flash_log=None):
           "comes first" % (TECHNICIAN_WATCHDOG_S // 60))
     from firmware.maintenance import Maintenance
 
-    return Maintenance(cfg, hw["wlan"], "technician at the REPL").start()
+    return Maintenance(cfg, hw["wlan"], "technician at the REPL", host=host).start()

@@ -4,12 +4,13 @@
 
 
 class Console:
-    """uptime_s(): seconds since boot; flash_log: a FlashLog or None; echo: print lines;
+    """uptime_s(): seconds since boot; flash_log: a FlashLog or None; echo: what prints
+    a line (print; a simulator's sink; None: not printed);
     keep: bytes of the last lines kept for lines() (0: none). A running node prints
     (nothing else could read them: the loop holds the REPL); maintenance keeps them
     instead (the technician types at the REPL: `device.log.lines()`)."""
 
-    def __init__(self, uptime_s, flash_log=None, echo=True, keep=0):
+    def __init__(self, uptime_s, flash_log=None, echo=print, keep=0):
         self._uptime_s = uptime_s
         self.flash_log = flash_log
         self._echo = echo
@@ -21,8 +22,8 @@ class Console:
 
     def __call__(self, text):
         line = "[%d] %s" % (self._uptime_s(), text)
-        if self._echo:
-            print(line)
+        if self._echo is not None:
+            self._echo(line)
         if self._ring is not None:
             self._ring.add(line)
 

@@ -17,15 +17,16 @@ _SERVE_MS = const(500)
 
 
 class Maintenance:
-    def __init__(self, cfg, wlan, reason, guard=None, flash_log=None, retry_s=0):
+    def __init__(self, cfg, wlan, reason, guard=None, flash_log=None, retry_s=0, host=None):
         """reason: why (shown in the status); guard: the BootGuard, given when a crash
         loop brought the device here, so that after retry_s it may try the application
-        again; flash_log: where the rare events go."""
+        again; flash_log: where the rare events go; host: a simulator's hooks
+        (firmware/startup.py: periodic, print)."""
         self.cfg = cfg
         self.reason = reason
         # Kept, not printed: the technician is typing at the REPL (main.py's `device` is this
         # object: device.log.lines()).
-        self.log = Console(lambda: ticks_ms() // 1000, echo=False, keep=512)
+        self.log = Console(lambda: ticks_ms() // 1000, echo=None, keep=512)
         self._guard = guard
         self._flash_log = flash_log
         self._retry_at = ticks_add(ticks_ms(), retry_s * 1000) if guard is not None and retry_s else None
@@ -42,6 +43,7 @@ class Maintenance:
                                self._ignore, self.log, 1, 1024)
         self.session.online_payload = lambda: self._status("maintenance", self.reason)
         self._timer = None
+        self._host = host or {}
 
     def _status(self, status, reason):
         info = {"status": status, "device_id": self.device_id, "reason": reason}
@@ -53,10 +55,11 @@ class Maintenance:
 
     def start(self):
         """Start serving in the background and return (to the REPL)."""
-        print("maintenance: %s. The application is not running; relays are off." % self.reason)
-        print("  from firmware import tech; tech.help()   (tech.leave_safe_mode() restarts it)")
+        say = self._host.get("print", print)
+        say("maintenance: %s. The application is not running; relays are off." % self.reason)
+        say("  from firmware import tech; tech.help()   (tech.leave_safe_mode() restarts it)")
         self.serve()
-        self._timer = board.periodic(_SERVE_MS, self.serve)
+        self._timer = self._host.get("periodic", board.periodic)(_SERVE_MS, self.serve)
         return self
 
     def serve(self, _timer=None):

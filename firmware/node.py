@@ -29,9 +29,11 @@ _RESET_CAUSES = const(("?", "power_on", "hard", "watchdog", "deepsleep", "soft")
 
 class Node:
     """hw: what the board built: wlan, mac, reset_cause, sensors (drivers), relays,
-    ntptime, reset; optional: watchdog, boot_guard, flash_log, heap (a Heap: when to
-    collect, the free heap; a fleet of nodes in one process gives its own), console_keep
-    (bytes of console lines kept, for tests).
+    ntptime, reset; optional: watchdog, boot_guard, flash_log, console_keep (bytes of
+    console lines kept, for tests), and what a simulator running several nodes in one
+    process hands in instead of the chip's own (firmware/startup.py, host): heap (a Heap:
+    when to collect, the free heap), idle(ms) (how the loop waits: Session.wait on a
+    chip), print(line) (where console lines go).
     root: where config.json lives (the device's "/")."""
 
     def __init__(self, cfg, hw, problems=(), root=""):
@@ -41,7 +43,8 @@ class Node:
         now = ticks_ms()
         self.uptime_ms = 0
         self._last_tick = now
-        self.log = Console(self.uptime_s, hw.get("flash_log"), keep=hw.get("console_keep", 0))
+        self.log = Console(self.uptime_s, hw.get("flash_log"), hw.get("print", print), hw.get("console_keep", 0))
+        self.watchdog = hw.get("watchdog")
         self.heap = hw.get("heap") or Heap()
         self._next_reading = now
         self._next_ntp = now
@@ -130,7 +133,7 @@ class Node:
         if self.dispatcher.job is not None and self._pass is None:  # a job (calibration, OTA) has the buses
             self.dispatcher.step_job()
             self.heap.idle()  # a download's garbage, taken back as it goes
-            session.wait(2)
+            self._wait(2)
             return
         if self._pass is None and ticks_diff(now, self._next_reading) >= 0:
             self._next_reading = ticks_add(self._next_reading, self.interval_ms)
@@ -140,11 +143,11 @@ class Node:
             self._pass_time = (self.clock.iso(), self.clock.unix())  # when it was taken, not sent
         if self._pass is None:
             self.heap.idle()
-            session.wait(_LOOP_MS)
+            self._wait(_LOOP_MS)
             return
         try:
             next(self._pass)
-            session.wait(2)  # the pass is waiting on a bus: idle briefly, not spin
+            self._wait(2)  # the pass is waiting on a bus: idle briefly, not spin
         except StopIteration as done:
             self._pass = None
             values, errors = done.value
@@ -179,13 +182,25 @@ class Node:
             self.shutdown("restart")
             self._hw["reset"]()
 
+    def _wait(self, ms):
+        """Idle up to ms, woken by a message (Session.wait), or as the host says."""
+        idle = self._hw.get("idle")
+        if idle is None:
+            self.link.session.wait(ms)
+        else:
+            idle(ms)
+
+    def announce(self):
+        """The first line of a running node."""
+        self.log("farmnode %s as %s, profile %s, boot %s"
+                 % (VERSION, self.link.device_id, self.link.profile.name, self.boot_id))
+
     def run(self, until=None):
         """Loop forever (or until until() is true, for tests and the simulator). The
         watchdog is fed after each turn that completes: a loop that hangs, or fails on
         every turn, gets the device reset."""
-        self.log("farmnode %s as %s, profile %s, boot %s"
-                 % (VERSION, self.link.device_id, self.link.profile.name, self.boot_id))
-        watchdog = self._hw.get("watchdog")
+        self.announce()
+        watchdog = self.watchdog
         while until is None or not until():
             try:
                 self.step()

@@ -16,10 +16,10 @@ FAILED_BOOTS_LIMIT = 3
 COLLECT_EVERY_BYTES = 2048
 
 
-def collect_often(every_bytes=COLLECT_EVERY_BYTES):
+def collect_often():
     """The device's collection policy, from the start of a boot."""
     if hasattr(gc, "threshold"):  # MicroPython (CPython collects on its own terms)
-        gc.threshold(every_bytes)
+        gc.threshold(COLLECT_EVERY_BYTES)
 
 
 def flash_log(root=""):
@@ -48,16 +48,21 @@ def safe_mode_reason(cfg, guard):
     return None
 
 
-def run(root="", update=None, collect_every=COLLECT_EVERY_BYTES):
+def run(root="", update=None, host=None):
     """Start the application (returns only if it is stopped, e.g. by Ctrl-C), or
     maintenance (returns at once, leaving the REPL; the returned object keeps it going).
     update: what lib/ota's Swap.boot() did; an update on trial has its own boot count
-    and rollback, which safe mode must not pre-empt. collect_every: the collection
-    policy (None: the process keeps its own, as a fleet of nodes sharing one heap does)."""
+    and rollback, which safe mode must not pre-empt.
+    host: None on a device. A simulator running several nodes in one process hands in
+    what it does for them instead of the chip, as a dict: "turns": True (the node is
+    built and returned; the host calls its step()), "collect": False (the process keeps
+    its own collection policy: its heap holds every node), "periodic" (board.periodic's
+    stand-in, for maintenance's timer), and for the node (firmware/node.py) "heap",
+    "idle" and "print"."""
     from firmware import board
 
-    if collect_every is not None:
-        collect_often(collect_every)
+    if host is None or host.get("collect", True):
+        collect_often()
     guard = board.boot_guard(FAILED_BOOTS_LIMIT)
     guard.boot()
     if update is not None:
@@ -76,7 +81,7 @@ def run(root="", update=None, collect_every=COLLECT_EVERY_BYTES):
 
         retry_s = 0 if reason == "boot button held" else cfg["safe_mode"]["retry_s"]
         return Maintenance(cfg, network.WLAN(network.STA_IF), "safe mode: " + reason, guard, log,
-                           retry_s).start()
+                           retry_s, host).start()
     from firmware import app
 
-    return app.run(cfg, problems, root, guard, log)
+    return app.run(cfg, problems, root, guard, log, host)

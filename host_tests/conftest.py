@@ -2,7 +2,7 @@
 import pytest
 
 from farmctl.broker import Mosquitto
-from farmctl.nodes import VirtualNode
+from farmsim.nodes import VirtualNode
 
 
 @pytest.fixture

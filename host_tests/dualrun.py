@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from farmctl.runtime import device_sys_path, find_micropython, micropython_env
+from farmsim.runtime import device_sys_path, find_micropython, micropython_env
 
 RUNNER = Path(__file__).resolve().parent / "mpy_run.py"
 INTERPRETERS = ("cpython", "micropython")

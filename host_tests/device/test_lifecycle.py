@@ -133,7 +133,7 @@ class CountingWatchdog:
 
 def test_the_loop_feeds_the_watchdog_only_after_turns_that_complete():
     chip, node = make_node()
-    node._hw["watchdog"] = watchdog = CountingWatchdog()
+    node.watchdog = watchdog = CountingWatchdog()
     turns = []
     node.run(until=lambda: turns.append(1) or len(turns) > 5)
     assert watchdog.feeds == 5

@@ -32,9 +32,9 @@ def test_the_console_stamps_keeps_and_sends_events_to_flash():
         def write(self, text):
             flashed.append(text)
 
-    console = Console(lambda: 42, Flash(), echo=False, keep=256)
+    console = Console(lambda: 42, Flash(), echo=None, keep=256)
     console("hello")
     console.event("failsafe")
     assert console.lines() == ["[42] hello", "[42] failsafe"]
     assert flashed == ["failsafe"]
-    assert Console(lambda: 0, echo=False).lines() == []  # nothing kept unless asked
+    assert Console(lambda: 0, echo=None).lines() == []  # nothing kept unless asked

@@ -11,7 +11,7 @@ import pytest
 from farmctl.cli import main
 from farmctl.deploy import (DEVICE_FILES_SNIPPET, ENTRY_POINTS, FROZEN_VERSION_SNIPPET, DeployError, deploy,
                             settings_files)
-from farmctl.runtime import find_micropython
+from farmsim.runtime import find_micropython
 
 PEM = b"-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n"
 

@@ -3,7 +3,7 @@ import json
 import subprocess
 import time
 
-from farmctl.runtime import ROOT, command
+from farmsim.runtime import ROOT, command
 
 
 def test_boot_then_main_start_the_node_and_report_config_problems(tmp_path):

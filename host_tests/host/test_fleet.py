@@ -1,4 +1,4 @@
-"""Several nodes in one process (host_tests/virtual_fleet.py, as `farmctl sim` runs a
+"""Several nodes in one process (farmsim/harness/virtual_fleet.py, as `farmctl sim` runs a
 large farm) against mosquitto: each node is a device of its own, with its own field,
 telemetry and seqs, its own answers and relay, and its own restart; and the process
 stops cleanly, each node saying offline, with final figures that match what arrived.
@@ -6,7 +6,7 @@ Both runtimes at once: a process of three nodes each."""
 import json
 
 from backend import Backend
-from farmctl.nodes import VirtualFleet
+from farmsim.nodes import VirtualFleet
 
 FLEETS = {"micropython": ("node-m1", "node-m2", "node-m3"), "cpython": ("node-c1", "node-c2", "node-c3")}
 DEVICES = [device for devices in FLEETS.values() for device in devices]

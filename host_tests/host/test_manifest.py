@@ -6,7 +6,7 @@ package, each lib/ module at the top), over the board's own manifest unless told
 import os
 
 from farmctl.deploy import firmware_sources
-from farmctl.runtime import ROOT
+from farmsim.runtime import ROOT
 
 
 class Options:

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from backend import Backend
-from farmctl.runtime import ROOT
+from farmsim.runtime import ROOT
 from fileserver import FileServer
 
 RUNTIMES = ("micropython", "cpython")

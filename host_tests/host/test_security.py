@@ -14,7 +14,7 @@ import pytest
 from backend import Backend
 from farmctl.broker import Mosquitto, free_port
 from farmctl.cli import main as farmctl_main
-from farmctl.nodes import VirtualNode
+from farmsim.nodes import VirtualNode
 from farmctl.send import signed
 from tls_certs import make_certs
 

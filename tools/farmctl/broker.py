@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from farmctl.runtime import stop_process
+from farmsim.runtime import stop_process
 
 INSTALL_HINT = ("mosquitto is not installed: run `make test` (it installs it), or "
                 "`sudo apt-get install mosquitto` (Debian/Ubuntu), `brew install mosquitto` (macOS)")

@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from farmctl.runtime import ROOT, use_device_libs
+from farmsim.runtime import ROOT
 
 MPY_CROSS_VERSION = re.compile(r"mpy v(\d+)\.(\d+)")
 # The device's .mpy version and its files under firmware/ and lib/ with their sha256,
@@ -141,7 +141,6 @@ def checked_config(path):
 
 
 def _checked(path):
-    use_device_libs()
     from firmware import config
 
     try:

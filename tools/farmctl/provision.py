@@ -46,7 +46,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from farmctl.runtime import use_device_libs
 from firmware.profiles import NAMES as PROFILES
 from firmware.profiles import topic_templates
 
@@ -209,7 +208,6 @@ def certificate_hosts(path):
 
 def device_config(device_id, profile, prefix, farm_id, org_id):
     """The identity part of a device's config.json, checked as the firmware checks it."""
-    use_device_libs()
     from firmware import config
 
     if not device_id:
@@ -232,7 +230,6 @@ def device_config(device_id, profile, prefix, farm_id, org_id):
 def _check_account_name(name):
     """The backend's account name follows a device id's rules (no ':' for the password
     file, no space or wildcard for the ACL)."""
-    use_device_libs()
     from firmware import config
 
     if not name:

@@ -22,8 +22,6 @@ backend account over TLS, and signs with the device's key when it has one. Anoth
 broker's TLS and account: --ca FILE (or --tls), --user NAME, --password or
 $FARMCTL_PASSWORD."""
 import argparse
-import hashlib
-import hmac
 import json
 import re
 import sys
@@ -31,16 +29,13 @@ import time
 import uuid
 from pathlib import Path
 
-from farmctl.runtime import use_device_libs
 from farmctl.link import BrokerError, add_link_options, broker_link, connect, run_loop_until, topic_values
-from firmware.profiles import NAMES as PROFILES
 from firmware.profiles import Profile, topic_templates
 
 DEFAULT_WAIT_S = 10.0
 ACK_TIMEOUT_S = 5.0  # the broker's SUBACK and PUBACK (a broker, not a device: it answers at once)
 PLACEHOLDER = re.compile(r"{(\w+)}")
 OPTION_OF = {"farm_id": "--farm", "org_id": "--org", "prefix": "--prefix"}
-SIGNATURE_TAG = "farmnode-sig-1"
 HEX_KEY = re.compile(r"[0-9a-fA-F]{64}")
 
 
@@ -76,7 +71,6 @@ def build_command(command, pairs, command_id):
 
 
 def check_command_id(text):
-    use_device_libs()  # firmware.commands imports lib/ packages
     from firmware.commands import valid_id
 
     if not valid_id(text):
@@ -100,11 +94,12 @@ def device_topics(args):
 
 def signed(message, key, device_id, kind="command", ts=None):
     """The envelope of PROTOCOL.md's Signed commands: the message's JSON text (ASCII),
-    the time, and HMAC-SHA256 over tag, device, kind, time and text with the device's key."""
+    the time, and the signature the device checks, made by the firmware's own code."""
+    from firmware.signing import sign
+
     text = json.dumps(message)  # ensure_ascii: the device checks the very characters signed
     ts = int(time.time()) if ts is None else ts
-    covered = f"{SIGNATURE_TAG}\n{device_id}\n{kind}\n{ts}\n{text}".encode()
-    return {"signed": text, "ts": ts, "sig": hmac.new(bytes.fromhex(key), covered, hashlib.sha256).hexdigest()}
+    return {"signed": text, "ts": ts, "sig": sign(bytes.fromhex(key), device_id, kind, ts, text)}
 
 
 def read_key(path):

@@ -3,7 +3,7 @@
 their telemetry and status live until Ctrl-C (or --duration), then stops what it started.
 
 A few nodes run one process each; a larger farm (more than SOLO_MAX nodes, or any
---per-process above 1) runs several nodes per process (host_tests/virtual_fleet.py),
+--per-process above 1) runs several nodes per process (farmsim/harness/virtual_fleet.py),
 so that a thousand fit on two cores. Its table then sums the fleet up."""
 import argparse
 import shutil
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from farmctl.broker import Mosquitto
 from farmctl.link import BrokerError, parse_broker
-from farmctl.nodes import VirtualFleet, VirtualNode, split
+from farmsim.nodes import VirtualFleet, VirtualNode, split
 from farmctl.watch import Fleet, Monitor
 
 SOLO_MAX = 10  # up to this many nodes, one process each (unless --per-process says otherwise)

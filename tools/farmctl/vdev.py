@@ -1,7 +1,7 @@
 """`farmctl vdev`: a virtual ESP32 on a pseudo-terminal. The serial line behaves like a
 MicroPython board's USB port: the friendly REPL, paste mode, the raw REPL and raw-paste
 protocols, Ctrl-C, Ctrl-D soft reboot (boot.py, then main.py), machine.reset(). Code
-runs in a MicroPython unix process (host_tests/vdev_device.py) on the hardware stubs,
+runs in a MicroPython unix process (farmsim/harness/vdev_device.py) on the hardware stubs,
 with a local folder as its filesystem; each boot is a fresh process, as each reset
 gives a fresh heap. RTC memory outlives resets (not power: a new vdev starts cleared).
 
@@ -23,9 +23,10 @@ import tty
 from pathlib import Path
 
 from farmctl.rom_loader import RomLoader
-from farmctl.runtime import HEAP, ROOT, find_micropython
+from farmsim import HARNESS, STUBS
+from farmsim.runtime import HEAP, ROOT, find_micropython
 
-DEVICE_SCRIPT = ROOT / "host_tests" / "vdev_device.py"
+DEVICE_SCRIPT = HARNESS / "vdev_device.py"
 BANNER = (b"MicroPython v1.29.0 on 2026-01-01; farmnode vdev (unix port) with ESP32\r\n"
           b'Type "help()" for more information.\r\n')
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n>"
@@ -46,10 +47,9 @@ class DeviceProcess:
     def __init__(self, flash, state, reset_cause, boot_button, heap, node_options):
         to_device_r, self.to_device = os.pipe()
         self.from_device, from_device_w = os.pipe()
-        stubs = ROOT / "host_tests" / "stubs"
         # The device's own path ("", .frozen, lib of its flash) after the stubs (its built-in
-        # modules); the stubs' ticks helper and the host scripts last.
-        path = [str(stubs), "", ".frozen", "lib", str(ROOT / "lib" / "ticks"), str(ROOT / "host_tests")]
+        # modules); the stubs' ticks helper and the harness last.
+        path = [str(STUBS), "", ".frozen", "lib", str(ROOT / "lib" / "ticks"), str(HARNESS)]
         env = dict(os.environ, MICROPYPATH=":".join(path))
         argv = [find_micropython(), "-X", f"heapsize={heap}", str(DEVICE_SCRIPT), str(flash),
                 "--ctl-in", f"/dev/fd/{to_device_r}", "--ctl-out", f"/dev/fd/{from_device_w}",

@@ -1,7 +1,7 @@
 # The simulated ESP32 board behind the stub modules (machine, network, dht, esp32,
 # ntptime). One current chip per process, as one ESP32 per board: the stubs find it
 # through chip(); a test or the simulator installs a fresh one with new_chip(), and a
-# process that plays several boards (host_tests/virtual_fleet.py) makes each one current
+# process that plays several boards (farmsim/harness/virtual_fleet.py) makes each one current
 # with use() before that board's code runs. The chip turns
 # the field model's physical values into what the pins see: ADC counts through each
 # probe's transfer curve, Modbus RTU frames from the NPK probe, DHT bytes, EZO replies

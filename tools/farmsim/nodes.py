@@ -8,13 +8,14 @@ import subprocess
 import time
 from pathlib import Path
 
-from farmctl.runtime import ROOT, command, stop_process
+from farmsim import HARNESS
+from farmsim.runtime import ROOT, command, stop_process
 
-SCRIPT = ROOT / "host_tests" / "virtual_node.py"
-FLEET_SCRIPT = ROOT / "host_tests" / "virtual_fleet.py"
+SCRIPT = HARNESS / "virtual_node.py"
+FLEET_SCRIPT = HARNESS / "virtual_fleet.py"
 # MicroPython heap of a fleet process: the firmware's, the stubs' and the harness's code once
 # (~200 KiB from source, and room to compile it), then each node's objects (~32 KiB) and its
-# share of the garbage between collections (once a second, see host_tests/virtual_fleet.py).
+# share of the garbage between collections (once a second, see farmsim/harness/virtual_fleet.py).
 FLEET_HEAP_BASE_KB = 384
 FLEET_HEAP_PER_NODE_KB = 48
 
@@ -105,7 +106,7 @@ class VirtualNode(NodeProcess):
 
 
 class VirtualFleet(NodeProcess):
-    """Several nodes in one process (host_tests/virtual_fleet.py), each with its own
+    """Several nodes in one process (farmsim/harness/virtual_fleet.py), each with its own
     chip, field model and folder. members: (workdir, config, secrets, seed, start_hour)
     per node; idle_ms: the longest an idle node waits for its next turn."""
 

@@ -2,17 +2,18 @@
 # real firmware, booted by firmware/startup.py, on a simulated chip, field model and
 # device filesystem of its own, as virtual_node.py runs one node per process.
 #   virtual_fleet.py FLEET.json
-# FLEET.json (written by tools/farmctl/nodes.py, VirtualFleet):
+# FLEET.json (written by tools/farmsim/nodes.py, VirtualFleet):
 #   {"nodes": [{"root": DIR, "seed": N, "start_hour": H, "rtc": FILE}, ...],
 #    "field": FILE or null, "speed": X, "reset_cause": N, "idle_ms": MS,
 #    "stats": FILE, "stop": FILE}
 # Each DIR is a device's "/" (config.json, secrets.json). The stubs reach "the" chip
 # through simchip.chip(), so a node's chip is made current before each of its turns.
-# A node's idle wait (Session.wait) only notes how long it would idle; the process
-# idles for all of them at once, in one poll() over their sockets. When the stop file
-# appears, every node sends what it has, says offline and the process ends; stats
-# (heap, each node's seq) are written every STATS_MS and at the end.
-import builtins
+# Each node is booted with the hooks the firmware offers a host (firmware/startup.py):
+# its turns are the fleet's, its idle wait only notes how long it would idle (the process
+# idles for all of them at once, in one poll() over their sockets), one Heap serves them
+# all, its console lines are prefixed with its name. When the stop file appears, every
+# node sends what it has, says offline and the process ends; stats (heap, each node's
+# seq) are written every STATS_MS and at the end.
 import gc
 import json
 import os
@@ -25,9 +26,8 @@ from fieldmodel import Field
 from ticks import ticks_add, ticks_diff, ticks_ms
 from virtual_node import power_off
 
-from firmware import VERSION, app, board, config, startup
+from firmware import config, startup
 from firmware.node import Node
-from firmware.session import Session
 
 # A node that asks to idle less than BUSY_MS is inside something (a sensor pass waiting
 # on a bus, a job): its next turn comes after BUSY_TURN_MS (the firmware asks 2 ms: a
@@ -51,17 +51,18 @@ class Member:
     """One node of the fleet: its chip, its folder, and what its boot started (the
     Node, or safe mode's Maintenance served through the timer it asked for)."""
 
-    def __init__(self, spec, index, shared):
+    def __init__(self, spec, index, shared, heap):
         self.root = spec["root"]
         self.name = self.root.rstrip("/").split("/")[-1]
         self.spec = spec
         self.shared = shared
+        self.heap = heap
         self.mac = b"\x24\x0a\xc4" + bytes(((index >> 16) & 0xFF, (index >> 8) & 0xFF, index & 0xFF))
         self.chip = None
         self.app = None
         self.node = None
-        self.watchdog = None
         self.timer = None  # [period_ms, callback, due] of board.periodic (safe mode)
+        self.asked = None  # the shortest idle its last turn asked for
         self.due = ticks_ms()
         self.sock_fd = None
         self.wind_due = None  # when chip.wind_step() is next due; None: no anemometer
@@ -71,7 +72,7 @@ class Member:
     def boot(self, reset_cause):
         """Power on: a fresh chip on a fresh field model, then firmware/startup.py."""
         self.shut_chip()
-        self.node = self.app = self.watchdog = self.timer = None
+        self.node = self.app = self.timer = None
         cfg, _ = config.load(self.root)
         field = Field(seed=self.spec["seed"], speed=self.shared["speed"],
                       start_hour=self.spec["start_hour"], steer_path=self.shared["field"])
@@ -84,19 +85,40 @@ class Member:
         self.chip = simchip.use(chip)
         self.wind_due = None
         self.boots += 1
-        _current[0] = self
         try:
-            # Not a device's collection policy: the heap holds every node of the process
-            # (a collection after every 2 KiB allocated would scan all of them each time);
-            # _SharedHeap collects it at most every COLLECT_MS.
-            self.app = startup.run(self.root, collect_every=None)
+            self.app = startup.run(self.root, host=self.hooks())
         except Exception as exc:  # main.py logs a crash and resets
-            print("boot failed: %s %s; resetting in %d s" % (type(exc).__name__, exc, CRASH_PAUSE_MS // 1000))
+            self.print("boot failed: %s %s; resetting in %d s" % (type(exc).__name__, exc, CRASH_PAUSE_MS // 1000))
             self.due = ticks_add(ticks_ms(), CRASH_PAUSE_MS)
             return
         if isinstance(self.app, Node):
             self.node = self.app
         self.due = self.wind_due = ticks_ms()
+
+    def hooks(self):
+        """What the fleet does for this node instead of a chip (firmware/startup.py)."""
+        # "collect": not a device's collection policy: the heap holds every node of the
+        # process (a collection after every 2 KiB allocated would scan all of them each
+        # time); _SharedHeap collects it at most every COLLECT_MS.
+        return {"turns": True, "collect": False, "heap": self.heap, "idle": self.idle,
+                "print": self.print, "periodic": self.periodic}
+
+    def idle(self, ms):
+        """The node's wait: it only says how long it would idle; the scheduler waits for
+        all nodes at once and gives this one its turn when its socket has data (a step
+        starts with session.poll, which reads it) or its time has come."""
+        if self.asked is None or ms < self.asked:
+            self.asked = ms
+
+    def periodic(self, period_ms, callback):
+        """board.periodic in a fleet (safe mode's timer): the scheduler calls the callback
+        on this member's turn (a timer thread would run it with whichever chip is current)."""
+        self.timer = [period_ms, callback, ticks_add(ticks_ms(), period_ms)]
+        return _Timer(self)
+
+    def print(self, *args):
+        """Each line of the shared console says which node printed it."""
+        print(self.name, *args)
 
     def shut_chip(self):
         if self.chip is not None:
@@ -110,20 +132,19 @@ class Member:
     def turn(self, now):
         """One turn of this node's loop (what Node.run does each time round)."""
         simchip.use(self.chip)
-        _current[0] = self
-        _asked[0] = None
+        self.asked = None
         if self.app is None:
             self.boot(machine.HARD_RESET)
             return
         chip = self.chip
         if chip.wdt_timeout_ms is not None and ticks_diff(now, chip.wdt_fed) > chip.wdt_timeout_ms:
-            print("WDT: the watchdog was not fed in time, resetting")
+            self.print("WDT: the watchdog was not fed in time, resetting")
             self.boot(machine.WDT_RESET)
             return
         try:
             if self.node is not None:
                 self.node.step()
-                self.watchdog.feed()
+                self.node.watchdog.feed()
             elif self.timer is not None and ticks_diff(now, self.timer[2]) >= 0:
                 self.timer[2] = ticks_add(now, self.timer[0])
                 self.timer[1](None)
@@ -133,7 +154,7 @@ class Member:
         except Exception as exc:  # as Node.run: a bug must not stop the loop (nor the others)
             node = self.node
             if node is None:  # a timer's callback (maintenance serves never raise)
-                print("timer: %s %s" % (type(exc).__name__, exc))
+                self.print("timer: %s %s" % (type(exc).__name__, exc))
                 self.due = ticks_add(now, ERROR_PAUSE_MS)
                 return
             node.loop_errors += 1
@@ -141,7 +162,7 @@ class Member:
             node._pass = None  # Node.run drops the pass that failed too
             self.due = ticks_add(now, ERROR_PAUSE_MS)
             return
-        asked = _asked[0]
+        asked = self.asked
         if self.node is None:
             self.due = self.timer[2] if self.timer is not None else ticks_add(now, self.shared["idle_ms"])
         elif asked is None:
@@ -179,7 +200,6 @@ class Member:
     def stop(self):
         """Say offline and let go, as app.run does when its loop ends."""
         simchip.use(self.chip)
-        _current[0] = self
         self.final = self.stats()
         try:
             if self.node is not None:
@@ -188,30 +208,8 @@ class Member:
             elif self.app is not None and hasattr(self.app, "stop"):
                 self.app.stop("stopped")
         except Exception as exc:  # the others must still stop
-            print("stop: %s %s" % (type(exc).__name__, exc))
+            self.print("stop: %s %s" % (type(exc).__name__, exc))
         self.shut_chip()
-
-
-# The node whose code runs now (set before each turn), and how long it asked to idle.
-_current = [None]
-_asked = [None]
-
-
-def _idle(session, ms):
-    """Session.wait in a fleet: the node only says how long it would idle; the
-    scheduler waits for all nodes at once and gives this one its turn when its socket
-    has data (a step starts with session.poll, which reads it) or its time has come."""
-    asked = _asked[0]
-    if asked is None or ms < asked:
-        _asked[0] = ms
-
-
-def _periodic(period_ms, callback):
-    """board.periodic in a fleet: the scheduler calls the callback on its member's turn
-    (a timer thread would run it with whichever chip is current)."""
-    member = _current[0]
-    member.timer = [period_ms, callback, ticks_add(ticks_ms(), period_ms)]
-    return _Timer(member)
 
 
 class _Timer:
@@ -220,19 +218,6 @@ class _Timer:
 
     def deinit(self):
         self._member.timer = None
-
-
-def _boot_without_loop(cfg, problems, root="", guard=None, flash_log=None):
-    """app.run up to the loop: the node is built the same way, and its turns are the
-    scheduler's (Node.run's first log line included)."""
-    hw, setup_problems = board.build(cfg)
-    hw["boot_guard"] = guard
-    hw["flash_log"] = flash_log
-    hw["watchdog"] = _current[0].watchdog = board.watchdog(cfg["watchdog_s"])
-    hw["heap"] = _shared_heap
-    node = Node(cfg, hw, list(problems) + setup_problems, root)
-    node.log("farmnode %s as %s, profile %s, boot %s" % (VERSION, node.link.device_id, node.link.profile.name, node.boot_id))
-    return node
 
 
 class _SharedHeap:
@@ -258,19 +243,6 @@ class _SharedHeap:
         return self._free
 
 
-_shared_heap = _SharedHeap()  # one for the process: the heap is shared
-_print = builtins.print
-
-
-def _print_as_node(*args, **kwargs):
-    """Each line of the shared console says which node printed it."""
-    member = _current[0]
-    if member is not None:
-        _print(member.name, *args, **kwargs)
-    else:
-        _print(*args, **kwargs)
-
-
 def _exists(path):
     try:
         os.stat(path)
@@ -282,7 +254,8 @@ def _exists(path):
 class Fleet:
     def __init__(self, spec):
         self.spec = spec
-        self.members = [Member(node, i + 1, spec) for i, node in enumerate(spec["nodes"])]
+        heap = _SharedHeap()  # one for the process: the heap is shared
+        self.members = [Member(node, i + 1, spec, heap) for i, node in enumerate(spec["nodes"])]
         self.poller = select.poll()
         self.owners = {}  # socket fd -> member
         self.turns = 0
@@ -294,7 +267,6 @@ class Fleet:
         for member in self.members:
             member.boot(self.spec["reset_cause"])
             self.track(member)
-        _current[0] = None
 
     def track(self, member):
         """Keep the poller on the node's socket: a socket closed in its turn (its fd
@@ -324,7 +296,6 @@ class Fleet:
                 member.turn(now)
                 self.track(member)
                 self.turns += 1
-        _current[0] = None
         now = ticks_ms()
         if ticks_diff(now, self.wind_due) >= 0:
             self.wind_due = ticks_add(now, WIND_MS)
@@ -370,7 +341,6 @@ class Fleet:
                     member.stop()
                     self.track(member)
                     running.remove(member)
-        _current[0] = None
         self.write_stats(final=True)
 
     def write_stats(self, final=False):
@@ -410,10 +380,6 @@ def main():
         raise SystemExit(USAGE)
     with open(sys.argv[1]) as f:
         spec = json.load(f)
-    Session.wait = _idle
-    board.periodic = _periodic
-    app.run = _boot_without_loop
-    builtins.print = _print_as_node
     fleet = Fleet(spec)
     try:
         import _thread

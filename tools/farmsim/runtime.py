@@ -1,5 +1,5 @@
-"""Running device code off the device: the import path (stubs, lib/*, repo root) and
-the two interpreters, the MicroPython unix port and CPython."""
+"""Running device code off the device: the import path (stubs, lib/*, the device tree's
+root) and the two interpreters, the MicroPython unix port and CPython."""
 import functools
 import hashlib
 import os
@@ -9,7 +9,9 @@ import sys
 import types
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from farmsim import STUBS, device_tree
+
+ROOT = device_tree()
 # A virtual node's heap on the 64-bit unix port, from .mpy (compiled_sys_path): the
 # firmware's floor there is ~185 KiB and the stubs' share ~63 KiB (bench/heap_floor.py),
 # with a little headroom, so that growth shows. A node running sources (deployed onto
@@ -19,9 +21,9 @@ SOURCE_HEAP = "352k"
 
 
 def device_sys_path(root=ROOT):
-    """Import path for device code off the device: stubs, each lib package, repo root."""
+    """Import path for device code off the device: stubs, each lib package, the root."""
     libs = sorted(p for p in (root / "lib").iterdir() if p.is_dir())
-    return [str(root / "host_tests" / "stubs"), *map(str, libs), str(root)]
+    return [str(STUBS), *map(str, libs), str(root)]
 
 
 @functools.lru_cache(maxsize=None)
@@ -34,7 +36,7 @@ def compiled_sys_path(root=ROOT):
 
     sources = {target: source for target, source in deploy.firmware_sources().items()
                if target not in ("boot.py", "main.py")}
-    for stub in sorted((root / "host_tests" / "stubs").glob("*.py")):
+    for stub in sorted(STUBS.glob("*.py")):
         sources["stubs/" + stub.name] = stub
     digest = hashlib.sha256()
     for target in sorted(sources):
@@ -53,9 +55,10 @@ def compiled_sys_path(root=ROOT):
     return [str(folder / "stubs"), str(folder / "lib"), str(folder)]
 
 
-def use_device_libs():
-    """Let this (host) process import firmware modules that need lib/ packages, such as
-    firmware.config to check a config as the device will."""
+def use_device_code():
+    """Let this (host) process import the firmware and the lib/ packages it needs (the
+    host tools use the firmware's own profiles, config checks and signing), without the
+    stubs: the host has no machine module."""
     for path in device_sys_path()[1:]:  # not the stubs: the host has no machine module
         if path not in sys.path:
             sys.path.append(path)
