@@ -19,7 +19,7 @@ TECHNICIAN_WATCHDOG_S = 1800
 def run(cfg, problems, root="", guard=None, flash_log=None, host=None):
     """Run the node until it is stopped by Ctrl-C; then the device is in maintenance
     (the returned object keeps its status) with the REPL free. host: a simulator's
-    hooks (firmware/startup.py); with host["turns"] the node is returned unstarted."""
+    hooks (firmware/startup.py); with host["turns"] the node is returned, not run."""
     from firmware import board
 
     hw, setup_problems = board.build(cfg)
@@ -33,8 +33,7 @@ def run(cfg, problems, root="", guard=None, flash_log=None, host=None):
     gc.collect()
     node = Node(cfg, hw, list(problems) + setup_problems, root)
     if host is not None and host.get("turns"):
-        node.announce()
-        return node
+        return node  # the host's loop: node.run(until), or node.step() itself
     gc.collect()
     reason = "restart"
     try:

@@ -55,7 +55,7 @@ def run(root="", update=None, host=None):
     and rollback, which safe mode must not pre-empt.
     host: None on a device. A simulator running several nodes in one process hands in
     what it does for them instead of the chip, as a dict: "turns": True (the node is
-    built and returned; the host calls its step()), "collect": False (the process keeps
+    built and returned; the host runs it: node.run(until) or node.step()), "collect": False (the process keeps
     its own collection policy: its heap holds every node), "periodic" (board.periodic's
     stand-in, for maintenance's timer), and for the node (firmware/node.py) "heap",
     "idle" and "print"."""

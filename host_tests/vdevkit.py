@@ -36,7 +36,7 @@ class Vdev:
 
     def press_reset(self):
         """The EN button: a hard reset."""
-        self.process.send_signal(signal.SIGHUP)
+        self.process.send_signal(signal.SIGUSR1)
 
     def hold_boot_button(self, held):
         path = self.state / "boot_button"

@@ -1,14 +1,18 @@
 """A private mosquitto on a free loopback port, with a config we write.
 
 Used by the tests (one broker per test or session) and by `farmctl sim`."""
+import ctypes
 import getpass
 import shutil
+import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
 
 from farmsim.runtime import stop_process
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 INSTALL_HINT = ("mosquitto is not installed: run `make test` (it installs it), or "
                 "`sudo apt-get install mosquitto` (Debian/Ubuntu), `brew install mosquitto` (macOS)")
@@ -28,14 +32,26 @@ def free_port(host="127.0.0.1"):
         return s.getsockname()[1]
 
 
+def _die_with_parent():
+    """In the child, before exec: SIGTERM when the parent ends (prctl PR_SET_PDEATHSIG)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # not Linux: the broker outlives a killed simulator, as before
+
+
 class Mosquitto:
     """mosquitto on 127.0.0.1:port, its config, log and persistence kept in workdir."""
 
     host = "127.0.0.1"
 
-    def __init__(self, workdir, port=None, persistence=True, extra_config="", anonymous=True, listener=True):
+    def __init__(self, workdir, port=None, persistence=True, extra_config="", anonymous=True, listener=True,
+                 tethered=False):
         """listener: False when extra_config brings the listener on port itself (with
-        its own access settings, as `farmctl provision`'s mosquitto.conf does)."""
+        its own access settings, as `farmctl provision`'s mosquitto.conf does).
+        tethered: mosquitto gets SIGTERM when this process ends, however it ends (Linux:
+        the parent-death signal), for the commands that start one (sim, broker); start()
+        it before any thread starts (it runs code between fork and exec)."""
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._port_chosen = port is None  # ours to change if another process takes it first
@@ -44,6 +60,7 @@ class Mosquitto:
         self.extra_config = extra_config
         self.anonymous = anonymous
         self.listener = listener
+        self.tethered = tethered
         self.conf_path = self.workdir / "mosquitto.conf"
         self.log_path = self.workdir / "mosquitto.log"
         self.process = None
@@ -83,7 +100,8 @@ class Mosquitto:
             log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
             self.process = subprocess.Popen(
                 [find_mosquitto(), "-c", str(self.conf_path)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+                preexec_fn=_die_with_parent if self.tethered else None)
             if self._wait_running(log_start, timeout_s):
                 return self
             exited = self.process.poll() is not None

@@ -1,19 +1,19 @@
 """The `farmctl` command: host-side tools for farmnode."""
 import argparse
 import importlib
-import signal
 import sys
 import tempfile
 import time
 
 from farmctl.broker import Mosquitto
+from farmctl.stopping import stop_on_signals
 
 
 def cmd_broker(args):
     """Run a private mosquitto on loopback until Ctrl-C."""
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a kill stops mosquitto too
+    stop_on_signals()
     with tempfile.TemporaryDirectory(prefix="farmctl-broker-") as workdir:
-        with Mosquitto(workdir, port=args.port) as broker:
+        with Mosquitto(workdir, port=args.port, tethered=True) as broker:
             print(f"mosquitto listening on {broker.address} (Ctrl-C stops it)")
             print(f"  watch: mosquitto_sub -h {broker.host} -p {broker.port} -t 'farm/#' -v")
             try:

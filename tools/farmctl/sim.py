@@ -15,6 +15,7 @@ from pathlib import Path
 from farmctl.broker import Mosquitto
 from farmctl.link import BrokerError, parse_broker
 from farmsim.nodes import VirtualFleet, VirtualNode, split
+from farmctl.stopping import stop_on_signals
 from farmctl.watch import Fleet, Monitor
 
 SOLO_MAX = 10  # up to this many nodes, one process each (unless --per-process says otherwise)
@@ -65,6 +66,7 @@ def describe(process):
 
 
 def run(args, out=sys.stdout):
+    stop_on_signals()
     workdir = Path(tempfile.mkdtemp(prefix="farmctl-sim-"))
     broker = None
     processes = []
@@ -76,7 +78,7 @@ def run(args, out=sys.stdout):
             except argparse.ArgumentTypeError as exc:
                 raise SystemExit(f"--broker {exc}") from None
         else:
-            broker = Mosquitto(workdir / "broker").start()
+            broker = Mosquitto(workdir / "broker", tethered=True).start()
             host, port = broker.host, broker.port
         field = str(Path(args.field).resolve()) if args.field else None
         processes, farm_ids = make_processes(args, workdir, host, port, field)

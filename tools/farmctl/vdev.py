@@ -17,12 +17,12 @@ import shutil
 import signal
 import struct
 import subprocess
-import sys
 import tempfile
 import tty
 from pathlib import Path
 
 from farmctl.rom_loader import RomLoader
+from farmctl.stopping import stop_on_signals
 from farmsim import HARNESS, STUBS
 from farmsim.runtime import HEAP, ROOT, find_micropython
 
@@ -47,6 +47,9 @@ class DeviceProcess:
     def __init__(self, flash, state, reset_cause, boot_button, heap, node_options):
         to_device_r, self.to_device = os.pipe()
         self.from_device, from_device_w = os.pipe()
+        # Its lifeline (farmsim/harness/lifeline.py): if this process dies, the device
+        # powers off within seconds instead of running on with no serial line.
+        lifeline_r, self.lifeline = os.pipe()
         # The device's own path ("", .frozen, lib of its flash) after the stubs (its built-in
         # modules); the stubs' ticks helper and the harness last.
         path = [str(STUBS), "", ".frozen", "lib", str(ROOT / "lib" / "ticks"), str(HARNESS)]
@@ -54,12 +57,13 @@ class DeviceProcess:
         argv = [find_micropython(), "-X", f"heapsize={heap}", str(DEVICE_SCRIPT), str(flash),
                 "--ctl-in", f"/dev/fd/{to_device_r}", "--ctl-out", f"/dev/fd/{from_device_w}",
                 "--reset-cause", str(reset_cause), "--rtc", str(state / "rtc.bin"),
-                "--boot-button", "1" if boot_button else "0", *node_options]
+                "--boot-button", "1" if boot_button else "0", "--parent-fd", str(lifeline_r), *node_options]
         self.process = subprocess.Popen(argv, cwd=flash, env=env, stdin=subprocess.DEVNULL,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        pass_fds=(to_device_r, from_device_w), start_new_session=True)
-        os.close(to_device_r)
-        os.close(from_device_w)
+                                        pass_fds=(to_device_r, from_device_w, lifeline_r),
+                                        start_new_session=True)
+        for fd in (to_device_r, from_device_w, lifeline_r):
+            os.close(fd)
         self.output = self.process.stdout.fileno()
         os.set_blocking(self.output, False)
         os.set_blocking(self.from_device, False)
@@ -109,7 +113,7 @@ class DeviceProcess:
         if self.alive():
             self.process.kill()
         self.process.wait(10)
-        for fd in (self.to_device, self.from_device):
+        for fd in (self.to_device, self.from_device, self.lifeline):
             try:
                 os.close(fd)
             except OSError:
@@ -515,8 +519,8 @@ def run(args):
     if args.field:
         options += ["--field", str(Path(args.field).resolve())]
     vdev = VirtualDevice(args.dir, args.state, args.heap, options)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    signal.signal(signal.SIGHUP, lambda *_: vdev.press_reset())  # kill -HUP: the EN button
+    stop_on_signals()
+    signal.signal(signal.SIGUSR1, lambda *_: vdev.press_reset())  # kill -USR1: the EN button
     try:
         if args.link:
             vdev.make_link(args.link)

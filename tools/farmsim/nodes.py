@@ -2,10 +2,10 @@
 device filesystem of its own, under the MicroPython unix port or CPython. A VirtualNode
 is one node in its own process; a VirtualFleet is several nodes sharing one process."""
 import json
+import os
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 from farmsim import HARNESS
@@ -46,28 +46,55 @@ def deploy_sources(root):
 
 
 class NodeProcess:
-    """One interpreter process running node code, with its console log (log_path)."""
+    """One interpreter process running node code, with its console log (log_path) and
+    its lifeline (harness/lifeline.py): a pipe whose write end only this object holds.
+    Closing it stops the node(s) cleanly; this process dying closes it too, so they
+    never outlive the simulator (however it ends: SIGKILL included)."""
 
     log_path = None
     process = None
     starts = 0
+    _lifeline = None
 
     def _launch(self, argv, env, cwd):
+        self._cut_lifeline()
+        line_in, self._lifeline = os.pipe()  # neither end is inherited by other children
         log = open(self.log_path, "a")
-        self.process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
-        log.close()
+        try:
+            self.process = subprocess.Popen([*argv, "--parent-fd", str(line_in)], cwd=cwd, env=env,
+                                            stdout=log, stderr=subprocess.STDOUT, pass_fds=(line_in,),
+                                            start_new_session=True)
+        finally:
+            log.close()
+            os.close(line_in)
         self.starts += 1
         return self
 
+    def _cut_lifeline(self):
+        if self._lifeline is not None:
+            os.close(self._lifeline)
+            self._lifeline = None
+
     def running(self):
         return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout_s=5):
+        """Stop cleanly (relays off, status offline) within timeout_s, else end the process."""
+        if self.process is None:
+            return
+        self._cut_lifeline()
+        try:
+            self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            pass
+        stop_process(self.process, 5)
 
     def kill(self, sig=signal.SIGKILL):
         """Power cut (SIGKILL): no clean shutdown, the broker publishes each node's Will."""
         if self.running():
             self.process.send_signal(sig)
             self.process.wait(10)
+        self._cut_lifeline()
 
     def console(self):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -100,10 +127,6 @@ class VirtualNode(NodeProcess):
         argv, env = command(SCRIPT, self.runtime, args, extra_path=self.extra_path, compiled=not self.deployed)
         return self._launch(argv, env, self.root)
 
-    def stop(self, timeout_s=5):
-        if self.process is not None:
-            stop_process(self.process, timeout_s)
-
 
 class VirtualFleet(NodeProcess):
     """Several nodes in one process (farmsim/harness/virtual_fleet.py), each with its own
@@ -115,7 +138,6 @@ class VirtualFleet(NodeProcess):
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.runtime = runtime
         self.stats_path = self.workdir / "stats.json"
-        self.stop_path = self.workdir / "stop"
         self.spec_path = self.workdir / "fleet.json"
         self.log_path = self.workdir / "console.log"
         nodes = []
@@ -127,11 +149,10 @@ class VirtualFleet(NodeProcess):
             nodes.append({"root": str(root), "seed": seed, "start_hour": start_hour,
                           "rtc": str(root.parent / f"{root.name}.rtc")})
         self.spec = {"nodes": nodes, "field": field_file, "speed": speed, "idle_ms": idle_ms,
-                     "stats": str(self.stats_path), "stop": str(self.stop_path), "reset_cause": 1}
+                     "stats": str(self.stats_path), "reset_cause": 1}
         self.heap = f"{FLEET_HEAP_BASE_KB + FLEET_HEAP_PER_NODE_KB * len(nodes)}k"
 
     def start(self, reset_cause=1):
-        self.stop_path.unlink(missing_ok=True)
         self.stats_path.unlink(missing_ok=True)
         self.spec["reset_cause"] = reset_cause
         self.spec_path.write_text(json.dumps(self.spec))
@@ -141,19 +162,11 @@ class VirtualFleet(NodeProcess):
 
     def request_stop(self):
         """Ask the process to stop: its nodes send what they took, say offline, and it
-        writes its final stats."""
-        self.stop_path.touch()
+        writes its final stats (stop() waits for that)."""
+        self._cut_lifeline()
 
     def stop(self, timeout_s=15):
-        """Stop cleanly within timeout_s (see request_stop), else end the process."""
-        if self.process is None:
-            return
-        if self.running():
-            self.request_stop()
-            deadline = time.monotonic() + timeout_s
-            while self.running() and time.monotonic() < deadline:
-                time.sleep(0.05)
-        stop_process(self.process, 5)
+        super().stop(timeout_s)
 
     def stats(self):
         """The process's last stats (heap, each node's boot, seq, queue), or None."""

@@ -15,6 +15,7 @@ import select
 import sys
 
 import machine
+from lifeline import from_argv as lifeline_from_argv
 from virtual_node import OPTIONS, make_chip, parse, power_off
 
 _POLL_MS = 50  # idle wait: scheduled callbacks (machine.Timer) run between polls
@@ -142,6 +143,7 @@ def main():
         power_off("WDT: the watchdog was not fed in time, resetting")
 
     chip.on_watchdog = watchdog_reset
+    lifeline_from_argv(parsed, power_off)  # host gone: this chip loses its power
     Device(channel).serve()
 
 

@@ -1,17 +1,17 @@
 # Several farm nodes in one process (MicroPython unix port or CPython): each one the
 # real firmware, booted by firmware/startup.py, on a simulated chip, field model and
 # device filesystem of its own, as virtual_node.py runs one node per process.
-#   virtual_fleet.py FLEET.json
+#   virtual_fleet.py FLEET.json [--parent-fd FD]
 # FLEET.json (written by tools/farmsim/nodes.py, VirtualFleet):
 #   {"nodes": [{"root": DIR, "seed": N, "start_hour": H, "rtc": FILE}, ...],
-#    "field": FILE or null, "speed": X, "reset_cause": N, "idle_ms": MS,
-#    "stats": FILE, "stop": FILE}
+#    "field": FILE or null, "speed": X, "reset_cause": N, "idle_ms": MS, "stats": FILE}
 # Each DIR is a device's "/" (config.json, secrets.json). The stubs reach "the" chip
 # through simchip.chip(), so a node's chip is made current before each of its turns.
 # Each node is booted with the hooks the firmware offers a host (firmware/startup.py):
 # its turns are the fleet's, its idle wait only notes how long it would idle (the process
 # idles for all of them at once, in one poll() over their sockets), one Heap serves them
 # all, its console lines are prefixed with its name. When the stop file appears, every
+# When the lifeline (FD, lifeline.py) is cut, by the simulator or by its death, every
 # node sends what it has, says offline and the process ends; stats (heap, each node's
 # seq) are written every STATS_MS and at the end.
 import gc
@@ -23,8 +23,9 @@ import sys
 import machine
 import simchip
 from fieldmodel import Field
+from lifeline import from_argv as lifeline_from_argv
 from ticks import ticks_add, ticks_diff, ticks_ms
-from virtual_node import power_off
+from virtual_node import parse, power_off
 
 from firmware import config, startup
 from firmware.node import Node
@@ -38,13 +39,12 @@ BUSY_TURN_MS = 20
 WIND_MS = 20  # anemometer edges are delivered this often (up to 50 Hz: 120 km/h)
 COLLECT_MS = 1000  # the shared heap is collected at most this often (see _SharedHeap)
 STATS_MS = 5000
-STOP_CHECK_MS = 500
-DRAIN_MS = 5000  # at stop, how long nodes may take to get their readings acknowledged
+DRAIN_MS = 3000  # at stop, how long nodes may take to get their readings acknowledged
 ERROR_PAUSE_MS = 200  # Node.run's pause after a failed turn
 CRASH_PAUSE_MS = 5000  # a boot that raised: tried again after this, as after a reset
 HANG_MS = 60000  # no turn completed for this long: the process is hung, end it
 RESET_CAUSES = {"hard": machine.HARD_RESET, "soft": machine.SOFT_RESET, "deepsleep": machine.DEEPSLEEP_RESET}
-USAGE = "usage: virtual_fleet.py FLEET.json"
+USAGE = "usage: virtual_fleet.py FLEET.json [--parent-fd FD]"
 
 
 class Member:
@@ -93,6 +93,7 @@ class Member:
             return
         if isinstance(self.app, Node):
             self.node = self.app
+            self.node.announce()  # as Node.run begins
         self.due = self.wind_due = ticks_ms()
 
     def hooks(self):
@@ -243,17 +244,10 @@ class _SharedHeap:
         return self._free
 
 
-def _exists(path):
-    try:
-        os.stat(path)
-        return True
-    except OSError:
-        return False
-
-
 class Fleet:
-    def __init__(self, spec):
+    def __init__(self, spec, lifeline):
         self.spec = spec
+        self.lifeline = lifeline
         heap = _SharedHeap()  # one for the process: the heap is shared
         self.members = [Member(node, i + 1, spec, heap) for i, node in enumerate(spec["nodes"])]
         self.poller = select.poll()
@@ -315,15 +309,10 @@ class Fleet:
         self.rounds += 1
 
     def run(self):
-        stop_path = self.spec["stop"]
-        next_check = next_stats = ticks_ms()
-        while True:
+        next_stats = ticks_ms()
+        while not self.lifeline.cut:
             self.round(self.members)
             now = ticks_ms()
-            if ticks_diff(now, next_check) >= 0:
-                next_check = ticks_add(now, STOP_CHECK_MS)
-                if _exists(stop_path):
-                    break
             if ticks_diff(now, next_stats) >= 0:
                 next_stats = ticks_add(now, STATS_MS)
                 self.write_stats()
@@ -376,11 +365,10 @@ def _watch_hang(fleet):
 
 
 def main():
-    if len(sys.argv) != 2:
-        raise SystemExit(USAGE)
-    with open(sys.argv[1]) as f:
+    options = parse(sys.argv[1:], USAGE, {"--parent-fd": None})
+    with open(options["root"]) as f:
         spec = json.load(f)
-    fleet = Fleet(spec)
+    fleet = Fleet(spec, lifeline_from_argv(options, power_off))
     try:
         import _thread
 

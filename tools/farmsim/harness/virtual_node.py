@@ -1,19 +1,22 @@
 # A farm node on the host: the real firmware on the stubs and a field model.
 # Runs under MicroPython (the unix port) or CPython:
 #   virtual_node.py ROOT [--field FILE] [--speed X] [--seed N] [--start-hour H]
-#                        [--reset-cause N] [--rtc FILE] [--boot-button 0|1]
-# ROOT is the device's filesystem: config.json and secrets.json as on an ESP32.
+#                        [--reset-cause N] [--rtc FILE] [--boot-button 0|1] [--parent-fd FD]
+# ROOT is the device's filesystem: config.json and secrets.json as on an ESP32. FD: the
+# lifeline (lifeline.py): when the simulator closes it or dies, the node stops cleanly
+# (relays off, status offline) and the process ends.
 import os
 import sys
 import time
 
 from fieldmodel import Field
+from lifeline import from_argv as lifeline_from_argv
 from simchip import new_chip, wiring_from_config
 
 OPTIONS = {"--field": None, "--speed": "1", "--seed": "1", "--start-hour": "9",
-           "--reset-cause": "1", "--rtc": None, "--boot-button": "0"}
+           "--reset-cause": "1", "--rtc": None, "--boot-button": "0", "--parent-fd": None}
 USAGE = ("usage: %s ROOT [--field FILE] [--speed X] [--seed N] [--start-hour H] "
-         "[--reset-cause N] [--rtc FILE] [--boot-button 0|1]")
+         "[--reset-cause N] [--rtc FILE] [--boot-button 0|1] [--parent-fd FD]")
 
 
 def parse(argv, usage, options=OPTIONS):
@@ -68,9 +71,17 @@ def main():
     cfg, _ = config.load(root)
     # The simulated access point is the configured one.
     make_chip(cfg, options, (cfg["wifi"]["ssid"], cfg["wifi"]["password"]))
-    device = startup.run(root, update)
-    while device is not None:  # maintenance: its timer serves it; a device would sit at the REPL
-        time.sleep(1)
+    lifeline = lifeline_from_argv(options, power_off)
+    # The node's turns are this script's (app.run's loop, until the lifeline is cut).
+    device = startup.run(root, update, host={"turns": True})
+    if hasattr(device, "step"):
+        device.run(until=lambda: lifeline.cut)
+        device.relays.all_off("stopped")
+        device.shutdown("stopped")
+        return
+    while not lifeline.cut:  # maintenance: its timer serves it; a device would sit at the REPL
+        time.sleep(0.2)
+    device.stop("stopped")
 
 
 if __name__ == "__main__":
