@@ -14,20 +14,21 @@ MPREMOTE = Path(sys.executable).parent / "mpremote"
 
 
 class Vdev:
-    """`farmctl vdev --link PORT --dir FLASH --state STATE` in its own process."""
+    """`farmctl vdev --link PORT --dir FLASH --state STATE` in its own process (farmctl:
+    another installation's, env: its environment)."""
 
-    def __init__(self, workdir, field=None):
+    def __init__(self, workdir, field=None, farmctl=FARMCTL, env=None):
         self.workdir = Path(workdir)
         self.port = self.workdir / "port"
         self.flash = self.workdir / "flash"
         self.state = self.workdir / "state"
         self.flash.mkdir(parents=True, exist_ok=True)
-        argv = [str(FARMCTL), "vdev", "--link", str(self.port), "--dir", str(self.flash),
+        argv = [str(farmctl), "vdev", "--link", str(self.port), "--dir", str(self.flash),
                 "--state", str(self.state)]
         if field:
             argv += ["--field", str(field)]
         self.log = open(self.workdir / "vdev.log", "w")
-        self.process = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 15
         while not self.port.exists():
             assert self.process.poll() is None, (self.workdir / "vdev.log").read_text()
@@ -55,9 +56,9 @@ class Vdev:
         self.log.close()
 
 
-def mpremote(port, *args, timeout=60):
+def mpremote(port, *args, timeout=60, program=MPREMOTE):
     """Run the real mpremote against the port: (exit status, output)."""
-    done = subprocess.run([str(MPREMOTE), "connect", str(port), *args], capture_output=True,
+    done = subprocess.run([str(program), "connect", str(port), *args], capture_output=True,
                           text=True, timeout=timeout)
     return done.returncode, done.stdout + done.stderr
 

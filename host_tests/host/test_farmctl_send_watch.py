@@ -1,6 +1,9 @@
 """`farmctl send` and `farmctl watch` against mosquitto and a virtual node running the
 real firmware, called in-process through farmctl.cli.main."""
 import argparse
+import hashlib
+import hmac
+import json
 import re
 import time
 
@@ -9,7 +12,7 @@ import pytest
 from backend import Backend
 from farmctl.broker import Mosquitto, free_port
 from farmctl.cli import main
-from farmctl.send import build_command, parse_parameter
+from farmctl.send import build_command, parse_parameter, signed
 from farmctl.watch import Fleet
 
 ONLINE_WITHIN_S = 20
@@ -78,6 +81,17 @@ def test_the_command_is_canonical():
     assert build_command("relay", pairs, "c-1") == {
         "command_id": "c-1", "command": "relay",
         "parameters": {"relay": "irrigation", "state": "on", "duration_s": 2}}
+
+
+def test_the_signature_is_the_wire_forms_hmac_sha256():
+    """farmctl send signs with the firmware's own code; checked here against the
+    README's wire form, computed with Python's hmac (another implementation)."""
+    key = "5a" * 32
+    envelope = signed({"command_id": "s-1", "command": "ping"}, key, "node-07", ts=1765000000)
+    text = envelope["signed"]
+    assert json.loads(text) == {"command_id": "s-1", "command": "ping"} and envelope["ts"] == 1765000000
+    covered = f"farmnode-sig-1\nnode-07\ncommand\n1765000000\n{text}".encode()
+    assert envelope["sig"] == hmac.new(bytes.fromhex(key), covered, hashlib.sha256).hexdigest()
 
 
 def test_a_malformed_parameter_is_a_usage_error(capsys):

@@ -1,6 +1,10 @@
 """`farmctl sim`, the README's first command: three nodes' telemetry within seconds."""
+import argparse
+import io
 import subprocess
 import sys
+
+from farmctl.sim import Settings
 
 
 def test_sim_shows_three_nodes_telemetry_then_stops_everything(tmp_path):
@@ -24,3 +28,26 @@ def test_sim_with_a_profile_and_the_cpython_runtime(tmp_path):
                           capture_output=True, text=True, timeout=90, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "node-01 telemetry" in done.stdout and "node-02 telemetry" in done.stdout, done.stdout
+
+
+def test_a_users_files_are_given_to_every_node_with_what_a_sim_cannot_use_left_out(tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text('{"farm_id": "north", "profile": "dese", "interval_s": 20, "mqtt": {"tls": true}, '
+                      '"relays": {"irrigation": {"pin": 26, "max_on_s": 300}}}')
+    secrets = tmp_path / "secrets.json"
+    secrets.write_text('{"wifi": {"ssid": "barn", "password": "hay12345"}, "signing": {"key": "%s"}, '
+                       '"mqtt": {"host": "mqtt.example.org", "port": 8883, "user": "n1", "password": "pw", '
+                       '"ca": "/ca.pem", "client": "umqtt"}}' % ("3c" * 32))
+    out = io.StringIO()
+    settings = Settings(argparse.Namespace(config=str(config), secrets=str(secrets), profile=None, interval=None),
+                        out)
+    node_config, node_secrets = settings.node(2, "127.0.0.1", 4321)
+    assert settings.profile == "dese" and node_config["interval_s"] == 20
+    assert node_config["device_id"] == "node-02" and node_config["farm_id"] == "north"
+    assert node_config["relays"]["irrigation"]["max_on_s"] == 300 and node_config["mqtt"]["tls"] is False
+    assert node_secrets["wifi"]["ssid"] == "barn" and node_secrets["signing"]["key"] == "3c" * 32
+    assert node_secrets["mqtt"] == {"host": "127.0.0.1", "port": 4321, "user": "n1", "password": "pw",
+                                    "tls": False, "ca": "", "client": "farmnode"}
+    assert "not simulated: mqtt.ca, mqtt.client, mqtt.tls" in out.getvalue()
+    override = Settings(argparse.Namespace(config=str(config), secrets=None, profile="harit", interval=5), out)
+    assert override.profile == "harit" and override.node(1, "h", 1)[0]["interval_s"] == 5

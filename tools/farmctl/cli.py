@@ -7,6 +7,7 @@ import time
 
 from farmctl.broker import Mosquitto
 from farmctl.stopping import stop_on_signals
+from firmware.profiles import NAMES as PROFILES
 
 
 def cmd_broker(args):
@@ -42,14 +43,20 @@ def build_parser():
     broker = sub.add_parser("broker", help=cmd_broker.__doc__)
     broker.add_argument("--port", type=int, default=None, help="port (default: a free one)")
     broker.set_defaults(run=cmd_broker)
-    sim = sub.add_parser("sim", help=cmd_sim.__doc__)
+    sim = sub.add_parser("sim", help=cmd_sim.__doc__, description=importlib.import_module("farmctl.sim").__doc__,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
     sim.add_argument("--devices", type=int, default=3, help="virtual nodes (default 3)")
     sim.add_argument("--runtime", choices=("micropython", "cpython"), default="micropython")
-    sim.add_argument("--profile", default="farmnode", help="backend profile (default farmnode)")
+    sim.add_argument("--profile", choices=PROFILES, help="backend profile (default: the --config file's, else farmnode)")
     sim.add_argument("--broker", metavar="HOST:PORT", help="use this broker instead of starting one")
     sim.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
     sim.add_argument("--field", metavar="FILE", help="the field model's steering JSON file")
-    sim.add_argument("--interval", type=int, default=3, help="telemetry period, s (default 3)")
+    sim.add_argument("--interval", type=int, help="telemetry period, s (default: the --config file's, else 3)")
+    sim.add_argument("--config", metavar="FILE",
+                     help="a device config.json for every node (your relays, interlocks, profile, calibration, "
+                          "alerts); checked first, as the device checks it")
+    sim.add_argument("--secrets", metavar="FILE",
+                     help="a device secrets.json (the parts a sim can use: Wi-Fi, MQTT account, signing key)")
     sim.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     sim.add_argument("--keep", action="store_true", help="keep the nodes' files and logs")
     sim.add_argument("--per-process", type=int, metavar="K",

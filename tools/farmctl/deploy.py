@@ -25,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from farmctl.settings import SettingsError, load_checked
 from farmsim.runtime import ROOT
 
 MPY_CROSS_VERSION = re.compile(r"mpy v(\d+)\.(\d+)")
@@ -141,18 +142,10 @@ def checked_config(path):
 
 
 def _checked(path):
-    from firmware import config
-
     try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise DeployError(f"{path}: {exc}") from None
-    try:
-        config.apply(config.defaults(), data)
-    except config.ConfigError as exc:
-        reasons = "; ".join(f"{key}: {reason}" for key, reason in exc.problems)
-        raise DeployError(f"{path} would be refused by the device: {reasons}") from None
-    return data
+        return load_checked(path)
+    except SettingsError as exc:
+        raise DeployError(str(exc)) from None
 
 
 def settings_files(config_path=None, secrets_path=None, ca_path=None, out=None):

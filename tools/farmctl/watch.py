@@ -238,16 +238,17 @@ class Monitor:
         with self.lock:
             return self.fleet.table()
 
-    def show(self, out, limit=None):
+    def show(self, out, limit=None, footer=""):
         """The table, in place of the last one on a terminal; a fleet with more than
-        limit devices (default on a terminal: what fits on it) summed up instead."""
+        limit devices (default on a terminal: what fits on it) summed up instead;
+        footer: lines shown under it."""
         tty = out.isatty()
         if limit is None and tty:
             limit = screen_rows()
         with self.lock:
             big = limit is not None and len(self.fleet.rows) > limit
             text = self.fleet.summary(limit) if big else self.fleet.table()
-        out.write(("\x1b[H\x1b[2J" if tty else "") + text + "\n")
+        out.write(("\x1b[H\x1b[2J" if tty else "") + text + "\n" + (footer + "\n" if footer else ""))
         out.flush()
 
     def close(self):
