@@ -1,5 +1,5 @@
 # farmnode firmware: the farm node application. Runs unchanged on the ESP32,
-# the MicroPython unix port and CPython (with the stubs in host_tests/stubs).
+# the MicroPython unix port and CPython (with the simulator's stubs, tools/farmsim/stubs).
 import os
 import sys
 
