@@ -27,6 +27,16 @@ _NTP_RESYNC_MS = const(6 * 3600 * 1000)
 _RESET_CAUSES = const(("?", "power_on", "hard", "watchdog", "deepsleep", "soft"))
 
 
+
+def _automatic_rule(reason):
+    """The rule behind a relay stop the node made by itself, or None (a command's)."""
+    if reason.startswith("interlock "):  # "interlock <rule>: <why>"
+        return reason[10:].split(":")[0]
+    if reason in ("max_on_s", "failsafe"):
+        return reason
+    return None
+
+
 class Node:
     """hw: what the board built: wlan, mac, reset_cause, sensors (drivers), relays,
     ntptime, reset; optional: watchdog, boot_guard, flash_log, console_keep (bytes of
@@ -157,8 +167,9 @@ class Node:
             self._errors.clear()
             self._errors.update(errors)
             self.relays.observe(self._values)
-            self.relays.take_changes()  # an interlock stop is in this very reading
+            stops = self.relays.take_changes()  # an interlock stop: its state is in this very reading
             self.publish_reading(values, errors)
+            self._relay_changes(stops)
             for alert in self.alerts.check(values):
                 self.publish_alert(alert)
 
@@ -174,13 +185,22 @@ class Node:
             self.log.event("failsafe: no broker for %d s, every relay off" % self.cfg["failsafe_s"])
         changes = relays.take_changes()
         if changes:
-            for name, on, reason in changes:
-                self.log("relay %s %s (%s)" % (name, "on" if on else "off", reason))
             self.publish_reading(self._values, self._errors)  # the new state, at once
+            self._relay_changes(changes)
         if self._restart_requested:
             self._restart_requested = False
             self.shutdown("restart")
             self._hw["reset"]()
+
+    def _relay_changes(self, changes):
+        """Each change logged; an automatic stop (an interlock, max_on_s, the failsafe)
+        also published as an info alert naming the rule (PROTOCOL.md, Alerts)."""
+        for name, on, reason in changes:
+            self.log("relay %s %s (%s)" % (name, "on" if on else "off", reason))
+            rule = _automatic_rule(reason)
+            if rule is not None:
+                self.publish_alert({"severity": "info", "sensor": None, "value": None, "threshold": None,
+                                    "rule": rule, "message": "%s stopped: %s" % (name, reason)})
 
     def _wait(self, ms):
         """Idle up to ms, woken by a message (Session.wait), or as the host says."""

@@ -16,11 +16,13 @@ class Relay:
         self.on = False
         self._off_at = None
         self._on_since = None
+        self._capped = False  # on for its max_on_s (no duration, or one that asked for more)
         self.off(None)
 
     def switch_on(self, duration_s=None):
         """On for duration_s (never more than max_on_s); returns the seconds it will stay on."""
-        seconds = self.max_on_s if duration_s is None else min(duration_s, self.max_on_s)
+        self._capped = duration_s is None or duration_s >= self.max_on_s
+        seconds = self.max_on_s if self._capped else duration_s
         now = ticks_ms()
         if not self.on:
             self._on_since = now
@@ -43,7 +45,11 @@ class Relay:
         return max(0, ticks_diff(self._off_at, ticks_ms())) // 1000
 
     def due_off(self, now):
-        return self.on and ticks_diff(now, self._off_at) >= 0
+        """Why it is due to switch off by itself now ("timer": the duration a command
+        asked for; "max_on_s": the safety limit), or None."""
+        if self.on and ticks_diff(now, self._off_at) >= 0:
+            return "max_on_s" if self._capped else "timer"
+        return None
 
 
 class RelayBank:
@@ -115,8 +121,9 @@ class RelayBank:
         """Switch off relays whose time is up; call every loop turn."""
         now = ticks_ms()
         for name in self.relays:
-            if self.relays[name].due_off(now):
-                self._off(name, "timer")
+            reason = self.relays[name].due_off(now)
+            if reason is not None:
+                self._off(name, reason)
 
     def all_off(self, reason):
         for name in self.relays:

@@ -3,6 +3,7 @@
 import json
 
 from firmware import config
+from fieldmodel import Field
 from firmware.commands import Answered
 from nodekit import calm, make_node, send
 from testkit import read_text
@@ -199,6 +200,29 @@ def test_failsafe_turns_every_relay_off_without_the_broker():
     node.step()
     assert not chip.relay_on("irrigation")
     assert any("failsafe" in line for line in node.log.lines())
+    alerts = node.link.session.on(node.link.profile.topics["alert"])
+    assert [(a["severity"], a["rule"], a["message"]) for a in alerts] == [
+        ("info", "failsafe", "irrigation stopped: failsafe")]
+
+
+def test_an_interlock_stop_is_logged_and_published_as_an_info_alert_naming_the_rule():
+    field = Field()
+    field.set("wind_speed", 0)
+    field.set("ph", 4.5)  # nutrient lockout: fertigation may not run below 5.5
+    chip, node = make_node({"interval_s": 1}, field)
+    calm(node)  # the last readings the interlocks know of are fine: the command is taken
+    assert send(node, {"command": "relay", "parameters": {"relay": "fertigation", "state": "on"}})["success"]
+    started = ticks_ms()
+    while chip.relay_on("fertigation") and ticks_diff(ticks_ms(), started) < 10000:
+        node.step()  # the sensor pass reads pH 4.5
+    assert not chip.relay_on("fertigation")
+    stop = [line for line in node.log.lines() if "relay fertigation off" in line]
+    assert stop and "(interlock nutrient_lockout: ph 4." in stop[0] and "outside 5.5..7.5)" in stop[0], stop
+    alerts = [a for a in node.link.session.on(node.link.profile.topics["alert"]) if a["severity"] == "info"]
+    assert [a["rule"] for a in alerts] == ["nutrient_lockout"], alerts
+    assert alerts[0]["message"] == "fertigation stopped: " + stop[0].split("(", 1)[1][:-1]
+    readings = node.link.session.on(node.link.profile.topics["telemetry"])
+    assert readings[-1]["relays"]["fertigation"] == 0 and readings[-1]["sensors"]["ph"] < 5.5
 
 
 def test_an_unexpected_failure_in_a_command_is_answered_and_the_loop_goes_on():

@@ -45,6 +45,16 @@ def test_duration_switches_off_by_itself():
     assert relays.take_changes()[-1] == ("irrigation", False, "timer")
 
 
+def test_a_stop_at_max_on_s_says_so_and_a_requested_duration_says_timer():
+    chip, relays = bank({"relays": {"irrigation": {"max_on_s": 1}}})
+    for asked in (None, 5):  # none, or more than allowed: the safety limit stops it
+        relays.set("irrigation", True, asked)
+        sleep_ms(1050)
+        relays.poll()
+        assert not chip.relay_on("irrigation")
+        assert relays.take_changes()[-1] == ("irrigation", False, "max_on_s"), asked
+
+
 def test_max_on_s_holds_when_a_command_forgets_or_asks_for_more():
     chip, relays = bank({"relays": {"irrigation": {"max_on_s": 1}}})
     assert relays.set("irrigation", True) == 1  # no duration: max_on_s
