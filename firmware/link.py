@@ -23,9 +23,9 @@ class Link:
         self.wifi = WifiLink(wlan, cfg["wifi"]["ssid"], cfg["wifi"]["password"], log)
         from firmware import mqtt_setup
 
-        client, errors = mqtt_setup.make_client(cfg, self.device_id, log)
+        client = mqtt_setup.make_client(cfg, self.device_id, log)
         unload("firmware.mqtt_setup")
-        self.session = Session(client, errors, topics["status"], status("offline", {"reason": "lwt"}, self),
+        self.session = Session(client, topics["status"], status("offline", {"reason": "lwt"}, self),
                                self.profile.subscriptions(), on_message, log,
                                mqtt["queue_max"], mqtt["queue_bytes"], outbox)
         self.session.online_payload = lambda: status("online", {}, self)

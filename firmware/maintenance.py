@@ -36,10 +36,10 @@ class Maintenance:
         self.wifi = WifiLink(wlan, cfg["wifi"]["ssid"], cfg["wifi"]["password"], self.log)
         from firmware import mqtt_setup
 
-        client, errors = mqtt_setup.make_client(cfg, self.device_id, self.log)
+        client = mqtt_setup.make_client(cfg, self.device_id, self.log)
         unload("firmware.mqtt_setup")
         status_topic = self.profile.topics["status"]
-        self.session = Session(client, errors, status_topic, self._status("offline", "lwt"), (),
+        self.session = Session(client, status_topic, self._status("offline", "lwt"), (),
                                self._ignore, self.log, 1, 1024)
         self.session.online_payload = lambda: self._status("maintenance", self.reason)
         self._timer = None

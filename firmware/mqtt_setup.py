@@ -47,14 +47,14 @@ def make_client(cfg, client_id, log=print):
     mqtt = cfg["mqtt"]
     ssl = _tls_context(mqtt, log) if mqtt["tls"] else None
     if mqtt["client"] == "umqtt":
-        from umqtt.simple import MQTTClient, MQTTException
+        from umqtt.simple import MQTTClient
 
         client = MQTTClient(client_id, mqtt["host"], mqtt["port"], mqtt["user"] or None,
                             mqtt["password"] or None, mqtt["keepalive"], ssl)
     else:
-        from mqtt_client import MQTTClient, MQTTException
+        from mqtt_client import MQTTClient
 
         client = MQTTClient(client_id, mqtt["host"], mqtt["port"], mqtt["user"] or None,
                             mqtt["password"] or None, mqtt["keepalive"], ssl,
                             timeout_ms=_CONNECT_TIMEOUT_MS, rx_size=RX_BYTES)
-    return client, MQTTException
+    return client

@@ -20,14 +20,17 @@ def _jitter(delay_ms):
 
 
 class Session:
-    """client: an MQTTClient (either kind); errors: the exceptions that mean the
-    connection is gone; topics: the profile's topics; on_message(topic, msg): commands;
-    outbox: where undelivered messages go while offline (None: RAM only)."""
+    """client: an MQTTClient (either kind); topics: the profile's topics;
+    on_message(topic, msg): commands (it must not raise: the node's catches what it
+    does); outbox: where undelivered messages go while offline (None: RAM only).
+    Whatever the client raises means the connection is gone: log, back off, try again.
+    Not only OSError and MQTTException: umqtt.simple asserts on a CONNACK it did not
+    expect and indexes an empty read (IndexError) when the broker hangs up."""
 
-    def __init__(self, client, errors, status_topic, will, subscriptions, on_message, log,
+    def __init__(self, client, status_topic, will, subscriptions, on_message, log,
                  queue_max=50, queue_bytes=16384, outbox=None):
         self.client = client
-        self._errors = (OSError,) + ((errors,) if errors is not OSError else ())
+        self._errors = Exception
         self.status_topic = status_topic
         self.subscriptions = subscriptions
         self._log = log
@@ -38,7 +41,8 @@ class Session:
         self.online_payload = None  # set by the node: a function giving the online status
         self._backoff_ms = _BACKOFF_FIRST_MS
         self._next_try = ticks_ms()
-        self._ours = hasattr(client, "inflight")  # our client: non-blocking QoS 1
+        self._ours = hasattr(client, "inflight")  # our client: non-blocking QoS 1, its own pings
+        self._pinged_at = self._next_try
         client.set_callback(on_message)
         client.set_last_will(status_topic, will, retain=True, qos=1)
 
@@ -54,10 +58,20 @@ class Session:
             try:
                 self.client.check_msg()
                 self.flush()
+                if not self._ours:
+                    self._keep_alive()
             except self._errors as exc:
                 self._lost(exc)
         elif link_up and ticks_diff(ticks_ms(), self._next_try) >= 0:
             self._connect()
+
+    def _keep_alive(self):
+        """umqtt.simple never pings by itself: a quiet connection (readings hours apart)
+        would be dropped by the broker after 1.5 keepalives. A ping every half of one."""
+        keepalive = getattr(self.client, "keepalive", 0)
+        if keepalive and ticks_diff(ticks_ms(), self._pinged_at) >= keepalive * 500:
+            self._pinged_at = ticks_ms()
+            self.client.ping()
 
     def wait(self, ms):
         """Idle up to ms, returning at once when a message arrives (our client)."""
@@ -90,6 +104,7 @@ class Session:
             self._backoff_ms = min(_BACKOFF_MAX_MS, self._backoff_ms * 2)
             return False
         self.connects += 1
+        self._pinged_at = ticks_ms()
         self._backoff_ms = _BACKOFF_FIRST_MS
         self._log("mqtt: connected to %s:%s" % (client.server, client.port))
         self.flush()
@@ -109,7 +124,7 @@ class Session:
                 self.client.close()
             elif self.client.sock:
                 self.client.sock.close()
-        except (OSError, AttributeError):
+        except self._errors:
             pass
 
     def close(self, offline_payload):

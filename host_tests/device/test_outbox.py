@@ -8,7 +8,7 @@ from testkit import exists, read_text, tmpdir, write_text
 
 def session_with(path, client=None, queue_max=50):
     client = client or FakeClient()
-    session = Session(client, OSError, "farm/n1/status", "offline", [], None, lambda text: None,
+    session = Session(client, "farm/n1/status", "offline", [], None, lambda text: None,
                       queue_max, 16384, Outbox(path, 4096))
     session.online_payload = lambda: "online"
     return session, client
@@ -123,7 +123,7 @@ def test_the_unacknowledged_are_kept_but_not_a_retained_status():
 
 def test_a_failing_flash_is_logged_and_ram_keeps_the_readings_in_order():
     logs = []
-    session = Session(FakeClient(), OSError, "s", "offline", [], None, logs.append, 5, 4096,
+    session = Session(FakeClient(), "s", "offline", [], None, logs.append, 5, 4096,
                       Outbox(tmpdir() + "/no-such-folder/outbox.txt", 4096))
     session.enqueue("farm/n1/telemetry", '{"seq": 0}')
     session.enqueue("farm/n1/telemetry", '{"seq": 1}')

@@ -1,12 +1,13 @@
 # The MQTT session's connection: what it says to the broker, in which order.
 from firmware.session import Session
 from sessionkit import FakeClient
+from ticks import ticks_ms
 
 
 def test_the_node_subscribes_before_it_says_online():
     # A backend may send a command the moment it sees "online": it must not be lost.
     client = FakeClient()
-    session = Session(client, OSError, "farm/n1/status", "offline",
+    session = Session(client, "farm/n1/status", "offline",
                       ["farm/n1/commands", "farm/all/commands"], None, lambda text: None)
     session.online_payload = lambda: "online"
     session.poll(True)
@@ -14,3 +15,54 @@ def test_the_node_subscribes_before_it_says_online():
     assert client.order == [("will", "farm/n1/status"), ("connect", True),
                             ("subscribe", "farm/n1/commands"), ("subscribe", "farm/all/commands"),
                             ("publish", "farm/n1/status")], client.order
+
+
+class UmqttLike:
+    """umqtt.simple's surface and its ways of failing: connect() asserts on a CONNACK it
+    did not expect; an empty read (the broker hung up) is an IndexError."""
+
+    def __init__(self, connect_failures):
+        self.server, self.port, self.sock = "broker", 1883, None
+        self.connect_failures = list(connect_failures)
+        self.check_failure = None
+        self.published = []
+
+    def set_callback(self, cb):
+        pass
+
+    def set_last_will(self, topic, msg, retain=False, qos=0):
+        pass
+
+    def connect(self, clean_session=True):
+        if self.connect_failures:
+            raise self.connect_failures.pop(0)
+
+    def subscribe(self, topic, qos=0):
+        pass
+
+    def publish(self, topic, msg, retain=False, qos=0):
+        self.published.append(topic)
+
+    def check_msg(self):
+        failure, self.check_failure = self.check_failure, None
+        if failure is not None:
+            raise failure
+
+    def disconnect(self):
+        pass
+
+
+def test_whatever_the_client_raises_is_a_lost_link_logged_and_tried_again():
+    client = UmqttLike([AssertionError(), IndexError("index out of range")])
+    logs = []
+    session = Session(client, "farm/n1/status", "offline", ["farm/n1/commands"], None, logs.append)
+    session.online_payload = lambda: "online"
+    for expected in ("AssertionError", "IndexError"):
+        session.poll(True)
+        assert not session.connected and "cannot connect" in logs[-1] and expected in logs[-1], logs
+        session._next_try = ticks_ms()  # its backoff is over
+    session.poll(True)
+    assert session.connected and client.published == ["farm/n1/status"]
+    client.check_failure = IndexError("index out of range")
+    session.poll(True)
+    assert not session.connected and "connection lost: IndexError" in logs[-1], logs

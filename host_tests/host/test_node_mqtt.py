@@ -260,6 +260,23 @@ def test_umqtt_simple_client_switch(broker, nodes, runtime):
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_quiet_umqtt_node_keeps_its_connection(broker, nodes, runtime):
+    """umqtt.simple does not ping by itself: with readings far apart, the session pings
+    or mosquitto would drop the node after 1.5 keepalives (3 s here)."""
+    from pathlib import Path
+
+    standin = Path(__file__).resolve().parents[1] / "umqtt_standin"
+    backend = Backend(broker, ["farm/node-t1/status"], client_id="backend-quiet")
+    node = nodes(broker, runtime, config={"interval_s": 60, "mqtt": {"client": "umqtt", "keepalive": 2}},
+                 extra_path=[standin])
+    backend.wait_for(is_status("online"))
+    time.sleep(7)
+    assert node.console().count("mqtt: connected") == 1 and "connection lost" not in node.console(), node.console()
+    assert "exceeded timeout" not in broker.log(), broker.log()[-2000:]
+    backend.close()
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
 def test_relay_command_through_the_broker(broker, nodes, runtime):
     backend = Backend(broker, ["farm/node-t1/#"])
     nodes(broker, runtime, config={"interval_s": 60})

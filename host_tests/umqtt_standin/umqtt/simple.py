@@ -1,9 +1,16 @@
-# Stand-in for micropython-lib's umqtt.simple, which is frozen into ESP32 firmware but
-# cannot be installed from PyPI. It has umqtt.simple's API and its behaviour where it
-# matters to the node (publish with QoS 1 blocks until the PUBACK; no inflight list,
-# no close(), no timeouts on wait_msg), built on lib/mqtt for the wire.
-from mqtt_client import MQTTClient as _Wire
-from mqtt_client import MQTTException  # noqa: F401  (umqtt.simple exports one too)
+# Stand-in for micropython-lib's umqtt.simple (1.x), which is frozen into ESP32 firmware
+# but cannot be installed from PyPI. It has umqtt.simple's API and its behaviour where it
+# matters to the node: publish with QoS 1 blocks until the PUBACK, with no bound; no
+# inflight list, no close(), no timeouts on wait_msg; no keepalive pings of its own (the
+# caller pings); connect() asserts on a CONNACK it did not expect. Built on lib/mqtt for
+# the wire.
+from mqtt_client import MQTTClient as _OurClient
+from mqtt_client import MQTTException
+
+
+class _Wire(_OurClient):
+    def _keepalive(self):
+        pass  # umqtt.simple sends PINGREQ only when its user calls ping()
 
 
 class MQTTClient:
@@ -12,6 +19,7 @@ class MQTTClient:
         self._wire = _Wire(client_id, server, port, user, password, keepalive, ssl, ssl_params)
         self.server = server
         self.port = self._wire.port
+        self.keepalive = keepalive
         self.sock = None
 
     def set_callback(self, f):
@@ -21,7 +29,12 @@ class MQTTClient:
         self._wire.set_last_will(topic, msg, retain, qos)
 
     def connect(self, clean_session=True):
-        present = self._wire.connect(clean_session)
+        try:
+            present = self._wire.connect(clean_session)
+        except MQTTException as exc:
+            if exc.args and exc.args[0] == -1:  # umqtt.simple: assert resp[0] == 0x20 and resp[1] == 0x02
+                raise AssertionError() from None
+            raise
         self.sock = self._wire.sock
         return present
 
