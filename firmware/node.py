@@ -16,6 +16,7 @@ from firmware.heap import Heap
 from firmware.link import Link
 from firmware.relays import RelayBank
 from firmware.sensors.reader import SensorReader
+from jsontext import dumps as json_text
 from micropython import const
 from outbox import DEFAULT_PATH as OUTBOX_PATH
 from outbox import Outbox
@@ -238,7 +239,8 @@ class Node:
         reading = messages.reading(self, values, errors, self._pass_time)
         self.seq += 1
         link = self.link
-        link.session.enqueue(link.topic("telemetry"), json.dumps(link.profile.telemetry(reading)))
+        # json_text: a value rounded to 0.1 goes out as 70.9, not as a double's repr
+        link.session.enqueue(link.topic("telemetry"), json_text(link.profile.telemetry(reading)))
 
     def status_json(self, state, fields, link=None):
         return json.dumps(messages.status(self, link or self.link, state, fields))
@@ -250,7 +252,7 @@ class Node:
         if topic is None:
             return  # this backend takes no alerts: the log has them
         payload = messages.alert(link.profile, alert, link.device_id, self.clock.iso())
-        link.session.enqueue(topic, json.dumps(payload))
+        link.session.enqueue(topic, json_text(payload))
 
     def notice(self, severity, rule, message):
         """An alert about the node itself (an update, a config), not about a reading."""

@@ -13,7 +13,8 @@ class Backend:
     def __init__(self, broker, topics, client_id="backend", persistent=False, tls_ca=None, auth=None):
         """auth: (user, password) for a broker that wants them."""
         self.messages = queue.Queue()
-        self.seen = []
+        self.seen = []  # (topic, parsed payload or None, retain) of each message looked at
+        self.raw = []  # its payload as it came, bytes
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                                   clean_session=not persistent)
         if tls_ca is not None:
@@ -45,6 +46,7 @@ class Backend:
             except ValueError:
                 data = None
             self.seen.append((topic, data, retain))
+            self.raw.append(payload)
             if predicate(topic, data, retain):
                 return data
         raise AssertionError(f"no matching message in {timeout_s} s; saw {self.seen[-5:]}")

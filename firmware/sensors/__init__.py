@@ -2,6 +2,8 @@
 # it, and nothing else does:
 #   NAME, KEYS, UNITS  its config name (sensors.NAME, and its name in telemetry
 #                      "errors"), the telemetry names it fills and their units
+#   DECIMALS           the resolution of each (places after the point): values are
+#                      rounded to it before they are published or judged
 #   SETTINGS           its config entry's defaults, as (key, value) pairs
 #   RULES              value rules of those settings, as firmware/schema.py reads them
 #   check(spec, problems)  what one setting cannot tell alone (optional)
@@ -46,6 +48,7 @@ class Sensor:
 
     name = ""
     keys = ()
+    decimals = ()  # one per key: its module's DECIMALS
     compensates = False
 
     def configure(self, spec):

@@ -8,6 +8,7 @@ from ticks import ticks_diff, ticks_ms
 NAME = "dht"
 KEYS = ("temp", "humidity")
 UNITS = ("C", "%RH")
+DECIMALS = (1, 1)  # the resolution published: places after the point
 # The pin also drives the start pulse: an output pin.
 RULES = (("pin", "gpio_out"), ("type", ("DHT11", "DHT22")))
 
@@ -25,6 +26,7 @@ def build(spec, hw):
 class AirSensor(Sensor):
     name = NAME
     keys = KEYS
+    decimals = DECIMALS
 
     def __init__(self, device, kind="DHT22", retries=2):
         self._device = device

@@ -11,6 +11,7 @@ from firmware.sensors.sampling import AnalogProbe
 NAME = "ec"
 KEYS = ("ec",)
 UNITS = ("mS/cm",)
+DECIMALS = (3,)  # the resolution published: places after the point
 RULES = (("bus", ("adc", "i2c")), ("pin", "adc1"), ("i2c_addr", (8, 119)), ("temp_coef", (0.0, 0.1)),
          ("k", (0.001, 1000.0)), ("offset", (-50.0, 50.0)))
 
@@ -39,6 +40,7 @@ def to_25c(ec_t, temp_c, temp_coef):
 class AnalogEC(AnalogProbe):
     name = NAME
     keys = KEYS
+    decimals = DECIMALS
 
     def __init__(self, adc, k=1.0, offset=0.0, temp_coef=0.02, samples=9):
         super().__init__(adc, samples)

@@ -60,6 +60,7 @@ class _EzoProbe(Sensor):
 class EzoPH(_EzoProbe):
     name = "ph"
     keys = ("ph",)
+    decimals = (2,)
     read_ms = 900
     cal_ms = 900
     cal_points = ("mid", "low", "high", "clear")  # mid first: it clears the other points
@@ -71,6 +72,7 @@ class EzoPH(_EzoProbe):
 class EzoEC(_EzoProbe):
     name = "ec"
     keys = ("ec",)
+    decimals = (3,)
     read_ms = 600
     cal_ms = 600
     cal_points = ("dry", "one", "low", "high", "clear")  # values in uS/cm, as the circuit takes them

@@ -7,6 +7,7 @@ from modbus_rtu import READ_HOLDING, ModbusError
 NAME = "npk"
 KEYS = ("n", "p", "k")
 UNITS = ("mg/kg", "mg/kg", "mg/kg")
+DECIMALS = (0, 0, 0)  # the resolution published: places after the point
 RULES = (("uart", (1, 2)),  # UART0 is the REPL
          ("tx", "gpio_out"), ("rx", "gpio"), ("de", "gpio_out"), ("baud", (2400, 4800, 9600, 19200)),
          ("addr", (1, 247)), ("reg_n", (0, 0xFFFF)), ("reg_p", (0, 0xFFFF)), ("reg_k", (0, 0xFFFF)),
@@ -31,6 +32,7 @@ def build(spec, hw):
 class NPKProbe(Sensor):
     name = NAME
     keys = KEYS
+    decimals = DECIMALS
 
     def __init__(self, modbus, addr=1, reg_n=0x1E, reg_p=0x1F, reg_k=0x20):
         self._modbus = modbus

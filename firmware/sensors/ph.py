@@ -10,6 +10,7 @@ from firmware.sensors.sampling import AnalogProbe
 NAME = "ph"
 KEYS = ("ph",)
 UNITS = ("pH",)
+DECIMALS = (2,)  # the resolution published: places after the point
 RULES = (("bus", ("adc", "i2c")), ("pin", "adc1"), ("i2c_addr", (8, 119)), ("gain", (0.1, 20.0)),
          ("slope_mv", (-2000.0, -1.0)), ("offset_v", (0.0, 3.3)))
 
@@ -45,6 +46,7 @@ def ph_from_volts(volts, slope_mv25, offset_v, temp_c=25.0):
 class AnalogPH(AnalogProbe):
     name = NAME
     keys = KEYS
+    decimals = DECIMALS
 
     def __init__(self, adc, slope_mv=-NERNST_MV, offset_v=1.5, samples=9):
         super().__init__(adc, samples)

@@ -50,7 +50,7 @@ class SensorReader:
                 d.temp_c = self._temperature()
             try:
                 yield from d.read_steps(values, errors)
-                self._trim(d.keys, values)  # before the next driver compensates with it
+                self._settle(d, values)  # before the next driver compensates with it
             except Exception as exc:
                 self.last_exception = exc
                 errors[d.name] = "error"
@@ -58,12 +58,21 @@ class SensorReader:
                     values[key] = None
         return values, errors
 
-    def _trim(self, keys, values):
+    def _settle(self, driver, values):
+        """A driver's values trimmed (the config's scale and offset), then rounded to the
+        sensor's resolution: what is published is what alerts and interlocks judge, and
+        a float carries no digits the sensor cannot resolve."""
         trims = self.trims
-        for key in keys:
-            trim = trims.get(key)
-            if trim is not None and values.get(key) is not None:
-                values[key] = round(values[key] * trim["scale"] + trim["offset"], 3)
+        keys = driver.keys
+        places = driver.decimals
+        for i in range(len(keys)):
+            value = values.get(keys[i])
+            if value is None:
+                continue
+            trim = trims.get(keys[i])
+            if trim is not None:
+                value = value * trim["scale"] + trim["offset"]
+            values[keys[i]] = round(value, places[i]) if places[i] else round(value)
 
     def _temperature(self):
         for key in _TEMP_SOURCES:

@@ -9,6 +9,7 @@ from firmware.sensors.sampling import median
 NAME = "soil"
 KEYS = ("moisture",)
 UNITS = ("%",)
+DECIMALS = (1,)  # the resolution published: places after the point
 RULES = (("pin", "adc1"), ("samples", (1, 64)), ("dry", (0, 4095)), ("wet", (0, 4095)))
 
 _FLOOR = const(40)  # counts: no probe output is this low; the input is open
@@ -37,6 +38,7 @@ def connected(raw):
 class SoilMoisture(Sensor):
     name = NAME
     keys = KEYS
+    decimals = DECIMALS
 
     def __init__(self, adc, dry=3200, wet=1300, samples=9):
         self._adc = adc

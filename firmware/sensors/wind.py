@@ -12,6 +12,7 @@ NAME = "wind"
 # wind_gust (the highest 3 s mean) is sent only when measured.
 KEYS = ("wind_speed", "wind_gust")
 UNITS = ("km/h", "km/h")
+DECIMALS = (1, 1)  # the resolution published: places after the point
 RULES = (("pin", "gpio_pullup"), ("kmh_per_hz", (0.01, 100.0)), ("debounce_ms", (0, 100)))
 
 _SLOT_MS = const(1000)
@@ -29,6 +30,7 @@ def build(spec, hw):
 class Anemometer(Sensor):
     name = NAME
     keys = KEYS
+    decimals = DECIMALS
 
     def __init__(self, pin, kmh_per_hz=2.4, debounce_ms=5):
         self.kmh_per_hz = kmh_per_hz

@@ -15,6 +15,7 @@ from ticks import sleep_ms
 class RecordingSession:
     def __init__(self):
         self.sent = []  # (topic, payload dict)
+        self.texts = []  # (topic, payload text) of the same
         self.connected = True
         self.connects = 1
         self.queue = RingBuffer(10)
@@ -29,6 +30,7 @@ class RecordingSession:
     def publish(self, topic, payload, retain=False, qos=1):
         if hasattr(payload, "text"):  # a JsonPayload (a large answer, streamed by the real client)
             payload = payload.text()
+        self.texts.append((topic, payload))
         self.sent.append((topic, json.loads(payload)))
         return True
 

@@ -172,7 +172,7 @@ def test_wind_without_pulses_reads_calm():
     assert read(Anemometer(IrqPin())) == ({"wind_speed": 0.0, "wind_gust": 0.0}, {})
 
 
-class Exploding(Sensor):
+class Exploding(Sensor):  # its values are never published: no decimals needed
     name = "ph"
     keys = ("ph",)
     compensates = True
@@ -198,6 +198,7 @@ def test_reader_hands_air_temperature_to_compensating_drivers():
     class Compensating(Sensor):
         name = "ec"
         keys = ("ec",)
+        decimals = (3,)
         compensates = True
 
         def read_steps(self, values, errors):
@@ -207,3 +208,29 @@ def test_reader_hands_air_temperature_to_compensating_drivers():
     ec = Compensating()
     reader = SensorReader([ec, AirSensor(ScriptedDHT([(31.0, 40.0)]))])
     assert reader.read()[0]["ec"] == 31.0  # read after the DHT, whatever the list order
+
+
+def test_values_are_trimmed_then_rounded_to_the_sensors_resolution():
+    class Noisy(Sensor):
+        name = "npk"
+        keys = ("n", "p", "k")
+        decimals = (0, 0, 0)
+
+        def read_steps(self, values, errors):
+            values["n"], values["p"], values["k"] = 40.6, 12.2, None
+            yield
+
+    class Probe(Sensor):
+        name = "ph"
+        keys = ("ph",)
+        decimals = (2,)
+
+        def read_steps(self, values, errors):
+            values["ph"] = 6.123456
+            yield
+
+    reader = SensorReader([Noisy(), Probe()])
+    reader.trims = {"n": {"scale": 1.0, "offset": 0.3}}
+    values = reader.read()[0]
+    assert (values["n"], values["p"], values["k"], values["ph"]) == (41, 12, None, 6.12)
+    assert type(values["n"]) is int

@@ -8,7 +8,7 @@ def test_the_registry_lists_every_module_and_their_keys():
     for name, _ in sensors.SENSORS:
         module = sensors.module(name)
         assert module.NAME == name
-        assert len(module.UNITS) == len(module.KEYS)
+        assert len(module.UNITS) == len(module.KEYS) == len(module.DECIMALS)
         keys.extend(module.KEYS)
     # wind_gust is sent only when measured; every other key is in every reading
     assert list(sensors.KEYS) == [key for key in keys if key != "wind_gust"]

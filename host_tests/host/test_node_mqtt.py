@@ -3,6 +3,7 @@ Last Will, reconnection without losing readings, dead-connection detection, and 
 logs for a broker that cannot be reached. paho-mqtt plays the backend."""
 import json
 import os
+import re
 import signal
 import time
 
@@ -257,6 +258,28 @@ def test_umqtt_simple_client_switch(broker, nodes, runtime):
     assert seqs == list(range(seqs[0], seqs[-1] + 1)), seqs
     assert node.console().count("mqtt: connected") >= 2
     backend.close()
+
+
+# Places after the point each value may carry on the wire: the sensor's resolution.
+RESOLUTION = {"moisture": 1, "temp": 1, "humidity": 1, "wind_speed": 1, "wind_gust": 1, "ph": 2, "ec": 3,
+              "n": 0, "p": 0, "k": 0}
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_no_published_value_carries_more_digits_than_its_sensor_resolves(broker, nodes, runtime):
+    backend = Backend(broker, ["farm/node-t1/telemetry"], client_id="backend-digits")
+    nodes(broker, runtime)
+    for _ in range(3):
+        backend.wait_for(lambda t, d, r: True)
+    backend.close()
+    for payload in backend.raw:
+        text = payload.decode()
+        sensors = json.loads(text)["sensors"]
+        assert set(RESOLUTION) >= {key for key in sensors if sensors[key] is not None}, sensors
+        for key, number in re.findall(r'"(\w+)": (-?\d+(?:\.\d+)?)', text):
+            if key in RESOLUTION:  # written with no more places than the sensor resolves
+                places = len(number.split(".")[1]) if "." in number else 0
+                assert places <= max(1, RESOLUTION[key]) and (RESOLUTION[key] or "." not in number), (key, number)
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)

@@ -1,0 +1,26 @@
+# lib/jsontext: JSON as json.dumps writes it, floats without a double's binary noise.
+import json
+
+from jsontext import dumps
+from nodekit import make_node
+
+
+def test_floats_are_written_as_rounded_not_as_a_doubles_repr():
+    # MicroPython's json.dumps writes 70.90000000000001 and 8.800000000000001 for these.
+    assert dumps([70.9, 8.8, 1.834]) == "[70.9, 8.8, 1.834]"
+    assert dumps({"humidity": 70.9}) == '{"humidity": 70.9}'
+    assert dumps([3.0, -0.5, 1e-07, 12, None, True, False]) == "[3.0, -0.5, 1e-07, 12, null, true, false]"
+
+
+def test_everything_else_is_what_json_dumps_writes():
+    value = {"s": 'a "quoted" \\ line\n', "nested": {"list": [1, [2, {"x": None}]], "t": (1, 2)}, "e": {}}
+    assert json.loads(dumps(value)) == json.loads(json.dumps(value))
+    assert dumps("é") == json.dumps("é") and dumps([]) == "[]" and dumps({}) == "{}"
+
+
+def test_the_nodes_telemetry_carries_its_values_at_their_resolution():
+    chip, node = make_node()
+    node.publish_reading({"humidity": 70.9, "wind_speed": 8.8, "temp": 21.3}, {})
+    topic, text = node.link.session.texts[-1]
+    assert topic.endswith("/telemetry")
+    assert '"humidity": 70.9,' in text and '"wind_speed": 8.8' in text and '"temp": 21.3' in text, text
