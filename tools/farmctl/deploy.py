@@ -28,6 +28,7 @@ from pathlib import Path
 from farmctl.settings import SettingsError, load_checked
 from farmsim.runtime import ROOT
 
+RAW_REPL_TRIES = 3
 MPY_CROSS_VERSION = re.compile(r"mpy v(\d+)\.(\d+)")
 # The device's .mpy version and its files under firmware/ and lib/ with their sha256,
 # then those of the names given (%r: a tuple of paths).
@@ -193,9 +194,17 @@ class Device:
 
         try:
             self.transport = SerialTransport(port, baudrate=115200)
-            self.transport.enter_raw_repl(soft_reset=True)  # stops the application
         except TransportError as exc:
             raise DeployError(f"no MicroPython REPL on {port}: {exc}") from None
+        for attempt in range(RAW_REPL_TRIES):
+            try:
+                self.transport.enter_raw_repl(soft_reset=True)  # stops the application
+                break
+            except TransportError as exc:
+                # A device still booting (or a slow one) may miss mpremote's short wait
+                # for the banner; a second Ctrl-C and soft reset usually finds it.
+                if attempt == RAW_REPL_TRIES - 1:
+                    raise DeployError(f"no MicroPython REPL on {port}: {exc}") from None
         self._folders = set()  # made (or found) on the device during this deployment
 
     def files(self, names):
