@@ -25,6 +25,7 @@ from ticks import sleep_ms, ticks_add, ticks_diff, ticks_ms
 _LOOP_MS = const(20)  # the longest the loop idles between turns
 _NTP_RETRY_MS = const(60000)
 _NTP_RESYNC_MS = const(6 * 3600 * 1000)
+_HELD_MAX = const(10)  # readings held for the clock (a profile that needs a time)
 _RESET_CAUSES = const(("?", "power_on", "hard", "watchdog", "deepsleep", "soft"))
 
 
@@ -60,7 +61,8 @@ class Node:
         self._next_reading = now
         self._next_ntp = now
         self._pass = None
-        self._pass_time = (None, None)
+        self._pass_uptime_s = 0  # when the last pass was taken
+        self._held = []  # (reading, uptime_s taken) waiting for the clock (profile.needs_time)
         self.loop_errors = 0
         self.interval_ms = cfg["interval_s"] * 1000
         self._restart_requested = False
@@ -125,7 +127,10 @@ class Node:
         now = ticks_ms()
         if link_up and ticks_diff(now, self._next_ntp) >= 0:
             # Again now and then: the RTC drifts, and a first sync may have failed.
-            self._next_ntp = ticks_add(now, _NTP_RESYNC_MS if self.clock.sync() else _NTP_RETRY_MS)
+            synced = self.clock.sync()
+            self._next_ntp = ticks_add(now, _NTP_RESYNC_MS if synced else _NTP_RETRY_MS)
+            if synced and self._held:
+                self._send_held()
         session = link.session
         session.poll(link_up)
         if session.connects != self._connects_seen:
@@ -151,7 +156,7 @@ class Node:
             if ticks_diff(now, self._next_reading) >= 0:  # fell behind: do not catch up in a burst
                 self._next_reading = ticks_add(now, self.interval_ms)
             self._pass = self.reader.pass_steps()
-            self._pass_time = (self.clock.iso(), self.clock.unix())  # when it was taken, not sent
+            self._pass_uptime_s = self.uptime_s()  # when it was taken, not sent
         if self._pass is None:
             self.heap.idle()
             self._wait(_LOOP_MS)
@@ -236,8 +241,31 @@ class Node:
     # --- what it says ---
 
     def publish_reading(self, values, errors):
-        reading = messages.reading(self, values, errors, self._pass_time)
+        """Telemetry of the last pass, stamped with when it was taken (back-dated from
+        the uptime); before the clock is set, a profile whose backend needs a time holds
+        it until the clock is set (at most _HELD_MAX, the oldest dropped and counted)."""
+        ago_s = self.uptime_s() - self._pass_uptime_s
+        reading = messages.reading(self, values, errors, (self.clock.iso(ago_s), self.clock.unix(ago_s)))
         self.seq += 1
+        if reading["ts"] is None and self.link.profile.needs_time:
+            if len(self._held) >= _HELD_MAX:
+                self._held.pop(0)
+                self.link.session.queue.dropped += 1
+            self._held.append((reading, self._pass_uptime_s))
+            return
+        self._send_reading(reading)
+
+    def _send_held(self):
+        """The clock is set: the readings that waited for it, back-dated, in order."""
+        held = self._held
+        self._held = []
+        for reading, taken_s in held:
+            ago_s = self.uptime_s() - taken_s
+            reading["ts"] = self.clock.iso(ago_s)
+            reading["unix"] = self.clock.unix(ago_s)
+            self._send_reading(reading)
+
+    def _send_reading(self, reading):
         link = self.link
         # json_text: a value rounded to 0.1 goes out as 70.9, not as a double's repr
         link.session.enqueue(link.topic("telemetry"), json_text(link.profile.telemetry(reading)))

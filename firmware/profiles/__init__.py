@@ -8,9 +8,10 @@
 #   anything else            itself (a literal)
 # A profile module has TOPICS (pairs of topic name and template with {prefix},
 # {device_id}, {farm_id}, {org_id}), SUBSCRIBE, TELEMETRY, STATUS (None: the canonical
-# status as it is), and may have RESPONSE and ALERT templates and ACK = "status" (seed
-# 000's actuator acknowledgements). A profile never changes what the node measures or
-# its safety rules.
+# status as it is), and may have RESPONSE and ALERT templates, ACK = "status" (seed
+# 000's actuator acknowledgements) and NEEDS_TIME = True (its backend refuses or merges
+# readings without a timestamp: they wait for the clock). A profile never changes what
+# the node measures or its safety rules.
 
 NAMES = ("farmnode", "smartfarm", "plantnanny", "harit", "iotnode", "dese")
 # Every topic a profile may have; one it lacks is None.
@@ -74,6 +75,7 @@ class Profile:
         self.ack = getattr(module, "ACK", None)
         self.response = getattr(module, "RESPONSE", None)
         self.alert = getattr(module, "ALERT", None)
+        self.needs_time = getattr(module, "NEEDS_TIME", False)
 
     def subscriptions(self):
         return [self.topics[key] for key in self.spec.SUBSCRIBE]

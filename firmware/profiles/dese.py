@@ -11,6 +11,7 @@ TOPICS = (
     ("alert", "devices/{org_id}/{device_id}/alert"),
 )
 SUBSCRIBE = ("commands", "config")
+NEEDS_TIME = True  # seed 004: "timestamp" is required, ISO 8601
 # Seed 004's command_response names the time "timestamp".
 RESPONSE = (("command_id", "$command_id"), ("device_id", "$device_id"), ("command", "$command"),
             ("success", "$success"), ("response", "$response"), ("error", "$error"), ("timestamp", "$ts"))

@@ -9,6 +9,7 @@ TOPICS = (
     ("command_response", "farm/telemetry"),
 )
 SUBSCRIBE = ("commands",)
+NEEDS_TIME = True  # its backend de-duplicates by timestamp: readings without one would merge
 ACK = "status"  # ACTUATE is acknowledged with {"type": "STATUS", "<device>": "ON", ...}
 TELEMETRY = (
     ("farm_id", "$farm_id"), ("timestamp", "$ts"),

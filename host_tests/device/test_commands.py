@@ -235,3 +235,22 @@ def test_an_unexpected_failure_in_a_command_is_answered_and_the_loop_goes_on():
     answer = send(node, {"command_id": "m1", "command": "relay", "parameters": {"relay": "irrigation", "state": "on"}})
     assert answer["success"] is False and answer["error"].startswith("internal error: MemoryError")
     assert send(node, {"command": "ping"})["success"] is True
+
+
+def test_a_profile_that_needs_a_time_holds_readings_until_the_clock_is_set():
+    chip, node = make_node({"profile": "dese", "org_id": "org1", "wifi": {"ssid": "farm", "password": "farmpass"}})
+    chip.ap["up"] = False  # no Wi-Fi: no NTP
+    node.step()
+    node.publish_reading({"moisture": 41.5}, {})
+    telemetry = node.link.session.on(node.link.profile.topics["telemetry"])
+    assert not node.clock.synced and telemetry == []  # held: seed 004 requires a timestamp
+    sleep_ms(2100)
+    chip.ap["up"] = True
+    started = ticks_ms()
+    while not telemetry and ticks_diff(ticks_ms(), started) < 10000:
+        node.step()
+        telemetry = node.link.session.on(node.link.profile.topics["telemetry"])
+    first = telemetry[0]
+    assert first["sensors"]["moisture"] == 41.5 and first["timestamp"] is not None, telemetry
+    # back-dated to when it was taken, not when it was sent (2 s later)
+    assert first["timestamp"] <= node.clock.iso(2), (first["timestamp"], node.clock.iso())
