@@ -33,14 +33,18 @@ class Clock:
         self.synced = True
         return True
 
-    def unix(self, ago_s=0):
-        """Unix seconds, now or ago_s before, or None before the clock is set."""
-        return int(time.time()) - ago_s + _UNIX_OFFSET if self.synced else None
+    def unix(self):
+        return int(time.time()) + _UNIX_OFFSET if self.synced else None
 
-    def iso(self, ago_s=0):
-        """As ISO 8601 UTC ('2026-01-24T22:30:00Z'), now or ago_s before; None before the
-        clock is set."""
+    def iso(self):
+        """Now as ISO 8601 UTC ('2026-01-24T22:30:00Z'), or None before the clock is set."""
+        return self.stamp(0)[0]
+
+    def stamp(self, ago_s):
+        """(ISO 8601 UTC, Unix seconds) of ago_s seconds before now; (None, None) before
+        the clock is set."""
         if not self.synced:
-            return None
-        t = time.gmtime(int(time.time()) - ago_s)
-        return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (t[0], t[1], t[2], t[3], t[4], t[5])
+            return None, None
+        then = int(time.time()) - ago_s
+        t = time.gmtime(then)
+        return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (t[0], t[1], t[2], t[3], t[4], t[5]), then + _UNIX_OFFSET

@@ -245,7 +245,7 @@ class Node:
         the uptime); before the clock is set, a profile whose backend needs a time holds
         it until the clock is set (at most _HELD_MAX, the oldest dropped and counted)."""
         ago_s = self.uptime_s() - self._pass_uptime_s
-        reading = messages.reading(self, values, errors, (self.clock.iso(ago_s), self.clock.unix(ago_s)))
+        reading = messages.reading(self, values, errors, self.clock.stamp(ago_s))
         self.seq += 1
         if reading["ts"] is None and self.link.profile.needs_time:
             if len(self._held) >= _HELD_MAX:
@@ -260,15 +260,21 @@ class Node:
         held = self._held
         self._held = []
         for reading, taken_s in held:
-            ago_s = self.uptime_s() - taken_s
-            reading["ts"] = self.clock.iso(ago_s)
-            reading["unix"] = self.clock.unix(ago_s)
+            reading["ts"], reading["unix"] = self.clock.stamp(self.uptime_s() - taken_s)
             self._send_reading(reading)
 
     def _send_reading(self, reading):
         link = self.link
+        session = link.session
+        topic = link.topic("telemetry")
         # json_text: a value rounded to 0.1 goes out as 70.9, not as a double's repr
-        link.session.enqueue(link.topic("telemetry"), json_text(link.profile.telemetry(reading)))
+        text = json_text(link.profile.telemetry(reading))
+        # meta.dropped exact in every reading: what its own push would drop goes first
+        # and is counted in it (the text may grow by a digit: room is made again)
+        while session.make_room(topic, text):
+            reading["meta"]["dropped"] = session.queue.dropped
+            text = json_text(link.profile.telemetry(reading))
+        session.enqueue(topic, text)
 
     def status_json(self, state, fields, link=None):
         return json.dumps(messages.status(self, link or self.link, state, fields))

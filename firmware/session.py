@@ -169,6 +169,19 @@ class Session:
             except self._errors as exc:
                 self._lost(exc)
 
+    def make_room(self, topic, payload):
+        """Drop now, and count in queue.dropped, what enqueue(topic, payload) would drop
+        to make room; how many. A reading calls it before it says how many were dropped
+        (meta.dropped), so the count it carries includes its own push."""
+        if not self.connected and self.outbox is not None and not len(self.queue):
+            try:
+                dropped = self.outbox.make_room(len(topic), len(payload))
+            except OSError:
+                return 0  # a failing flash: enqueue keeps it in RAM
+            self.queue.dropped += dropped
+            return dropped
+        return self.queue.make_room(len(topic) + len(payload))
+
     def flush(self):
         outbox = self.outbox
         if outbox is not None and outbox.size and not self._drain(outbox):

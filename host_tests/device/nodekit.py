@@ -37,6 +37,9 @@ class RecordingSession:
     def enqueue(self, topic, payload):
         self.publish(topic, payload)
 
+    def make_room(self, topic, payload):
+        return 0  # sent at once: nothing waits, nothing is dropped
+
     def close(self, payload):
         self.sent.append(("closed", json.loads(payload)))
 

@@ -70,6 +70,9 @@ class CountingSession:
     def enqueue(self, topic, payload):
         pass
 
+    def make_room(self, topic, payload):
+        return 0
+
 
 def test_the_socket_is_served_while_a_sensor_waits_on_its_bus():
     cfg = config.apply(config.defaults(), {"interval_s": 1, "wifi": {"ssid": "farm", "password": "farmpass"},

@@ -1,5 +1,7 @@
 # Readings taken while offline are kept on flash (lib/outbox) by the session, so a
 # reset during an outage loses none; online, the flash is not written.
+import json
+
 from firmware.session import Session
 from outbox import Outbox
 from sessionkit import FakeClient
@@ -129,3 +131,27 @@ def test_a_failing_flash_is_logged_and_ram_keeps_the_readings_in_order():
     session.enqueue("farm/n1/telemetry", '{"seq": 1}')
     assert [payload for _, payload in (session.queue.pop(), session.queue.pop())] == ['{"seq": 0}', '{"seq": 1}']
     assert any("outbox:" in line and "not written" in line for line in logs), logs
+
+
+def test_each_readings_dropped_count_includes_what_its_own_push_dropped():
+    from nodekit import make_node
+
+    chip, node = make_node()
+    session = Session(FakeClient(), "farm/n1/status", "offline", [], None, lambda text: None, 3, 16384)
+    node.link.session = session  # never connected: readings wait in a RAM queue of 3
+    for _ in range(6):
+        node.publish_reading({"moisture": 40.0}, {})
+    kept = [json.loads(session.queue.pop()[1]) for _ in range(len(session.queue))]
+    # seq 3, 4, 5 kept; seq 3's push dropped seq 0, so it says 1 already, and so on
+    assert [(m["seq"], m["meta"]["dropped"]) for m in kept] == [(3, 1), (4, 2), (5, 3)], kept
+    assert session.queue.dropped == 3
+
+
+def test_room_made_on_flash_before_a_push_is_what_the_push_would_have_dropped():
+    path = tmpdir() + "/room.txt"
+    box = Outbox(path, 130)
+    for seq in range(4):  # 4 lines of 32 bytes: 128 of 130
+        assert box.append("farm/n1/telemetry", '{"seq": %d}' % seq) == 0
+    dropped = box.make_room(len("farm/n1/telemetry"), len('{"seq": 4}'))
+    assert dropped == 2 and box.append("farm/n1/telemetry", '{"seq": 4}') == 0  # nothing more to drop
+    assert [payload for _, payload in box.take(10)] == [b'{"seq": 2}', b'{"seq": 3}', b'{"seq": 4}']

@@ -72,9 +72,9 @@ def wait_for_new_connection(proxy, connections, timeout_s, failure):
 
 
 def assert_delivered(collector, runtime, since_seq, console=""):
-    """Readings taken after the faults have arrived, then the whole stream is checked. A
-    reading's meta.dropped counts the drops before it was queued (its own push may drop
-    the oldest): one reading more carries the complete count."""
+    """Readings taken after the faults have arrived, then the whole stream is checked (a
+    reading's meta.dropped counts every drop of its boot up to its own push); one more
+    reading is awaited so that the last of the faults' readings is surely in."""
     collector.wait_for_seq(since_seq + 2, timeout_s=40)
     collector.wait_for_seq(collector.last_seq() + 1, timeout_s=10)
     try:

@@ -52,13 +52,19 @@ class Outbox:
         length = len(head) + len(topic) + len(payload) + 2
         if length > self.max_bytes:
             return 1  # could never fit: the new message itself is dropped
-        dropped = 0
-        while self.size + length > self.max_bytes:
-            dropped += self._drop_oldest_half()
+        dropped = self.make_room(len(topic), len(payload))
         with open(self.path, "ab") as f:
             for piece in (head, topic, b"\t", payload, b"\n"):
                 f.write(piece)
         self.size += length
+        return dropped
+
+    def make_room(self, topic_bytes, payload_bytes):
+        """Drop the oldest until a message of these sizes fits; how many were dropped."""
+        length = len(str(payload_bytes)) + topic_bytes + payload_bytes + 3
+        dropped = 0
+        while self.size and self.size + length > self.max_bytes:
+            dropped += self._drop_oldest_half()
         return dropped
 
     def take(self, count):

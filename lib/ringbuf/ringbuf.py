@@ -20,19 +20,27 @@ class RingBuffer:
         """Append item; drop the oldest items while over a bound. size: the item's
         bytes (default len(item))."""
         size = len(item) if size is None else size
-        capacity = len(self._items)
         if self.max_bytes is not None and size > self.max_bytes:
             self.dropped += 1  # could never fit: drop the new item itself
             return
-        while self._count == capacity or (self.max_bytes is not None and
-                                           self._bytes + size > self.max_bytes):
-            self.pop()
-            self.dropped += 1
-        slot = (self._head + self._count) % capacity
+        self.make_room(size)
+        slot = (self._head + self._count) % len(self._items)
         self._items[slot] = item
         self._sizes[slot] = size
         self._count += 1
         self._bytes += size
+
+    def make_room(self, size):
+        """Drop (and count) the oldest items until one of size bytes fits; how many.
+        A caller that reports the drop count inside the item it pushes next calls this
+        first, so that count includes what the push would drop."""
+        dropped = 0
+        while self._count and (self._count == len(self._items) or
+                               (self.max_bytes is not None and self._bytes + size > self.max_bytes)):
+            self.pop()
+            dropped += 1
+        self.dropped += dropped
+        return dropped
 
     def peek(self):
         return self._items[self._head] if self._count else None
