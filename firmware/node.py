@@ -29,7 +29,6 @@ _HELD_MAX = const(10)  # readings held for the clock (a profile that needs a tim
 _RESET_CAUSES = const(("?", "power_on", "hard", "watchdog", "deepsleep", "soft"))
 
 
-
 def _automatic_rule(reason):
     """The rule behind a relay stop the node made by itself, or None (a command's)."""
     if reason.startswith("interlock "):  # "interlock <rule>: <why>"
@@ -267,6 +266,7 @@ class Node:
         link = self.link
         session = link.session
         topic = link.topic("telemetry")
+        reading["meta"]["dropped"] = session.queue.dropped  # as of now: a held reading waited
         # json_text: a value rounded to 0.1 goes out as 70.9, not as a double's repr
         text = json_text(link.profile.telemetry(reading))
         # meta.dropped exact in every reading: what its own push would drop goes first
