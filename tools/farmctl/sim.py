@@ -2,7 +2,7 @@
 --broker), N virtual nodes running the real firmware on the field model, and shows
 their telemetry and status live until Ctrl-C (or --duration), then stops what it started.
 
-A few nodes run one process each; a larger farm (more than SOLO_MAX nodes, or any
+A few nodes run one process each; a larger farm (more than 10 nodes, or any
 --per-process above 1) runs several nodes per process (farmsim/harness/virtual_fleet.py),
 so that a thousand fit on two cores. Its table then sums the fleet up.
 
