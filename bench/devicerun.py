@@ -22,7 +22,7 @@ from farmsim.runtime import cpython_env, find_micropython, stop_process
 BENCH = Path(__file__).resolve().parent
 # Device-side scripts of the benchmarks and the harness they use, compiled with the rest.
 HARNESS = [BENCH / "bench_node.py", BENCH / "bare_loop.py", BENCH / "heap_profile.py", BENCH / "publisher.py",
-           SIM_HARNESS / "virtual_node.py"]
+           SIM_HARNESS / "virtual_node.py", SIM_HARNESS / "lifeline.py"]
 # What a run that passes never prints: the firmware logs an exception it survived
 # ("loop: ...", "message on ... dropped: ...") rather than dying of it.
 ERROR_MARKS = ("MemoryError", "Traceback", "loop: ", "message on ")
