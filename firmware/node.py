@@ -56,6 +56,7 @@ class Node:
         self._last_tick = now
         self.log = Console(self.uptime_s, hw.get("flash_log"), hw.get("print", print), hw.get("console_keep", 0))
         self.watchdog = hw.get("watchdog")
+        self._idle = hw.get("idle")  # a host's wait instead of Session.wait
         self.heap = hw.get("heap") or Heap()
         self._next_reading = now
         self._next_ntp = now
@@ -209,11 +210,10 @@ class Node:
 
     def _wait(self, ms):
         """Idle up to ms, woken by a message (Session.wait), or as the host says."""
-        idle = self._hw.get("idle")
-        if idle is None:
+        if self._idle is None:
             self.link.session.wait(ms)
         else:
-            idle(ms)
+            self._idle(ms)
 
     def announce(self):
         """The first line of a running node."""

@@ -30,7 +30,6 @@ class Session:
     def __init__(self, client, status_topic, will, subscriptions, on_message, log,
                  queue_max=50, queue_bytes=16384, outbox=None):
         self.client = client
-        self._errors = Exception
         self.status_topic = status_topic
         self.subscriptions = subscriptions
         self._log = log
@@ -60,7 +59,7 @@ class Session:
                 self.flush()
                 if not self._ours:
                     self._keep_alive()
-            except self._errors as exc:
+            except Exception as exc:
                 self._lost(exc)
         elif link_up and ticks_diff(ticks_ms(), self._next_try) >= 0:
             self._connect()
@@ -79,7 +78,7 @@ class Session:
             try:
                 if self.client.wait_msg(ms) is not None:
                     self.flush()
-            except self._errors as exc:
+            except Exception as exc:
                 self._lost(exc)
         else:
             sleep_ms(ms)
@@ -94,7 +93,7 @@ class Session:
             for topic in self.subscriptions:
                 client.subscribe(topic, 1)
             client.publish(self.status_topic, self.online_payload(), True, 1)
-        except self._errors as exc:
+        except Exception as exc:
             self.connected = False
             self._close_quietly()
             delay = _jitter(self._backoff_ms)
@@ -124,7 +123,7 @@ class Session:
                 self.client.close()
             elif self.client.sock:
                 self.client.sock.close()
-        except self._errors:
+        except Exception:
             pass
 
     def close(self, offline_payload):
@@ -136,7 +135,7 @@ class Session:
             if self._ours:
                 self.client.wait_msg(200)  # let the PUBACK come back before leaving
             self.client.disconnect()
-        except self._errors:
+        except Exception:
             pass
         self.connected = False
 
@@ -152,7 +151,7 @@ class Session:
         try:
             self.client.publish(topic, payload, retain, qos)
             return True
-        except self._errors as exc:
+        except Exception as exc:
             self._lost(exc)
             return False
 
@@ -166,7 +165,7 @@ class Session:
         if self.connected:
             try:
                 self.flush()
-            except self._errors as exc:
+            except Exception as exc:
                 self._lost(exc)
 
     def make_room(self, topic, payload):
