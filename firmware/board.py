@@ -1,6 +1,6 @@
-# Board setup: the one module that imports machine (and dht). Board hands each sensor
-# the hardware its settings name (firmware/sensors builds the drivers), so every other
-# module can be given stubs instead; start-up, maintenance and the technician's module
+# Board setup: the one module that imports machine (and dht, onewire). Board hands each
+# sensor the hardware its settings name (firmware/sensors builds the drivers), so every
+# other module can be given stubs instead; start-up, maintenance and the technician's module
 # reach the chip (RTC, buttons, timer, reset) through the small functions below.
 import machine
 
@@ -75,6 +75,13 @@ class Board:
         import dht
 
         return (dht.DHT22 if kind == "DHT22" else dht.DHT11)(machine.Pin(gpio))
+
+    def onewire(self, gpio):
+        """A OneWire bus on gpio (the onewire module makes it open drain, pulled up; the
+        bus wants an external 4.7 kOhm pull-up to 3.3 V as well)."""
+        import onewire
+
+        return onewire.OneWire(machine.Pin(gpio))
 
     def i2c(self):
         if self._i2c is None:

@@ -100,10 +100,12 @@ def calibrate(node, sensor, point, value, temp_c=None):
 
 
 def _temperature(node, temp_c):
+    """The solution's temperature: as given, else the one the readings are compensated
+    with (the soil probe's, else the air's: SensorReader.temperature), else 25 C."""
     if temp_c is not None:
         return temp_c
-    air = node.reader.values.get("temp")
-    return 25.0 if air is None else air
+    known = node.reader.temperature()
+    return 25.0 if known is None else known
 
 
 def _volts(driver, sensor):

@@ -24,7 +24,7 @@ def reading(node, values, errors, taken):
         sensors["wind_gust"] = values["wind_gust"]
     link = node.link
     cfg = node.cfg
-    return {
+    reading = {
         "device_id": link.device_id, "farm_id": cfg["farm_id"] or None,
         "org_id": cfg["org_id"] or None, "boot_id": node.boot_id, "seq": node.seq,
         "ts": taken[0], "unix": taken[1], "uptime_s": node.uptime_s(),
@@ -35,6 +35,12 @@ def reading(node, values, errors, taken):
                  # incoming messages too big for the buffer or the free heap, dropped
                  "rx_dropped": getattr(link.session.client, "dropped_oversize", None)},
     }
+    source = node.reader.temp_source
+    if source is not None and source != "soil_temp":
+        # EC and pH were compensated without the soil's temperature: with the air's, or
+        # with none (as if at 25 C). Said only then, to keep the usual reading small.
+        reading["meta"]["temp_comp"] = "air" if source else "none"
+    return reading
 
 
 def status(node, link, state, fields):

@@ -13,11 +13,12 @@
 # checked: a node pays in heap for the sensors it has.
 
 # (config name, module) of every sensor, in the order a pass reads them.
-SENSORS = (("soil", "soil"), ("dht", "air"), ("npk", "npk"), ("ec", "ec"), ("ph", "ph"), ("wind", "wind"))
+SENSORS = (("soil", "soil"), ("dht", "air"), ("soil_temp", "soil_temp"), ("npk", "npk"), ("ec", "ec"), ("ph", "ph"),
+           ("wind", "wind"))
 # The telemetry names of all of them, fitted or not (a sensor not fitted is null in
 # telemetry): the KEYS of the modules above, kept here so that telemetry needs none of
 # them loaded (test_sensor_registry checks the two agree).
-KEYS = ("moisture", "temp", "humidity", "n", "p", "k", "ec", "ph", "wind_speed")
+KEYS = ("moisture", "temp", "humidity", "soil_temp", "n", "p", "k", "ec", "ph", "wind_speed")
 
 
 def module(name):
@@ -44,7 +45,8 @@ class Sensor:
           each of its keys, a number or None, and errors[name] to a short reason when it
           failed; it ends within the driver's own time bound and yields while it waits.
       compensates  True for a probe that needs the medium's temperature (EC, pH): it is
-          read after the others, with temp_c set, None when no temperature is known."""
+          read after the others, with temp_c set to the soil's temperature (soil_temp),
+          else the air's (temp), else None (reader.py: SensorReader.temperature)."""
 
     name = ""
     keys = ()

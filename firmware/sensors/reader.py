@@ -4,7 +4,9 @@
 from firmware.sensors import KEYS
 from micropython import const
 
-_TEMP_SOURCES = const(("soil_temp", "temp"))  # for EC and pH compensation, best first
+# For EC and pH compensation, best first: the probes sit in the soil, so the soil's
+# temperature (a DS18B20 beside them); the air's (the DHT) only when there is none.
+_TEMP_SOURCES = const(("soil_temp", "temp"))
 
 
 class SensorReader:
@@ -15,6 +17,9 @@ class SensorReader:
         self.errors = {}
         self.last_exception = None  # kept for the REPL and the logs
         self.trims = {}  # telemetry name -> {"scale", "offset"} (config "trims")
+        # The telemetry name of the temperature the last pass compensated EC and pH
+        # with, "" when none was known; None when no fitted probe compensates.
+        self.temp_source = None
 
     def driver(self, name):
         for d in self.drivers:
@@ -45,9 +50,10 @@ class SensorReader:
             values[key] = None
         for key in KEYS:
             values[key] = None
+        self.temp_source = None
         for d in self.drivers:
             if d.compensates:
-                d.temp_c = self._temperature()
+                d.temp_c = self.temperature()
             try:
                 yield from d.read_steps(values, errors)
                 self._settle(d, values)  # before the next driver compensates with it
@@ -74,11 +80,16 @@ class SensorReader:
                 value = value * trim["scale"] + trim["offset"]
             values[keys[i]] = round(value, places[i]) if places[i] else round(value)
 
-    def _temperature(self):
+    def temperature(self):
+        """The temperature of the medium the EC and pH probes sit in, from this pass's
+        values: the soil's, else the air's, else None (the probes then assume 25 C);
+        the name it came from is kept in temp_source."""
         for key in _TEMP_SOURCES:
             value = self.values.get(key)
             if value is not None:
+                self.temp_source = key
                 return value
+        self.temp_source = ""
         return None
 
     def read(self):

@@ -194,7 +194,7 @@ def test_reader_isolates_a_failing_driver_and_reports_all_keys():
     assert isinstance(reader.last_exception, RuntimeError)
 
 
-def test_reader_hands_air_temperature_to_compensating_drivers():
+def test_reader_hands_the_soil_else_the_air_temperature_to_compensating_drivers():
     class Compensating(Sensor):
         name = "ec"
         keys = ("ec",)
@@ -205,9 +205,27 @@ def test_reader_hands_air_temperature_to_compensating_drivers():
             values["ec"] = self.temp_c
             yield
 
+    class SoilProbe(Sensor):
+        name = "soil_temp"
+        keys = ("soil_temp",)
+        decimals = (1,)
+        reading = 18.04
+
+        def read_steps(self, values, errors):
+            values["soil_temp"] = self.reading
+            yield
+
     ec = Compensating()
     reader = SensorReader([ec, AirSensor(ScriptedDHT([(31.0, 40.0)]))])
     assert reader.read()[0]["ec"] == 31.0  # read after the DHT, whatever the list order
+    assert reader.temp_source == "temp"
+    soil = SoilProbe()
+    reader = SensorReader([ec, AirSensor(ScriptedDHT([(31.0, 40.0)])), soil])
+    assert reader.read()[0]["ec"] == 18.0  # the soil's, as published (rounded), over the air's
+    assert reader.temp_source == "soil_temp"
+    soil.reading = None
+    assert reader.read()[0]["ec"] == 31.0 and reader.temp_source == "temp"
+    assert SensorReader([SoilProbe()]).temp_source is None  # nothing compensates: nothing to say
 
 
 def test_values_are_trimmed_then_rounded_to_the_sensors_resolution():

@@ -11,12 +11,12 @@ import time
 from ticks import ticks_diff, ticks_ms
 
 VALUE_NAMES = ("moisture", "temp", "humidity", "n", "p", "k", "ec", "ph", "wind_speed", "soil_temp")
-SENSORS = ("soil", "dht", "npk", "ec", "ph", "wind")
+SENSORS = ("soil", "dht", "soil_temp", "npk", "ec", "ph", "wind")
 # "hang": the read never returns (a wedged driver or bus), what the watchdog is for.
 FAULTS = ("timeout", "crc", "unplugged", "stuck", "hang")
 # The values each sensor reports: what a "stuck" fault freezes.
-SENSOR_VALUES = {"soil": ("moisture",), "dht": ("temp", "humidity"), "npk": ("n", "p", "k"),
-                 "ec": ("ec",), "ph": ("ph",), "wind": ("wind_speed",)}
+SENSOR_VALUES = {"soil": ("moisture",), "dht": ("temp", "humidity"), "soil_temp": ("soil_temp",),
+                 "npk": ("n", "p", "k"), "ec": ("ec",), "ph": ("ph",), "wind": ("wind_speed",)}
 _STEER_POLL_MS = 200
 
 # Soil water balance, in % of volumetric moisture per simulated hour.
@@ -244,6 +244,12 @@ class Field:
         for sensor in SENSOR_VALUES:
             if name in SENSOR_VALUES[sensor] and self.fault_of(sensor) == "stuck":
                 return self._stuck[sensor][name]
+        return self._value(name)
+
+    def physical(self, name):
+        """The value itself, whatever a probe reports (a stuck probe's frozen value is
+        what it reports, not what the medium is: the soil's temperature still acts on
+        the EC and pH probes)."""
         return self._value(name)
 
     def noisy(self, name, amplitude):

@@ -4,8 +4,8 @@
 # process that plays several boards (farmsim/harness/virtual_fleet.py) makes each one current
 # with use() before that board's code runs. The chip turns
 # the field model's physical values into what the pins see: ADC counts through each
-# probe's transfer curve, Modbus RTU frames from the NPK probe, DHT bytes, EZO replies
-# and anemometer edges. It records what the firmware did (pin writes with timestamps).
+# probe's transfer curve, Modbus RTU frames from the NPK probe, DHT bytes, EZO replies,
+# the DS18B20's OneWire time slots and anemometer edges. It records what the firmware did (pin writes with timestamps).
 import select
 import struct
 
@@ -32,6 +32,7 @@ LOG_MAX = 128
 DEFAULT_WIRING = {
     "soil": {"pin": 34},
     "dht": {"pin": 4, "type": "DHT22"},
+    "soil_temp": {"pin": 18},
     "npk": {"uart": 2, "tx": 17, "rx": 16, "de": 23, "baud": 9600, "addr": 1},
     "ec": {"pin": 35, "bus": "adc", "i2c_addr": 0x64},
     "ph": {"pin": 36, "bus": "adc", "i2c_addr": 0x63},
@@ -187,6 +188,216 @@ class EzoCircuit:
         return (reply + b"\x00" * n)[:n]
 
 
+class DS18B20:
+    """A DS18B20 temperature probe on a OneWire bus, modelled at the level of its time
+    slots (the stub onewire module's OneWire drives it): a reset with its presence
+    pulse, the bits the master writes and the bits it reads, least significant first,
+    answered as the datasheet says. ROM commands: 0x33 Read ROM, 0xCC Skip ROM, 0x55
+    Match ROM, 0xF0 Search ROM. Function commands: 0x44 Convert T (12 bits, 750 ms; read
+    slots answer 0 until it is done, 1 after), 0xBE Read Scratchpad (9 bytes, the last
+    the Dallas/Maxim CRC8 of the others). Powered from VDD, not parasitically. Until a
+    conversion finishes the temperature register holds the power-on 85.0 C.
+
+    The conversion takes 750 ms of the chip's clock (ticks_ms, the clock the firmware's
+    waits use, as the EZO circuits' processing times and the NPK probe's reply delays);
+    the field model's speed runs its physics faster, not the chip's clock.
+
+    Field faults ("soil_temp"): unplugged and timeout (no presence pulse), crc (the
+    scratchpad's CRC byte damaged on the wire), stuck (frozen value), hang (the reset
+    never returns). mode (for tests): "ok"; "shorted" (the data line held low: a
+    presence, then zeros); "brownout" (the probe resets during each conversion: the
+    power-on value stays)."""
+
+    FAMILY = 0x28
+    CONVERT_MS = 750
+    POWER_ON = (0x50, 0x05, 0x4B, 0x46, 0x7F, 0xFF, 0x0C, 0x10)  # 85.0 C, TH, TL, 12 bits
+
+    def __init__(self, chip, spec):
+        self.chip = chip
+        self.spec = spec
+        self.mode = "ok"
+        self.commands = []  # the ROM and function command bytes received
+        rom = bytearray(8)
+        rom[0] = self.FAMILY
+        rom[1:7] = bytes(reversed(chip.mac))  # a 48-bit serial number
+        rom[7] = crc8(rom[:7])
+        self.rom = bytes(rom)
+        self.scratchpad = bytearray(9)
+        self._power_on()
+        self._state = "idle"  # what the next slots are: see write_bit() and read_bit()
+        self._byte = 0  # the byte being written, and its bits so far
+        self._nbits = 0
+        self._match = bytearray(8)
+        self._matched = 0
+        self._out = None  # the bytes being read out, the bit reached, the state after
+        self._out_bit = 0
+        self._out_then = None
+        self._search_bit = 0  # Search ROM: the ROM bit reached, and its step (0, 1, 2)
+        self._search_step = 0
+        self._done_at = None  # ticks_ms when the conversion asked for ends
+        self._converted = None  # the temperature it measures
+
+    def _power_on(self):
+        self.scratchpad[:8] = bytes(self.POWER_ON)
+        self.scratchpad[8] = crc8(self.scratchpad[:8])
+
+    def _fault(self):
+        return self.chip.field.fault_of("soil_temp")
+
+    def _finish_conversion(self):
+        """The register takes the new value once the conversion's time is up."""
+        if self._done_at is None or ticks_diff(ticks_ms(), self._done_at) < 0:
+            return
+        self._done_at = None
+        if self.mode == "brownout":
+            self._power_on()
+            return
+        raw = int(round(self._converted * 16)) & 0xFFFF
+        pad = self.scratchpad
+        pad[0] = raw & 0xFF
+        pad[1] = raw >> 8
+        pad[8] = crc8(pad[:8])
+
+    def converting(self):
+        self._finish_conversion()
+        return self._done_at is not None
+
+    # --- the slots ---
+
+    def reset(self):
+        """A reset pulse; True when the probe answers with its presence pulse."""
+        fault = self._fault()
+        while fault == "hang" and not self.chip.closed:
+            sleep_ms(100)
+        self._state = "idle"
+        if fault in ("unplugged", "timeout"):
+            return False
+        if self.mode == "shorted":
+            return True  # the line is low: it reads as a presence pulse
+        self._state = "rom"
+        self._byte = 0
+        self._nbits = 0
+        return True
+
+    def write_bit(self, bit):
+        state = self._state
+        if state == "search":
+            self._search_write(bit)
+            return
+        if state not in ("rom", "match", "function"):
+            return  # not listening until the next reset
+        self._byte |= (bit & 1) << self._nbits
+        self._nbits += 1
+        if self._nbits == 8:
+            byte = self._byte
+            self._byte = 0
+            self._nbits = 0
+            self._on_byte(state, byte)
+
+    def read_bit(self):
+        if self.mode == "shorted":
+            return 0
+        state = self._state
+        if state == "out":
+            out = self._out
+            n = self._out_bit
+            if n >= 8 * len(out):
+                return 1  # past the end: the pull-up
+            self._out_bit = n + 1
+            if n == 8 * len(out) - 1 and self._out_then is not None:
+                self._state = self._out_then
+            return (out[n >> 3] >> (n & 7)) & 1
+        if state == "converting":
+            return 0 if self.converting() else 1
+        if state == "search":
+            return self._search_read()
+        return 1  # nothing drives the line: the pull-up
+
+    # --- commands ---
+
+    def _send(self, data, then=None):
+        self._state = "out"
+        self._out = data
+        self._out_bit = 0
+        self._out_then = then
+
+    def _on_byte(self, state, byte):
+        if state == "match":
+            self._match[self._matched] = byte
+            self._matched += 1
+            if self._matched == 8:
+                self._state = "function" if bytes(self._match) == self.rom else "idle"
+            return
+        self.chip.keep(self.commands, byte)
+        if state == "rom":
+            if byte == 0xCC:
+                self._state = "function"
+            elif byte == 0x33:
+                self._send(self.rom, "function")
+            elif byte == 0x55:
+                self._state = "match"
+                self._matched = 0
+            elif byte == 0xF0:
+                self._state = "search"
+                self._search_bit = 0
+                self._search_step = 0
+            else:
+                self._state = "idle"
+            return
+        if byte == 0x44:
+            self._finish_conversion()
+            field = self.chip.field
+            noise = 0.0 if self._fault() == "stuck" else 0.02  # a stuck probe repeats itself exactly
+            self._converted = field.noisy("soil_temp", noise)
+            self._done_at = ticks_add(ticks_ms(), self.CONVERT_MS)
+            self._state = "converting"
+        elif byte == 0xBE:
+            self._finish_conversion()
+            pad = bytearray(self.scratchpad)
+            if self._fault() == "crc":
+                pad[8] ^= 0x24  # damaged on the wire
+            self._send(pad)
+        else:
+            self._state = "idle"
+
+    def _rom_bit(self, n):
+        return (self.rom[n >> 3] >> (n & 7)) & 1
+
+    def _search_read(self):
+        """Search ROM, per ROM bit: the probe sends the bit, then its complement..."""
+        step = self._search_step
+        if step > 1:
+            return 1
+        self._search_step = step + 1
+        bit = self._rom_bit(self._search_bit)
+        return bit if step == 0 else bit ^ 1
+
+    def _search_write(self, bit):
+        """...and then takes the master's choice: a probe whose bit differs drops out."""
+        if (bit & 1) != self._rom_bit(self._search_bit):
+            self._state = "idle"
+            return
+        self._search_bit += 1
+        self._search_step = 0
+        if self._search_bit == 64:
+            self._state = "function"  # found and selected
+
+
+def crc8(data):
+    """The Dallas/Maxim CRC8 of OneWire ROM codes and scratchpads: x^8 + x^5 + x^4 + 1,
+    bits taken least significant first, starting from 0. Over data followed by its own
+    CRC it is 0."""
+    crc = 0
+    for byte in data:
+        for _ in range(8):
+            mix = (crc ^ byte) & 1
+            crc >>= 1
+            if mix:
+                crc ^= 0x8C  # the polynomial, bit-reversed (x^8 implied)
+            byte >>= 1
+    return crc
+
+
 def thread_sleep_ms(ms, idle=None):
     """sleep_ms for a thread: the unix port's sleep_ms wakes every millisecond to run
     pending callbacks (most of an idle virtual node's CPU); poll() sleeps in one call.
@@ -251,6 +462,7 @@ class Chip:
         self.closed = False
         self.booted_ms = ticks_ms()
         self.npk = NPKProbe(self, self.wiring["npk"])
+        self.ds18b20 = DS18B20(self, self.wiring["soil_temp"])
         self.i2c_devices = {}
         for sensor in ("ec", "ph"):
             spec = self.wiring[sensor]
@@ -309,6 +521,10 @@ class Chip:
         level = self.pin(relay["pin"]).level
         return level != (1 if relay.get("active_low") else 0)
 
+    def onewire_device(self, gpio):
+        """The OneWire device wired to gpio (the soil's DS18B20), or None."""
+        return self.ds18b20 if gpio == self.wiring["soil_temp"].get("pin") else None
+
     # --- analog ---
 
     def sensor_on_adc(self, gpio):
@@ -329,7 +545,7 @@ class Chip:
         if sensor == "soil":
             m = min(100.0, max(0.0, field.value("moisture")))
             return SOIL_DRY_V + (SOIL_WET_V - SOIL_DRY_V) * m / 100 + field._noise(0.004)
-        temp = field.value("soil_temp")
+        temp = field.physical("soil_temp")  # the medium's, even while its own probe is stuck
         if sensor == "ph":
             slope = NERNST_V * (temp + 273.15) / 298.15
             return PH_OFFSET_V - slope * (field.value("ph") - 7) + field._noise(0.0005)
