@@ -18,7 +18,8 @@ NAMES = ("farmnode", "smartfarm", "plantnanny", "harit", "iotnode", "dese")
 TOPIC_NAMES = ("telemetry", "status", "commands", "broadcast", "command_response", "config", "alert")
 # The sensors under their telemetry names, for profiles whose seed lists fewer.
 MORE_SENSORS = (
-    ("moisture", "$sensors.moisture"), ("n", "$sensors.n"), ("p", "$sensors.p"), ("k", "$sensors.k"),
+    ("moisture", "$sensors.moisture"), ("soil_temp", "$sensors.soil_temp"),
+    ("n", "$sensors.n"), ("p", "$sensors.p"), ("k", "$sensors.k"),
     ("ec", "$sensors.ec"), ("ph", "$sensors.ph"), ("wind_speed", "$sensors.wind_speed"),
 )
 

@@ -1,4 +1,6 @@
-# Seed 002: a publisher's readings; the backend has no command topic.
+# Seed 002: a publisher's readings; the backend has no command topic. Its
+# sensor_readings are a fixed set (stored as columns in MySQL and a CSV file): no
+# soil_temp there.
 TOPICS = (
     ("telemetry", "harit-samarth/sensor/data"),
     ("status", "harit-samarth/status"),

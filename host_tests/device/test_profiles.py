@@ -3,7 +3,7 @@ from firmware.profiles import NAMES, Profile
 from testkit import raises
 
 IDENTITY = {"prefix": "farm", "device_id": "node-a1", "farm_id": "farm_001", "org_id": "org-9"}
-SENSORS = {"moisture": 53.1, "temp": 26.1, "humidity": 41.9, "n": 38, "p": 15, "k": 152,
+SENSORS = {"moisture": 53.1, "temp": 26.1, "humidity": 41.9, "soil_temp": 18.4, "n": 38, "p": 15, "k": 152,
            "ec": 1.06, "ph": 6.8, "wind_speed": 20.6}
 READING = {"device_id": "node-a1", "farm_id": "farm_001", "org_id": "org-9", "boot_id": "5f1c",
            "seq": 42, "ts": "2026-01-24T22:30:00Z", "unix": 1769293800, "uptime_s": 3600,
@@ -37,7 +37,7 @@ def test_smartfarm_flat_payload_within_the_seed_ranges():
     assert profile.topics["telemetry"] == "farm/telemetry" and profile.topics["status"] == "farm/farm_001/status"
     assert profile.subscriptions() == ["farm/farm_001/commands"]
     assert telemetry("smartfarm") == {"farm_id": "farm_001", "timestamp": "2026-01-24T22:30:00Z",
-                                      "moisture": 53.1, "temp": 26.1, "humidity": 41.9, "npk": 205,
+                                      "moisture": 53.1, "temp": 26.1, "soil_temp": 18.4, "humidity": 41.9, "npk": 205,
                                       "ec_salinity": 1.06, "wind_speed": 20.6, "soil_ph": 6.8}
     wild = dict(READING, npk_total=2400, sensors=dict(SENSORS, ec=25.0, wind_speed=151.0))
     out = telemetry("smartfarm", wild)
@@ -51,6 +51,7 @@ def test_plantnanny_camel_case_epoch_and_millis():
     out = telemetry("plantnanny")
     assert out["temperatureC"] == 26.1 and out["humidityPct"] == 41.9
     assert out["ts"] == 1769293800 and out["uptime"] == 3600000 and out["moisture"] == 53.1
+    assert out["soil_temp"] == 18.4
     assert profile.status({"status": "online", "device_id": "node-a1"}, EXTRA) == {"status": "online"}
 
 
@@ -72,6 +73,7 @@ def test_iotnode_node_payload():
     out = telemetry("iotnode")
     assert out["node_id"] == "node-a1" and out["timestamp"] == 1769293800
     assert out["sensors"]["temperature"] == 26.1 and out["sensors"]["humidity"] == 41.9
+    assert out["sensors"]["soil_temp"] == 18.4
     assert out["wifi_rssi"] == -65 and out["uptime"] == 3600
 
 
@@ -83,6 +85,7 @@ def test_dese_tenant_topics_and_required_fields():
     assert set(out) == {"device_id", "timestamp", "organization_id", "sensors", "metadata"}
     assert out["organization_id"] == "org-9"
     assert out["sensors"]["ph"] == 6.8 and out["sensors"]["temperature"] == 26.1
+    assert out["sensors"]["soil_temp"] == 18.4  # an extra sensor, as moisture and N/P/K are
     assert "chlorine" in out["sensors"] and out["sensors"]["chlorine"] is None  # not measured
     assert out["metadata"] == {"battery": None, "signal_strength": -65, "firmware_version": "1.0.0"}
     assert telemetry("dese", dict(READING, sensors=dict(SENSORS, ph=15.0)))["sensors"]["ph"] is None
@@ -98,3 +101,7 @@ def test_failed_sensor_stays_null_in_every_profile():
     assert telemetry("harit", failed)["sensor_readings"]["Temperature"] is None
     assert telemetry("iotnode", failed)["sensors"]["temperature"] is None
     assert telemetry("dese", failed)["sensors"]["temperature"] is None
+    no_soil = dict(READING, sensors=dict(SENSORS, soil_temp=None))
+    assert telemetry("smartfarm", no_soil)["soil_temp"] is None
+    assert telemetry("dese", no_soil)["sensors"]["soil_temp"] is None
+    assert "soil_temp" not in str(telemetry("harit"))  # seed 002's readings are a fixed set
