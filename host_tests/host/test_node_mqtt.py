@@ -1,6 +1,7 @@
 """The firmware against a real mosquitto, under both runtimes: telemetry, status and
 Last Will, reconnection without losing readings, dead-connection detection, and clear
 logs for a broker that cannot be reached. paho-mqtt plays the backend."""
+import calendar
 import json
 import os
 import re
@@ -35,14 +36,20 @@ def test_telemetry_and_online_status_per_protocol(broker, nodes, runtime):
     assert set(online) >= {"status", "device_id", "firmware_version", "boot_id", "reset_cause", "ip", "rssi", "ts"}
     assert online["device_id"] == "node-t1" and online["reset_cause"] == "power_on"
     first = backend.wait_for(lambda t, d, r: t == "farm/node-t1/telemetry")
-    assert first["seq"] == 0 and first["ts"] is None  # taken before NTP: no made-up time
-    assert first["uptime_s"] == 0
+    assert first["seq"] == 0 and first["uptime_s"] == 0  # taken at boot, before NTP
+    # No made-up time: null, or (NTP answered while the pass waited on the soil probe's
+    # first conversion) the time it was taken, back-dated from when the clock was set.
+    if first["ts"] is not None:
+        taken = calendar.timegm(time.strptime(first["ts"], "%Y-%m-%dT%H:%M:%SZ"))
+        assert -5 <= time.time() - taken <= 10, first["ts"]
     reading = backend.wait_for(lambda t, d, r: t == "farm/node-t1/telemetry" and d["seq"] == 1)
     assert set(reading) == {"device_id", "farm_id", "boot_id", "seq", "ts", "uptime_s", "sensors",
                             "relays", "errors", "meta"}
     assert reading["boot_id"] == online["boot_id"] and reading["farm_id"] == "farm_001"
     assert reading["ts"].endswith("Z") and len(reading["ts"]) == 20
-    assert set(reading["sensors"]) >= {"moisture", "temp", "humidity", "n", "p", "k", "ec", "ph", "wind_speed"}
+    assert set(reading["sensors"]) >= {"moisture", "temp", "humidity", "soil_temp", "n", "p", "k", "ec", "ph",
+                                       "wind_speed"}
+    assert reading["sensors"]["soil_temp"] is not None and "temp_comp" not in reading["meta"]
     assert 0 <= reading["sensors"]["moisture"] <= 100 and reading["errors"] == {}
     assert set(reading["meta"]) >= {"rssi", "heap_free", "firmware_version", "dropped"}
     assert retained_status(broker)["status"] == "online"
@@ -261,8 +268,8 @@ def test_umqtt_simple_client_switch(broker, nodes, runtime):
 
 
 # Places after the point each value may carry on the wire: the sensor's resolution.
-RESOLUTION = {"moisture": 1, "temp": 1, "humidity": 1, "wind_speed": 1, "wind_gust": 1, "ph": 2, "ec": 3,
-              "n": 0, "p": 0, "k": 0}
+RESOLUTION = {"moisture": 1, "temp": 1, "humidity": 1, "soil_temp": 1, "wind_speed": 1, "wind_gust": 1, "ph": 2,
+              "ec": 3, "n": 0, "p": 0, "k": 0}
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)

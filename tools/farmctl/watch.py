@@ -26,6 +26,7 @@ from firmware.profiles import topic_templates
 COLUMNS = (
     ("moist%", ("moisture",)),
     ("temp", ("temp", "temperaturec", "temperature")),
+    ("soil", ("soil_temp",)),
     ("hum%", ("humidity", "humiditypct")),
     ("N", ("n",)),
     ("P", ("p",)),
