@@ -13,8 +13,8 @@
 # checked: a node pays in heap for the sensors it has.
 
 # (config name, module) of every sensor, in the order a pass reads them.
-SENSORS = (("soil", "soil"), ("dht", "air"), ("soil_temp", "soil_temp"), ("npk", "npk"), ("ec", "ec"), ("ph", "ph"),
-           ("wind", "wind"))
+SENSORS = (("soil", "soil"), ("dht", "air"), ("soil_temp", "soil_temp"), ("npk", "npk"), ("ec", "ec"),
+           ("ph", "ph"), ("wind", "wind"))
 # The telemetry names of all of them, fitted or not (a sensor not fitted is null in
 # telemetry): the KEYS of the modules above, kept here so that telemetry needs none of
 # them loaded (test_sensor_registry checks the two agree).

@@ -5,11 +5,14 @@
 # the DS18B20's protocol through it: one probe on the bus (Skip ROM), powered from VDD.
 #
 # A 12-bit conversion takes up to 750 ms, and the driver never holds the loop for it:
-# each pass reads the conversion the pass before started, then starts the next one, so
-# a pass waits (yielding) only when none is ready: the first pass after boot, or passes
-# closer together than 750 ms. A conversion older than _STALE_MS is not used: a fresh
-# one is made and waited for. Soil temperature moves slowly (well under 0.1 C a minute
-# at probe depth), so a value one telemetry interval old compensates as well as a new one.
+# each pass reads the conversion the pass before started, then starts the next one. A
+# pass asked for before that one is done (a read command soon after a pass) gets the
+# last value, as the DHT gives its last within its minimum interval. A pass waits for a
+# conversion, yielding, only when it has no value to give: the first pass after boot,
+# and the pass after a failed read. A conversion older than _STALE_MS is not used: a
+# fresh one is made and waited for. Soil temperature moves slowly (well under 0.1 C a
+# minute at probe depth), so a value one telemetry interval old compensates as well as
+# a new one.
 from firmware.sensors import Sensor
 from micropython import const
 from ticks import ticks_diff, ticks_ms
@@ -70,7 +73,8 @@ class SoilTemp(Sensor):
         return ticks_ms() if self._command(_CONVERT_T) else None
 
     def _read(self):
-        """The last conversion into self.temp; None, or the reason it failed."""
+        """The last conversion into self.temp (None when it failed); None, or the reason."""
+        self.temp = None
         if not self._command(_READ_SCRATCHPAD):
             return "unplugged"
         bus = self._bus
@@ -92,8 +96,11 @@ class SoilTemp(Sensor):
         return None
 
     def read_steps(self, values, errors):
-        values["soil_temp"] = None
         started = self._started
+        if self.temp is not None and started is not None and 0 <= ticks_diff(ticks_ms(), started) < _CONVERT_MS:
+            values["soil_temp"] = self.temp  # the next one is not done yet: the last stands
+            return
+        values["soil_temp"] = None
         self._started = None
         if started is None or not 0 <= ticks_diff(ticks_ms(), started) <= _STALE_MS:
             started = self._convert()

@@ -146,11 +146,20 @@ def test_the_conversion_is_waited_for_by_yielding_never_by_holding_the_loop():
     took = ticks_diff(ticks_ms(), started)
     assert values["soil_temp"] == 21.0
     assert took >= 750 and yields > 50 and longest < 60, (took, yields, longest)  # waited, in short steps
-    # The next conversion runs between passes: a pass an interval later does not wait.
+    # The next conversion runs between passes: a pass an interval later does not wait...
     sleep_ms(800)
+    chip.field.set("soil_temp", 22.5)
     started = ticks_ms()
     values, errors = reader.read()
     assert values["soil_temp"] == 21.0 and ticks_diff(ticks_ms(), started) < 100
+    # ...nor does one asked for at once (a read command): the last value stands meanwhile.
+    conversions = chip.ds18b20.commands.count(0x44)
+    started = ticks_ms()
+    values, errors = reader.read()
+    assert values["soil_temp"] == 21.0 and errors == {} and ticks_diff(ticks_ms(), started) < 100
+    assert chip.ds18b20.commands.count(0x44) == conversions  # the one in flight goes on
+    sleep_ms(800)
+    assert reader.read()[0]["soil_temp"] == 22.5
 
 
 def test_faults_give_null_and_a_reason_never_a_number():
@@ -160,6 +169,15 @@ def test_faults_give_null_and_a_reason_never_a_number():
         values, errors = reader.read()
         assert values["soil_temp"] is None and errors["soil_temp"] == reason, (fault, values, errors)
         assert values["ec"] is not None and values["temp"] is not None  # the others still read
+    # A fault after a good reading: the next pass, even at once, has no value to give.
+    chip, reader = node(ONLY_SOIL_TEMP, soil_temp=18.0)
+    assert reader.read()[0]["soil_temp"] == 18.0
+    chip.field.fault("soil_temp", "crc")
+    sleep_ms(800)
+    values, errors = reader.read()
+    assert values["soil_temp"] is None and errors == {"soil_temp": "crc"}
+    values, errors = reader.read()
+    assert values["soil_temp"] is None and errors == {"soil_temp": "crc"}
 
 
 def test_a_probe_that_lost_power_or_a_line_held_low_is_not_a_reading():
@@ -188,7 +206,8 @@ def test_the_pin_is_checked_like_the_others():
     assert err.problems == [("sensors.soil_temp.pin", "GPIO 35 is input-only (34-39 cannot drive an output)")]
     err = raises(config.ConfigError, config.apply, config.defaults(), {"sensors": {"soil_temp": {"pin": 4}}})
     assert ("sensors.soil_temp.pin", "GPIO 4 is also used by sensors.dht.pin") in err.problems, err.problems
-    assert config.apply(config.defaults(), {"sensors": {"soil_temp": {"pin": 13}}})["sensors"]["soil_temp"]["pin"] == 13
+    moved = config.apply(config.defaults(), {"sensors": {"soil_temp": {"pin": 13}}})
+    assert moved["sensors"]["soil_temp"]["pin"] == 13
 
 
 # --- compensation ---
@@ -240,6 +259,7 @@ def test_telemetry_says_which_temperature_compensated():
     assert readings["sensors"]["soil_temp"] == 18.0 and within(readings["sensors"]["ec"], 2.35, 0.03)
     assert "temp_comp" not in readings["meta"]  # the soil's: the usual case says nothing
     chip.field.fault("soil_temp", "crc")
+    sleep_ms(800)  # the conversion started after the first reading is done
     node_.read_now()
     readings = _next_reading(node_)
     assert readings["sensors"]["soil_temp"] is None and readings["errors"]["soil_temp"] == "crc"
