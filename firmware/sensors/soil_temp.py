@@ -36,6 +36,8 @@ _POWER_ON_RAW = const(0x0550)  # 85.0 C: the register's value until a conversion
 # 1 whatever the resolution. A data line held low reads all zeros, whose CRC is 0 too.
 _CONFIG_MASK = const(0x9F)
 _CONFIG_FIXED = const(0x1F)
+_LOWEST_RAW = const(-55 * 16)  # the probe's range, -55..125 C, in its 1/16 C
+_HIGHEST_RAW = const(125 * 16)
 
 
 def build(spec, hw):
@@ -55,45 +57,18 @@ class SoilTemp(Sensor):
 
     def __init__(self, bus):
         self._bus = bus
-        self._scratchpad = bytearray(9)
+        self._pad = bytearray(9)  # the scratchpad
         self._started = None  # ticks_ms when the conversion to read next was asked for
-        self.temp = None
+        self.temp = None  # the last conversion read, None when it failed
 
     def _command(self, command):
-        """Reset, Skip ROM, command; False when no probe answers the reset."""
+        """Reset, Skip ROM, command: ticks_ms then, or None when no probe answers."""
         bus = self._bus
         if not bus.reset():
-            return False
+            return None
         bus.writebyte(_SKIP_ROM)
         bus.writebyte(command)
-        return True
-
-    def _convert(self):
-        """Start a conversion; its ticks_ms, or None when no probe answers."""
-        return ticks_ms() if self._command(_CONVERT_T) else None
-
-    def _read(self):
-        """The last conversion into self.temp (None when it failed); None, or the reason."""
-        self.temp = None
-        if not self._command(_READ_SCRATCHPAD):
-            return "unplugged"
-        bus = self._bus
-        pad = self._scratchpad
-        bus.readinto(pad)
-        if bus.crc8(pad):  # the CRC over all 9 bytes, its own included, is 0
-            return "crc"
-        if pad[4] & _CONFIG_MASK != _CONFIG_FIXED:
-            return "frame"
-        raw = pad[0] | pad[1] << 8
-        if raw == _POWER_ON_RAW:
-            return "reset"
-        if raw & 0x8000:  # two's complement
-            raw -= 0x10000
-        temp = raw / 16
-        if not -55 <= temp <= 125:
-            return "range"
-        self.temp = temp
-        return None
+        return ticks_ms()
 
     def read_steps(self, values, errors):
         started = self._started
@@ -101,16 +76,36 @@ class SoilTemp(Sensor):
             values["soil_temp"] = self.temp  # the next one is not done yet: the last stands
             return
         values["soil_temp"] = None
-        self._started = None
         if started is None or not 0 <= ticks_diff(ticks_ms(), started) <= _STALE_MS:
-            started = self._convert()
+            started = self._started = self._command(_CONVERT_T)
             if started is None:
                 errors[NAME] = "unplugged"
                 return
         while ticks_diff(ticks_ms(), started) < _CONVERT_MS:
             yield  # the loop serves the network meanwhile
-        error = self._read()
-        self._started = self._convert()  # the next pass's, converting while the loop runs
+        self.temp = None
+        error = None
+        if self._command(_READ_SCRATCHPAD) is None:
+            error = "unplugged"
+        else:
+            bus = self._bus
+            pad = self._pad
+            bus.readinto(pad)
+            raw = pad[0] | pad[1] << 8
+            if bus.crc8(pad):  # the CRC over all 9 bytes, its own included, is 0
+                error = "crc"
+            elif pad[4] & _CONFIG_MASK != _CONFIG_FIXED:
+                error = "frame"
+            elif raw == _POWER_ON_RAW:
+                error = "reset"
+            else:
+                if raw & 0x8000:  # two's complement
+                    raw -= 0x10000
+                if _LOWEST_RAW <= raw <= _HIGHEST_RAW:
+                    self.temp = raw / 16
+                else:
+                    error = "range"
+        self._started = self._command(_CONVERT_T)  # the next pass's, converting while the loop runs
         if error:
             errors[NAME] = error
             return

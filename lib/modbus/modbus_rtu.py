@@ -13,16 +13,10 @@ READ_INPUT = const(4)
 _MAX_REGISTERS = const(125)  # the protocol's limit for one read
 _ERROR_FLAG = const(0x80)
 
-# Exception codes a slave can answer (Modbus Application Protocol v1.1b3, section 7).
-EXCEPTIONS = {
-    1: "illegal function",
-    2: "illegal data address",
-    3: "illegal data value",
-    4: "slave device failure",
-    5: "acknowledge",
-    6: "slave device busy",
-    11: "gateway target failed to respond",
-}
+# Exception codes a slave can answer (Modbus Application Protocol v1.1b3, section 7),
+# 1..6 (a constant tuple: in flash when frozen, where a dict would be built in the heap).
+_EXCEPTIONS = const(("illegal function", "illegal data address", "illegal data value", "slave device failure",
+                     "acknowledge", "slave device busy"))
 
 
 class ModbusError(Exception):
@@ -150,6 +144,8 @@ class ModbusRTU:
             raise ModbusError("frame", "reply from slave %d, expected %d" % (reply[0], slave))
         if reply[1] == function | _ERROR_FLAG:
             code = reply[2]
-            raise ModbusError("exception", EXCEPTIONS.get(code, "code %d" % code), code)
+            text = _EXCEPTIONS[code - 1] if 1 <= code <= 6 else (
+                "gateway target failed to respond" if code == 11 else "code %d" % code)
+            raise ModbusError("exception", text, code)
         if reply[1] != function:
             raise ModbusError("frame", "function %d in reply, expected %d" % (reply[1], function))

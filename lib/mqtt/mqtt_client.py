@@ -30,13 +30,10 @@ _TCP_NODELAY = const(1)
 _ONE_WRITE = const(512)
 _STREAM_CHUNK = const(256)  # the buffer a streamed payload is encoded through
 
-CONNACK_REASONS = {
-    1: "unacceptable protocol version",
-    2: "client id rejected",
-    3: "server unavailable",
-    4: "bad user name or password",
-    5: "not authorised",
-}
+# What a CONNACK's return code 1..5 means (a constant tuple: in flash when frozen, where
+# a dict would be built in the heap at import).
+_CONNACK_REASONS = const(("unacceptable protocol version", "client id rejected", "server unavailable",
+                          "bad user name or password", "not authorised"))
 
 
 class MQTTException(Exception):
@@ -152,7 +149,7 @@ class MQTTClient:
             code = rx[3]
             self._consume()
             if code:
-                raise MQTTException(code, CONNACK_REASONS.get(code, "refused"))
+                raise MQTTException(code, _CONNACK_REASONS[code - 1] if code <= 5 else "refused")
             for pid in sorted(self.inflight):
                 topic, msg, retain = self.inflight[pid]
                 self._send_publish(topic, msg, retain, 1, pid, _DUP)

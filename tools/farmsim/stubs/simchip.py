@@ -220,7 +220,7 @@ class DS18B20:
         rom = bytearray(8)
         rom[0] = self.FAMILY
         rom[1:7] = bytes(reversed(chip.mac))  # a 48-bit serial number
-        rom[7] = crc8(rom[:7])
+        rom[7] = crc8(rom, 7)
         self.rom = bytes(rom)
         self.scratchpad = bytearray(9)
         self._power_on()
@@ -232,6 +232,7 @@ class DS18B20:
         self._out = None  # the bytes being read out, the bit reached, the state after
         self._out_bit = 0
         self._out_then = None
+        self._damaged = False
         self._search_bit = 0  # Search ROM: the ROM bit reached, and its step (0, 1, 2)
         self._search_step = 0
         self._done_at = None  # ticks_ms when the conversion asked for ends
@@ -239,7 +240,7 @@ class DS18B20:
 
     def _power_on(self):
         self.scratchpad[:8] = bytes(self.POWER_ON)
-        self.scratchpad[8] = crc8(self.scratchpad[:8])
+        self.scratchpad[8] = crc8(self.scratchpad, 8)
 
     def _fault(self):
         return self.chip.field.fault_of("soil_temp")
@@ -256,7 +257,7 @@ class DS18B20:
         pad = self.scratchpad
         pad[0] = raw & 0xFF
         pad[1] = raw >> 8
-        pad[8] = crc8(pad[:8])
+        pad[8] = crc8(pad, 8)
 
     def converting(self):
         self._finish_conversion()
@@ -306,7 +307,8 @@ class DS18B20:
             self._out_bit = n + 1
             if n == 8 * len(out) - 1 and self._out_then is not None:
                 self._state = self._out_then
-            return (out[n >> 3] >> (n & 7)) & 1
+            byte = out[n >> 3] ^ (0x24 if self._damaged and n >= 64 else 0)
+            return (byte >> (n & 7)) & 1
         if state == "converting":
             return 0 if self.converting() else 1
         if state == "search":
@@ -320,6 +322,7 @@ class DS18B20:
         self._out = data
         self._out_bit = 0
         self._out_then = then
+        self._damaged = False
 
     def _on_byte(self, state, byte):
         if state == "match":
@@ -353,10 +356,8 @@ class DS18B20:
             self._state = "converting"
         elif byte == 0xBE:
             self._finish_conversion()
-            pad = bytearray(self.scratchpad)
-            if self._fault() == "crc":
-                pad[8] ^= 0x24  # damaged on the wire
-            self._send(pad)
+            self._send(self.scratchpad)
+            self._damaged = self._fault() == "crc"  # the CRC byte damaged on the wire
         else:
             self._state = "idle"
 
@@ -383,12 +384,13 @@ class DS18B20:
             self._state = "function"  # found and selected
 
 
-def crc8(data):
-    """The Dallas/Maxim CRC8 of OneWire ROM codes and scratchpads: x^8 + x^5 + x^4 + 1,
-    bits taken least significant first, starting from 0. Over data followed by its own
-    CRC it is 0."""
+def crc8(data, n=None):
+    """The Dallas/Maxim CRC8 of OneWire ROM codes and scratchpads (of data's first n
+    bytes: all by default): x^8 + x^5 + x^4 + 1, bits taken least significant first,
+    starting from 0. Over data followed by its own CRC it is 0."""
     crc = 0
-    for byte in data:
+    for i in range(len(data) if n is None else n):
+        byte = data[i]
         for _ in range(8):
             mix = (crc ^ byte) & 1
             crc >>= 1
