@@ -101,6 +101,7 @@ class Node:
         link = Link(cfg, self._hw["wlan"], self._hw["mac"], self.log, self.on_message, self.status_json,
                     self._outbox, queue)
         link.session.outgoing = self.fill_times
+        self._connects_seen = 0  # its first connection is news (_on_connected)
         return link
 
     def fill_times(self, text):
