@@ -22,10 +22,10 @@ from contextlib import ExitStack
 
 import paho.mqtt.client as mqtt
 import pytest
-from hakit import HomeAssistant
 
 from farmctl.broker import Mosquitto
 from farmsim.runtime import stop_process
+from hakit import HomeAssistant
 from proctree import descendants, kill_all, names
 
 DEVICE = "node-01"  # farmctl sim numbers its nodes
@@ -136,7 +136,11 @@ class Sim:
 
     def stop(self):
         children = descendants(self.process.pid)
-        os.kill(self.process.pid, signal.SIGCONT)  # if a test left it stopped
+        if self.process.poll() is None:
+            # SIGTERM before SIGCONT (a test may have left it stopped): it wakes up to stop,
+            # not to restart the node it finds dead.
+            self.process.terminate()
+            self.process.send_signal(signal.SIGCONT)
         stop_process(self.process, 15)
         kill_all(children, signal.SIGKILL)  # its nodes end with it; this is for a sim that hung
 
@@ -258,15 +262,25 @@ def discovered(farm):
 
 
 def wait_discovered(farm):
+    """Until the device has as many entities as the discovery has components, all of
+    them available (the retained online status may come after the discovery)."""
     deadline = time.monotonic() + DISCOVERY_TIMEOUT_S
-    device, entities, payload = None, {}, None
+    device, entities, payload, unavailable = None, {}, None, []
     while time.monotonic() < deadline:
         payload = farm.recorder.discovery()
         components = (payload or {}).get("cmps") or (payload or {}).get("components") or {}
         device, entities = find_device(farm.ha)
         if device and components and len(entities) >= len(components):
-            return Discovered(device, entities, components)
+            states = farm.ha.states()
+            unavailable = [e["entity_id"] for e in entities.values()
+                           if states.get(e["entity_id"], {}).get("state", "unavailable") == "unavailable"]
+            if not unavailable:
+                return Discovered(device, entities, components)
         time.sleep(2)
+    if unavailable:
+        raise AssertionError(f"device {DEVICE} and its entities are in Home Assistant, but after "
+                             f"{DISCOVERY_TIMEOUT_S} s these are unavailable (or have no state): {unavailable}\n"
+                             f"{farm.diagnose()}")
     if device is None:
         seen = ("the node published nothing there" if payload is None
                 else f"the node published {json.dumps(payload)[:1500]}")
