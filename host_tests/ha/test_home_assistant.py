@@ -33,6 +33,7 @@ INTERVAL_S = 2  # the node's telemetry period
 SIM_DURATION_S = 900  # the sim stops by itself after this, should the test's cleanup not run
 DISCOVERY_TIMEOUT_S = 60  # node started -> its device and entities in Home Assistant
 STATE_TIMEOUT_S = 20  # a command or a Will -> the state it brings, in Home Assistant
+FAULT_TIMEOUT_S = 30  # a fault steered into the field model -> the node's telemetry shows it
 DISCOVERY_TOPIC = f"homeassistant/device/{DEVICE}/config"
 
 # telemetry field -> (device_class, unit) Home Assistant must show
@@ -118,12 +119,21 @@ class Sim:
     def __init__(self, broker, workdir):
         workdir.mkdir(parents=True, exist_ok=True)
         self.out_path = workdir / "sim.out"
+        self.field_path = workdir / "field.json"
+        self.steer({})
         with open(self.out_path, "wb") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "farmctl", "sim", "--broker", broker.address, "--devices", "1",
-                 "--interval", str(INTERVAL_S), "--duration", str(SIM_DURATION_S)],
+                 "--interval", str(INTERVAL_S), "--duration", str(SIM_DURATION_S), "--field", str(self.field_path)],
                 cwd=workdir, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True)
+
+    def steer(self, field):
+        """The field model's steering file (README: The field model), replaced whole: the
+        node re-reads it when it changes and never sees half of it."""
+        part = self.field_path.with_suffix(".part")
+        part.write_text(json.dumps(field))
+        part.replace(self.field_path)
 
     def node_pid(self):
         """The node's process (the sim's child running the harness)."""
@@ -396,10 +406,14 @@ def test_sensor_states_are_the_numbers_the_node_publishes(farm, discovered):
         time.sleep(1)
 
 
+def is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def matches(shown, value):
     if value is None:
         return shown == "unknown"
-    if value is MISSING or isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not is_number(value):
         return False
     try:
         return abs(float(shown) - value) <= 1e-6 * max(1.0, abs(value))
@@ -437,6 +451,29 @@ def test_turning_it_off_sends_a_qos_1_command_and_the_relay_follows(farm, discov
     assert command == {"command": "relay", "parameters": {"relay": "irrigation", "state": "off"}}, command
     assert qos == 1, (f"Home Assistant published the command at QoS {qos}: put \"qos\": 1 in each "
                       "component of the discovery payload (a device-level qos is not inherited)")
+
+
+def test_a_sensor_that_fails_shows_unknown_then_its_value_again(farm, discovered):
+    """A reading the node cannot take is null in its telemetry: Home Assistant shows
+    unknown, not 0 and not the last value, and the number again once the sensor answers."""
+    entity_id = discovered.entity_for("sensors.temp")[0]["entity_id"]
+    failed = time.monotonic()
+    farm.sim.steer({"faults": {"dht": "timeout"}})
+    try:
+        farm.recorder.wait(lambda: [t for t in farm.recorder.telemetry(failed) if field_value(t, "sensors.temp") is None],
+                           FAULT_TIMEOUT_S, "telemetry with sensors.temp null after a DHT timeout was steered in")
+        wait_state(farm, entity_id, "unknown")
+    finally:
+        farm.sim.steer({})
+    healed = time.monotonic()
+    reading = farm.recorder.wait(
+        lambda: [t for t in farm.recorder.telemetry(healed) if is_number(field_value(t, "sensors.temp"))],
+        FAULT_TIMEOUT_S, "telemetry with a number in sensors.temp after the DHT fault was cleared")
+    deadline = time.monotonic() + STATE_TIMEOUT_S
+    while farm.ha.states()[entity_id]["state"] in ("unknown", "unavailable"):
+        assert time.monotonic() < deadline, (f"{entity_id} still shows no number {STATE_TIMEOUT_S} s after "
+                                             f"{reading[0]['sensors']}\n{farm.diagnose()}")
+        time.sleep(0.5)
 
 
 def test_home_assistant_coming_back_online_gets_the_node_to_announce_itself_again(farm, discovered):
