@@ -316,7 +316,7 @@ def relays_published(farm):
     return sorted(latest.get("relays") or {})
 
 
-def switch_entity(farm, discovered, relay):
+def switch_entity(discovered, relay):
     entry, config = discovered.entity_for(f"relays.{relay}", platform="switch")
     return entry["entity_id"], config
 
@@ -360,7 +360,7 @@ def test_the_node_appears_as_a_device_with_its_sensors_and_switches(farm, discov
     if rssi_unit != "dBm":
         problems.append(f"meta.rssi: unit {rssi_unit!r}, not 'dBm'")
     for relay in relays_published(farm):
-        entity_id, _ = switch_entity(farm, discovered, relay)
+        entity_id, _ = switch_entity(discovered, relay)
         if states[entity_id]["state"] not in ("on", "off"):
             problems.append(f"relays.{relay}: {entity_id} is {states[entity_id]['state']!r}")
     assert not problems, "\n".join(problems)
@@ -422,7 +422,7 @@ def matches(shown, value):
 
 
 def test_turning_a_switch_on_moves_the_relay(farm, discovered):
-    entity_id, _ = switch_entity(farm, discovered, "irrigation")
+    entity_id, _ = switch_entity(discovered, "irrigation")
     wait_state(farm, entity_id, "off")  # every relay is off at boot
     asked = time.monotonic()
     farm.ha.service("switch", "turn_on", entity_id=entity_id)
@@ -438,7 +438,7 @@ def test_turning_it_off_sends_a_qos_1_command_and_the_relay_follows(farm, discov
     """The protocol's commands are QoS 1. Home Assistant 2025.1 passes a device-level
     `qos` to no component (its SHARED_OPTIONS are availability, state and command topics):
     each component must carry its own."""
-    entity_id, _ = switch_entity(farm, discovered, "irrigation")
+    entity_id, _ = switch_entity(discovered, "irrigation")
     asked = time.monotonic()
     farm.ha.service("switch", "turn_off", entity_id=entity_id)
     farm.recorder.wait(lambda: [t for t in farm.recorder.telemetry(asked)
