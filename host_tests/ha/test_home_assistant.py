@@ -453,6 +453,33 @@ def test_turning_it_off_sends_a_qos_1_command_and_the_relay_follows(farm, discov
                       "component of the discovery payload (a device-level qos is not inherited)")
 
 
+def test_an_interlock_refuses_a_switch_and_home_assistant_keeps_showing_it_off(farm, discovered):
+    """A switch sends an ordinary command, so the node's interlocks hold: fertigation is
+    refused while pH is outside 5.5 - 7.5 (PROTOCOL.md), and Home Assistant, which takes
+    the state from telemetry, does not show it on."""
+    entity_id, _ = switch_entity(discovered, "fertigation")
+    steered = time.monotonic()
+    farm.sim.steer({"ph": 4.5})
+    try:
+        farm.recorder.wait(lambda: [t for t in farm.recorder.telemetry(steered)
+                                    if is_number(field_value(t, "sensors.ph")) and t["sensors"]["ph"] < 5.0],
+                           FAULT_TIMEOUT_S, "telemetry with pH below 5 after pH 4.5 was steered in")
+        asked = time.monotonic()
+        farm.ha.service("switch", "turn_on", entity_id=entity_id)
+        response = farm.recorder.wait(
+            lambda: [m[2] for m in farm.recorder.on(f"farm/{DEVICE}/command_response", asked)
+                     if (m[2] or {}).get("command") == "relay"],
+            STATE_TIMEOUT_S, "the node's response to Home Assistant's fertigation command")[0]
+        assert response["success"] is False and "ph" in str(response["error"]).lower(), response
+        later = farm.recorder.wait(lambda: farm.recorder.telemetry(asked)[1:], STATE_TIMEOUT_S,
+                                   "two readings after the refused command")
+        assert all(t["relays"]["fertigation"] == 0 for t in later), later
+        state = farm.ha.states()[entity_id]["state"]
+        assert state == "off", f"{entity_id} is {state!r} after the node refused to switch it on"
+    finally:
+        farm.sim.steer({})
+
+
 def test_a_sensor_that_fails_shows_unknown_then_its_value_again(farm, discovered):
     """A reading the node cannot take is null in its telemetry: Home Assistant shows
     unknown, not 0 and not the last value, and the number again once the sensor answers."""
