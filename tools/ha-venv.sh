@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Home Assistant that `make test-ha` runs: a venv outside the repo, made once with
 # Python 3.12 (pyenv's, else any python3.12 on PATH), holding homeassistant 2025.1.x and
-# what its MQTT setup imports at start. Prints the venv's python on stdout; everything
+# what it would pip-install itself at its first start (host_tests/ha/requirements.txt),
+# so the test can run it with --skip-pip. Prints the venv's python on stdout; everything
 # else goes to stderr. Exit 1, with what to do, when Python 3.12 cannot be found.
 set -euo pipefail
 
@@ -45,8 +46,10 @@ started=$(date +%s)
 if [ ! -x "$VENV/bin/python" ]; then  # else only what changed is installed
     rm -rf "$VENV"
     "$PY312" -m venv "$VENV"
-    "$VENV/bin/python" -m pip install --quiet --upgrade pip 2>&1 | { grep -v "is ignored: it is neither" || true; } >&2
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; } >&2
 fi
+# The grep drops pip's warnings about package folders a pip.conf names but this machine
+# lacks (one per package: hundreds of lines); everything else pip says is kept.
 # shellcheck disable=SC2086  # WANT is a list of requirement specifiers
 "$VENV/bin/python" -m pip install --quiet $WANT 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; } >&2
 echo "$WANT" > "$MARKER"
