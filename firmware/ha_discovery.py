@@ -23,6 +23,7 @@ _SENSORS = const((
     ("ph", "pH", "ph", None),
     ("wind_speed", "Wind speed", "wind_speed", "km/h"),
 ))
+AVAILABILITY = "{{ 'online' if value_json.status == 'online' else 'offline' }}"
 # (key, entity name, device class, unit, where in the telemetry): entity_category diagnostic
 _DIAGNOSTICS = const((
     ("rssi", "Wi-Fi signal", "signal_strength", "dBm", "meta.rssi"),
@@ -31,7 +32,8 @@ _DIAGNOSTICS = const((
 
 
 def _sensor(device_id, key, name, device_class, unit, path, diagnostic):
-    yield '"%s_%s": {"p": "sensor", "name": "%s", "uniq_id": "%s_%s"' % (device_id, key, name, device_id, key)
+    # qos in each component: Home Assistant does not pass a device-level one on to them
+    yield '"%s_%s": {"p": "sensor", "name": "%s", "uniq_id": "%s_%s", "qos": 1' % (device_id, key, name, device_id, key)
     if device_class is not None:
         yield ', "dev_cla": "%s"' % device_class
     if unit is not None:
@@ -44,7 +46,7 @@ def _sensor(device_id, key, name, device_class, unit, path, diagnostic):
 
 def _relay(device_id, name, command_topic):
     shown = name.replace("_", " ")
-    yield '"%s_%s": {"name": "%s%s", "uniq_id": "%s_%s", "val_tpl": "{{ value_json.relays.%s }}"' % (
+    yield '"%s_%s": {"name": "%s%s", "uniq_id": "%s_%s", "qos": 1, "val_tpl": "{{ value_json.relays.%s }}"' % (
         device_id, name, shown[:1].upper(), shown[1:], device_id, name, name)
     if command_topic is None:
         # Commands must be signed: Home Assistant cannot sign, so it only shows the state.
@@ -65,8 +67,10 @@ def pieces(device_id, mac, topics, keys, relays, signed):
         device_id, device_id, VERSION)
     yield ', "cns": [["mac", "%s"]]}' % ":".join("%02x" % b for b in mac)
     yield ', "o": {"name": "farmnode", "sw": "%s"}' % VERSION
-    yield ', "avty_t": %s, "avty_tpl": "{{ value_json.status }}"' % json.dumps(topics["status"])
-    yield ', "stat_t": %s, "qos": 1, "cmps": {' % json.dumps(topics["telemetry"])
+    # Home Assistant takes only "online" and "offline"; a node in maintenance (safe mode)
+    # or in error does not run its application: unavailable too.
+    yield ', "avty_t": %s, "avty_tpl": "%s"' % (json.dumps(topics["status"]), AVAILABILITY)
+    yield ', "stat_t": %s, "cmps": {' % json.dumps(topics["telemetry"])
     first = True
     for key, name, device_class, unit in _SENSORS:
         if key in keys:

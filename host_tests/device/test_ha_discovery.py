@@ -3,6 +3,7 @@
 # and binary_sensor platforms: required keys, device classes and their units.
 import json
 
+from firmware import ha_discovery
 from nodekit import make_node, send
 from ticks import sleep_ms, ticks_diff, ticks_ms
 
@@ -43,10 +44,11 @@ def test_the_device_config_has_what_home_assistant_requires():
     assert device["mdl"] and device["sw"] == config["o"]["sw"] and config["o"]["name"] == "farmnode"
     mac = device["cns"][0]
     assert mac[0] == "mac" and len(mac[1]) == 17 and mac[1].count(":") == 5
-    assert config["avty_t"] == "farm/n1/status" and config["avty_tpl"] == "{{ value_json.status }}"
-    assert config["stat_t"] == "farm/n1/telemetry" and config["qos"] == 1
+    assert config["avty_t"] == "farm/n1/status" and config["avty_tpl"] == ha_discovery.AVAILABILITY
+    assert config["stat_t"] == "farm/n1/telemetry"
     for object_id, component in config["cmps"].items():
         assert component["p"] in ("sensor", "switch", "binary_sensor"), component
+        assert component["qos"] == 1, component  # a device-level qos is not passed on to components
         assert component["uniq_id"] == object_id and object_id.startswith("n1_"), component
         assert component["name"], component
 
@@ -111,12 +113,19 @@ def test_only_fitted_sensors_are_described():
     assert not keys & {"n", "p", "k", "wind_speed"} and "moisture" in keys, keys
 
 
-def test_seed_profiles_and_a_node_with_discovery_off_say_nothing_to_home_assistant():
-    for patch in ({"profile": "iotnode"}, {"homeassistant": {"discovery": False}}):
-        chip, node, text = discovered(patch)
-        assert text is None and node.link.discovery_topic is None, patch
-        assert not any(t.startswith("homeassistant/") for t, _ in node.link.session.texts), patch
-        assert node.link.ha_status_topic is None, patch  # not subscribed to Home Assistant's status
+def says_nothing_to_home_assistant(patch):
+    chip, node, text = discovered(patch)
+    assert text is None and node.link.discovery_topic is None, patch
+    assert not any(t.startswith("homeassistant/") for t, _ in node.link.session.texts), patch
+    assert node.link.ha_status_topic is None, patch  # not subscribed to Home Assistant's status
+
+
+def test_seed_profiles_say_nothing_to_home_assistant():
+    says_nothing_to_home_assistant({"profile": "iotnode"})
+
+
+def test_a_node_with_discovery_off_says_nothing_to_home_assistant():
+    says_nothing_to_home_assistant({"homeassistant": {"discovery": False}})
 
 
 def test_a_prefix_of_ones_own():
@@ -163,8 +172,6 @@ def test_the_device_config_is_written_while_sent_never_held_whole():
     from json_payload import TextPayload
 
     chip, node = make_node()
-    from firmware import ha_discovery
-
     payload = ha_discovery.payload(node)
     assert isinstance(payload, TextPayload)
     chunks = []
