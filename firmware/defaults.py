@@ -36,6 +36,10 @@ DEFAULTS = (
         ("fallback_s", 60),
     )),
     ("ntp", (("host", "pool.ntp.org"),)),
+    # Home Assistant MQTT discovery (README.md): the node describes itself, retained,
+    # on <prefix>/device/<device_id>/config. The farmnode profile only: the seed
+    # profiles' backends have their own topics and ACLs, and it is off for them.
+    ("homeassistant", (("discovery", True), ("prefix", "homeassistant"))),
     # Command signing (README.md, "Signed commands: the wire form"): with a key (64 hex
     # digits, kept in secrets.json) every command and config must carry a valid
     # HMAC-SHA256 and have been signed at most window_s seconds from the device's clock.

@@ -16,17 +16,27 @@ class Link:
 
     def __init__(self, cfg, wlan, mac, log, on_message, status, outbox=None, queue=None):
         self.device_id = device_id(cfg, mac)
+        self.mac = mac
         mqtt = cfg["mqtt"]
         self.profile = Profile(cfg["profile"], {"prefix": mqtt["prefix"], "device_id": self.device_id,
                                                 "farm_id": cfg["farm_id"], "org_id": cfg["org_id"]})
         topics = self.profile.topics
+        subscriptions = self.profile.subscriptions()
+        # Home Assistant discovery (firmware/ha_discovery.py) describes the farmnode
+        # profile's payloads; the seed profiles' backends have their own topics and ACLs.
+        ha = cfg["homeassistant"]
+        self.discovery_topic = self.ha_status_topic = None
+        if ha["discovery"] and cfg["profile"] == "farmnode":
+            self.discovery_topic = "%s/device/%s/config" % (ha["prefix"], self.device_id)
+            subscriptions.append(ha["prefix"] + "/status")  # its birth and last will
+            self.ha_status_topic = subscriptions[-1].encode()  # bytes, as the client gives it
         self.wifi = WifiLink(wlan, cfg["wifi"]["ssid"], cfg["wifi"]["password"], log)
         from firmware import mqtt_setup
 
         client = mqtt_setup.make_client(cfg, self.device_id, log)
         unload("firmware.mqtt_setup")
         self.session = Session(client, topics["status"], status("offline", {"reason": "lwt"}, self),
-                               self.profile.subscriptions(), on_message, log,
+                               subscriptions, on_message, log,
                                mqtt["queue_max"], mqtt["queue_bytes"], outbox)
         self.session.online_payload = lambda: status("online", {}, self)
         if queue is not None:

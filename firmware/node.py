@@ -27,6 +27,7 @@ _NTP_RETRY_MS = const(60000)
 _NTP_RESYNC_MS = const(6 * 3600 * 1000)
 _HELD_MAX = const(10)  # readings held for the clock (a profile that needs a time)
 _RESET_CAUSES = const(("?", "power_on", "hard", "watchdog", "deepsleep", "soft"))
+_HA_REPLY_MAX_MS = const(5000)  # Home Assistant came online: a fleet answers spread over this
 
 
 def _automatic_rule(reason):
@@ -86,6 +87,8 @@ class Node:
         self._trial = None  # a LinkTrial while a new broker link is tried
         self.calibration_points = {}  # sensor -> points of a calibration in progress
         self._connects_seen = 0
+        self._discovered = None  # the topic of the Home Assistant device config last sent
+        self._ha_due = None  # when to describe the node again to a Home Assistant that came online
         spill_bytes = cfg["mqtt"]["spill_bytes"]
         self._outbox = Outbox(in_root(root, OUTBOX_PATH), spill_bytes) if spill_bytes else None
         self.link = self.new_link(cfg)
@@ -95,8 +98,16 @@ class Node:
 
     def new_link(self, cfg, queue=None):
         """A link made from cfg (queue: readings still to send, from the link before)."""
-        return Link(cfg, self._hw["wlan"], self._hw["mac"], self.log, self.on_message, self.status_json,
+        link = Link(cfg, self._hw["wlan"], self._hw["mac"], self.log, self.on_message, self.status_json,
                     self._outbox, queue)
+        link.session.outgoing = self.fill_times
+        self._connects_seen = 0  # its first connection is news (_on_connected)
+        return link
+
+    def fill_times(self, text):
+        """A queued message as it leaves: times not known when it was made filled in
+        (firmware/clock.py, pending)."""
+        return self.clock.fill(text, self.boot_id, self.uptime_s())
 
     # --- time ---
 
@@ -136,6 +147,10 @@ class Node:
         if session.connects != self._connects_seen:
             self._connects_seen = session.connects
             self._on_connected()
+        if self._ha_due is not None and ticks_diff(now, self._ha_due) >= 0:
+            self._ha_due = None
+            self._discover()
+            self.read_now()  # its state: telemetry is not retained
         if self._link_to_try is not None:  # the config's answer has gone out on the old link
             from firmware.link_trial import LinkTrial
 
@@ -241,12 +256,17 @@ class Node:
 
     def publish_reading(self, values, errors):
         """Telemetry of the last pass, stamped with when it was taken (back-dated from
-        the uptime); before the clock is set, a profile whose backend needs a time holds
-        it until the clock is set (at most _HELD_MAX, the oldest dropped and counted)."""
-        ago_s = self.uptime_s() - self._pass_uptime_s
-        reading = messages.reading(self, values, errors, self.clock.stamp(ago_s))
+        the uptime). Before the clock is set its time is filled in as it leaves, if the
+        clock is set by then (null if not); a profile whose backend needs a time holds it
+        until the clock is set (at most _HELD_MAX, the oldest dropped and counted)."""
+        clock = self.clock
+        if clock.synced:
+            taken = clock.stamp(self.uptime_s() - self._pass_uptime_s)
+        else:  # filled in as it leaves, if the clock is set by then
+            taken = clock.pending(self.boot_id, self._pass_uptime_s)
+        reading = messages.reading(self, values, errors, taken)
         self.seq += 1
-        if reading["ts"] is None and self.link.profile.needs_time:
+        if not clock.synced and self.link.profile.needs_time:
             if len(self._held) >= _HELD_MAX:
                 self._held.pop(0)
                 self.link.session.queue.dropped += 1
@@ -285,7 +305,9 @@ class Node:
         topic = link.topic("alert")
         if topic is None:
             return  # this backend takes no alerts: the log has them
-        payload = messages.alert(link.profile, alert, link.device_id, self.clock.iso())
+        clock = self.clock
+        ts = clock.iso() if clock.synced else clock.pending(self.boot_id, self.uptime_s())[0]
+        payload = messages.alert(link.profile, alert, link.device_id, ts)
         link.session.enqueue(topic, json_text(payload))
 
     def notice(self, severity, rule, message):
@@ -318,6 +340,10 @@ class Node:
 
     def on_message(self, topic, msg):
         try:
+            if topic == self.link.ha_status_topic:
+                if msg == b"online":  # Home Assistant (re)started: it wants the node again
+                    self._ha_due = ticks_add(ticks_ms(), _HA_REPLY_MAX_MS * os.urandom(1)[0] // 255)
+                return
             if topic == self.link.config_topic:  # bytes, as the client gives it
                 self.dispatcher.handle(msg, "config")
             else:
@@ -331,6 +357,7 @@ class Node:
         guard = self._hw.get("boot_guard")
         if guard is not None:
             guard.healthy()
+        self._discover()
         if not (exists(in_root(self.root, "ota-files/trial.json"))
                 or exists(in_root(self.root, "ota-files/report.json"))):
             return  # no update going on: lib/ota stays out of the heap
@@ -346,6 +373,33 @@ class Node:
         if report is not None:
             self.notice("info" if report["result"] == "updated" else "warning", "ota",
                         "ota: %s %s" % (report["result"], report["version"]))
+
+    def _discover(self):
+        """Describe the node to Home Assistant (firmware/ha_discovery.py): its device
+        config, retained. A device config this node sent before on another topic (a new
+        prefix, device id) or no longer wants (discovery turned off) is removed: an empty
+        retained message."""
+        link = self.link
+        topic = link.discovery_topic
+        session = link.session
+        if self._discovered is not None and self._discovered != topic:
+            if session.publish(self._discovered, b"", True, 1):
+                self._discovered = None
+        if topic is None:
+            return
+        from firmware import ha_discovery
+
+        # QoS 0: sent again on every connection anyway, and not kept for a PUBACK, so its
+        # code leaves the heap at once (a config command may follow "online" closely).
+        if session.publish(topic, ha_discovery.payload(self), True, 0):
+            self._discovered = topic
+        del ha_discovery
+        unload("firmware.ha_discovery", "json_payload")
+
+    def forget_discovery(self):
+        """Remove the node from Home Assistant (before a reset to the defaults)."""
+        if self._discovered is not None and self.link.session.publish(self._discovered, b"", True, 1):
+            self._discovered = None
 
     # --- config changes (firmware/reconfig.py, loaded for each and unloaded after) ---
 
@@ -363,6 +417,7 @@ class Node:
     def reset_config(self):
         from firmware import reconfig
 
+        self.forget_discovery()  # a device made again from the defaults, not the old one
         try:
             reconfig.reset(self)
         finally:

@@ -20,7 +20,7 @@ _LIVE = const(("interval_s", "failsafe_s", "interlocks", "relay_groups", "alerts
 # The offline queue is sized once, at boot: its readings must not be lost to a resize.
 _AT_BOOT = const(("mqtt.queue_max", "mqtt.queue_bytes", "mqtt.spill_bytes"))
 # Settings that change the link to the broker.
-_LINK = const(("wifi", "mqtt", "profile", "device_id", "farm_id", "org_id"))
+_LINK = const(("wifi", "mqtt", "profile", "device_id", "farm_id", "org_id", "homeassistant"))
 
 
 # --- what a change is ---

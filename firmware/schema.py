@@ -23,7 +23,7 @@ RULES = (
     ("interval_s", (1, 86400)), ("failsafe_s", (10, 86400)), ("watchdog_s", (10, 3600)),
     ("safe_mode.pin", "gpio_pullup"), ("safe_mode.retry_s", (0, 604800)),
     ("mqtt.port", (1, 65535)), ("mqtt.keepalive", (0, 65535)), ("mqtt.prefix", "prefix"),
-    ("mqtt.client", ("farmnode", "umqtt")), ("mqtt.queue_max", (1, 1000)),
+    ("mqtt.client", ("farmnode", "umqtt")), ("homeassistant.prefix", "prefix"), ("mqtt.queue_max", (1, 1000)),
     ("mqtt.queue_bytes", (1024, 262144)), ("mqtt.spill_bytes", (0, 1048576)), ("mqtt.fallback_s", (5, 3600)),
     ("i2c.id", (0, 1)), ("i2c.scl", "gpio_out"), ("i2c.sda", "gpio_out"), ("i2c.freq", (10000, 1000000)),
     ("relays.*", "nonempty_name"), ("relays.*.pin", "gpio_out"), ("relays.*.max_on_s", (1, 86400)),

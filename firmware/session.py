@@ -38,6 +38,8 @@ class Session:
         self.connected = False
         self.connects = 0
         self.online_payload = None  # set by the node: a function giving the online status
+        # set by the node: what a queued message becomes as it leaves (times filled in)
+        self.outgoing = None
         self._backoff_ms = _BACKOFF_FIRST_MS
         self._next_try = ticks_ms()
         self._ours = hasattr(client, "inflight")  # our client: non-blocking QoS 1, its own pings
@@ -191,6 +193,8 @@ class Session:
             if self._ours and len(client.inflight) >= client.max_inflight:
                 return  # wait for PUBACKs; the broker is slower than we are
             topic, payload = queue.peek()
+            if self.outgoing is not None:
+                payload = self.outgoing(payload)
             if self._ours:
                 queue.pop()  # our client keeps it from here until its PUBACK, across reconnects
                 client.publish(topic, payload, False, 1)
@@ -257,8 +261,9 @@ class Session:
                 self._log("outbox: %s unreadable, %d bytes lost: %s" % (outbox.path, len(outbox), describe(exc)))
                 outbox.clear()
                 return True
+            outgoing = self.outgoing
             for topic, payload in messages:
-                client.publish(topic, payload, False, 1)
+                client.publish(topic, payload if outgoing is None else outgoing(payload), False, 1)
         return False
 
 

@@ -1,4 +1,6 @@
 """Fixtures for host-only tests (CPython): a private mosquitto and virtual nodes."""
+from pathlib import Path
+
 import pytest
 
 from farmctl.broker import Mosquitto
@@ -32,3 +34,20 @@ def nodes(tmp_path):
     yield make
     for node in started:
         node.stop()
+
+
+HA_TESTS = Path(__file__).resolve().parent / "ha"
+
+
+def pytest_ignore_collect(collection_path, config):
+    """host_tests/ha (the real Home Assistant, minutes and a venv of its own) is collected
+    only when named on the command line, as `make test-ha` does; `make test` leaves it out."""
+    if not _within(collection_path, HA_TESTS):
+        return None
+    named = any(_within(Path(arg.split("::")[0]).resolve(), HA_TESTS) for arg in config.args)
+    return None if named else True
+
+
+def _within(path, folder):
+    path = Path(path).resolve()
+    return path == folder or folder in path.parents

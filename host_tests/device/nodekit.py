@@ -20,6 +20,8 @@ class RecordingSession:
         self.connects = 1
         self.queue = RingBuffer(10)
         self.client = None
+        self.retained = {}  # topic -> the last retained payload sent on it
+        self.outgoing = None  # the node's: times filled in as a queued message leaves
 
     def poll(self, link_up):
         pass
@@ -31,11 +33,13 @@ class RecordingSession:
         if hasattr(payload, "text"):  # a JsonPayload (a large answer, streamed by the real client)
             payload = payload.text()
         self.texts.append((topic, payload))
-        self.sent.append((topic, json.loads(payload)))
+        self.sent.append((topic, json.loads(payload) if payload else None))  # b"": a retained one removed
+        if retain:
+            self.retained[topic] = payload
         return True
 
     def enqueue(self, topic, payload):
-        self.publish(topic, payload)
+        self.publish(topic, payload if self.outgoing is None else self.outgoing(payload))
 
     def make_room(self, topic, payload):
         return 0  # sent at once: nothing waits, nothing is dropped
@@ -58,6 +62,7 @@ def make_node(patch=None, field=None):
     hw["console_keep"] = 1024  # the tests read what the node logged
     node = Node(cfg, hw, root=tmpdir())
     node.link.session = RecordingSession()
+    node.link.session.outgoing = node.fill_times
     node.resets = resets
     return chip, node
 

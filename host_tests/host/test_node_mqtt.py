@@ -1,7 +1,6 @@
 """The firmware against a real mosquitto, under both runtimes: telemetry, status and
 Last Will, reconnection without losing readings, dead-connection detection, and clear
 logs for a broker that cannot be reached. paho-mqtt plays the backend."""
-import calendar
 import json
 import os
 import re
@@ -36,12 +35,9 @@ def test_telemetry_and_online_status_per_protocol(broker, nodes, runtime):
     assert set(online) >= {"status", "device_id", "firmware_version", "boot_id", "reset_cause", "ip", "rssi", "ts"}
     assert online["device_id"] == "node-t1" and online["reset_cause"] == "power_on"
     first = backend.wait_for(lambda t, d, r: t == "farm/node-t1/telemetry")
-    assert first["seq"] == 0 and first["uptime_s"] == 0  # taken at boot, before NTP
-    # No made-up time: null, or (NTP answered while the pass waited on the soil probe's
-    # first conversion) the time it was taken, back-dated from when the clock was set.
-    if first["ts"] is not None:
-        taken = calendar.timegm(time.strptime(first["ts"], "%Y-%m-%dT%H:%M:%SZ"))
-        assert -5 <= time.time() - taken <= 10, first["ts"]
+    # taken at boot, before NTP; sent once the clock was set: back-dated to when it was taken
+    assert first["seq"] == 0 and first["uptime_s"] == 0
+    assert first["ts"] is not None and first["ts"] <= online["ts"], (first, online)
     reading = backend.wait_for(lambda t, d, r: t == "farm/node-t1/telemetry" and d["seq"] == 1)
     assert set(reading) == {"device_id", "farm_id", "boot_id", "seq", "ts", "uptime_s", "sensors",
                             "relays", "errors", "meta"}

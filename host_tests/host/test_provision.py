@@ -160,12 +160,15 @@ def identity(device_id, profile):
 
 # profile: (device n1's ACL section, the backend's section), as PROTOCOL.md's topics say.
 EXPECTED_ACL = {
+    # Home Assistant discovery: its own device config, Home Assistant's status; nothing else under the prefix
     "farmnode": (["topic write farm/n1/telemetry", "topic write farm/n1/status", "topic write farm/n1/command_response",
-                  "topic write farm/n1/alert", "topic read farm/n1/commands", "topic read farm/all/commands",
-                  "topic read farm/n1/config"],
+                  "topic write farm/n1/alert", "topic write homeassistant/device/n1/config",
+                  "topic read farm/n1/commands", "topic read farm/all/commands",
+                  "topic read farm/n1/config", "topic read homeassistant/status"],
                  ["topic read farm/+/alert", "topic read farm/+/command_response", "topic read farm/+/status",
-                  "topic read farm/+/telemetry", "topic write farm/+/commands", "topic write farm/+/config",
-                  "topic write farm/all/commands"]),
+                  "topic read farm/+/telemetry", "topic read homeassistant/device/+/config",
+                  "topic write farm/+/commands", "topic write farm/+/config",
+                  "topic write farm/all/commands", "topic write homeassistant/status"]),
     "smartfarm": (["topic write farm/telemetry", "topic write farm/f1/status", "topic read farm/f1/commands"],
                   ["topic read farm/f1/status", "topic read farm/telemetry", "topic write farm/f1/commands"]),
     "plantnanny": (["topic write devices/n1/data", "topic write devices/n1/status", "topic read devices/n1/command"],

@@ -4,7 +4,7 @@ import io
 import subprocess
 import sys
 
-from farmctl.sim import Settings
+from farmctl.sim import Settings, next_steps
 
 
 def test_sim_shows_three_nodes_telemetry_then_stops_everything(tmp_path):
@@ -51,3 +51,16 @@ def test_a_users_files_are_given_to_every_node_with_what_a_sim_cannot_use_left_o
     assert "not simulated: mqtt.ca, mqtt.client, mqtt.tls" in out.getvalue()
     override = Settings(argparse.Namespace(config=str(config), secrets=None, profile="harit", interval=5), out)
     assert override.profile == "harit" and override.node(1, "h", 1)[0]["interval_s"] == 5
+
+
+def test_the_hint_says_how_to_see_the_farm_in_home_assistant(tmp_path):
+    def hint(profile, config=None):
+        path = tmp_path / f"{profile}.json"
+        path.write_text(__import__("json").dumps(config or {}))
+        settings = Settings(argparse.Namespace(config=str(path), secrets=None, profile=profile, interval=None),
+                            io.StringIO())
+        return next_steps(settings, "127.0.0.1", 4321, tmp_path / "field.json")
+
+    assert "Home Assistant: add its MQTT integration with broker 127.0.0.1 port 4321" in hint("farmnode")
+    assert "Home Assistant" not in hint("farmnode", {"homeassistant": {"discovery": False}})
+    assert "Home Assistant" not in hint("iotnode")  # a seed profile: no discovery

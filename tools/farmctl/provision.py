@@ -247,13 +247,28 @@ def _profile(cfg, device_id=None):
                                     "farm_id": cfg["farm_id"], "org_id": cfg["org_id"]})
 
 
+def discovery_topics(cfg, device_id=None):
+    """(device config, Home Assistant's status) topics of a device's Home Assistant
+    discovery, or None: as firmware/link.py derives them (farmnode profile only)."""
+    ha = cfg.get("homeassistant") or {}
+    if cfg["profile"] != "farmnode" or not ha.get("discovery", True):
+        return None
+    prefix = ha.get("prefix", "homeassistant")
+    return f"{prefix}/device/{device_id or cfg['device_id']}/config", f"{prefix}/status"
+
+
 def device_topics(cfg):
     """(writes, reads, shared) of one device: the topics it publishes and those it reads,
-    in order, and which of them are not its alone (the same for another device id)."""
+    in order, and which of them are not its alone (the same for another device id).
+    Under Home Assistant's prefix: its own device config, and Home Assistant's status."""
     mine = _profile(cfg).topics
     another = _profile(cfg, cfg["device_id"] + "-other").topics
     writes = _unique(mine[name] for name in DEVICE_WRITES if mine.get(name))
     reads = _unique(_profile(cfg).subscriptions())
+    discovery = discovery_topics(cfg)
+    if discovery is not None:
+        writes.append(discovery[0])
+        reads.append(discovery[1])
     # The broadcast is everyone's by design (and only the backend writes it).
     names = [name for name in mine if mine[name] in writes + reads and name != "broadcast"]
     shared = _unique(mine[name] for name in names if mine[name] == another[name])
@@ -268,6 +283,10 @@ def backend_topics(cfg):
     every = _profile(cfg, "+").topics
     reads = _unique(every[name] for name in DEVICE_WRITES if every.get(name))
     writes = _unique(every[name] for name in ("commands", "config", "broadcast") if every.get(name))
+    discovery = discovery_topics(cfg, "+")
+    if discovery is not None:  # a Home Assistant on the backend's account
+        reads.append(discovery[0])
+        writes.append(discovery[1])
     return reads, writes
 
 

@@ -105,9 +105,13 @@ def next_steps(settings, host, port, field):
         if settings.secrets_path and (settings.secrets.get("signing") or {}).get("key"):
             options.append(f"--key-file {settings.secrets_path}")
         switch = (f"farmctl send node-01 relay relay={relay} state=on duration_s=60 " + " ".join(options))
-    return (f"switch a relay: {switch}\n"
+    hint = (f"switch a relay: {switch}\n"
             f"steer the field: edit {field} (JSON, re-read when it changes), e.g. "
             '{"moisture": 12.5, "faults": {"dht": "timeout"}}; README.md: The field model')
+    if settings.profile == DEFAULT_PROFILE and cfg["homeassistant"]["discovery"]:
+        hint += (f"\nHome Assistant: add its MQTT integration with broker {host} port {port};"
+                 " the nodes appear as devices (README.md: Home Assistant)")
+    return hint
 
 
 class SimUsage(Exception):
