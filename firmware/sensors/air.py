@@ -26,8 +26,11 @@ DECIMALS = (1, 1)  # the resolution published: places after the point
 # The pin also drives the start pulse: an output pin.
 RULES = (("pin", "gpio_out"), ("type", ("DHT11", "DHT22")), ("interval_s", (1, 3600)))
 
-# The sensors answer at most this often; asked sooner they return stale data or nothing.
-_MIN_INTERVAL_S = {"DHT22": 2, "DHT11": 1}
+
+def least_interval_s(kind):
+    """The fewest seconds between two reads the sensor answers; asked sooner, it returns
+    stale data or nothing."""
+    return 1 if kind == "DHT11" else 2
 
 
 # interval_s: the least time between two reads (each holds the chip ~270 ms)
@@ -35,8 +38,8 @@ SETTINGS = (("enabled", True), ("pin", 4), ("type", "DHT22"), ("interval_s", 30)
 
 
 def check(spec, problems):
-    least = _MIN_INTERVAL_S.get(spec["type"])
-    if least is not None and spec["interval_s"] < least:
+    least = least_interval_s(spec["type"])
+    if spec["interval_s"] < least:
         problems.append(("sensors.dht.interval_s", "must be at least %d: a %s answers at most every %d s"
                          % (least, spec["type"], least)))
 
@@ -62,7 +65,7 @@ class AirSensor(Sensor):
         self.configure({"interval_s": interval_s})
 
     def configure(self, spec):
-        self._interval_ms = max(spec["interval_s"], _MIN_INTERVAL_S[self._kind]) * 1000
+        self._interval_ms = max(spec["interval_s"], least_interval_s(self._kind)) * 1000
 
     def measure(self):
         """One try: the sensor asked once (the chip held ~270 ms); True when it answered
