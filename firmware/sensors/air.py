@@ -58,7 +58,7 @@ class AirSensor(Sensor):
         self._kind = kind
         self._retries = retries
         self._interval_ms = 0
-        self._read_at = None  # when the last read began (its first try)
+        self._read_at = None  # when it was last asked (the last try)
         self.temp = None
         self.humidity = None
         self.error = None
@@ -90,6 +90,7 @@ class AirSensor(Sensor):
         return True
 
     def due(self):
+        """Whether a read is due: never asked yet, or interval_s since the last try."""
         return self._read_at is None or ticks_diff(ticks_ms(), self._read_at) >= self._interval_ms
 
     def read_steps(self, values, errors):
