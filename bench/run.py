@@ -350,7 +350,9 @@ def command_rows(table, build, workdir, settings):
         table.row("command -> relay as above, commands %s, %s (%d commands)"
                   % (command_latency.describe("passes"), q, samples),
                   ms(mp["relay"], q + "_ms"), ms(cp["relay"], q + "_ms"),
-                  "no passes %s %s" % (q, ms(results["idle", "micropython"]["relay"], q + "_ms")), "ms")
+                  "no passes %s: micropython %s, cpython %s" % (q, ms(results["idle", "micropython"]["relay"], q + "_ms"),
+                                                                ms(results["idle", "cpython"]["relay"], q + "_ms")),
+                  "ms")
     for (run, runtime), result in results.items():
         if result["timeouts"]:
             table.notes.append("command latency (%s, %s): %d of %d commands timed out" % (
