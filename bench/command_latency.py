@@ -7,12 +7,13 @@ and off in turn, and times two arrivals from the moment it published each:
   response  the command_response carrying the command's command_id.
 Two runs per runtime: "idle", the commands 20 ms apart with no sensor pass among them
 (the telemetry interval is longer than the run); "passes", a sensor pass every 2 s while
-the commands come 200 ms apart (300 of them span two DHT intervals): the DHT's measure()
-holds the CPU ~270 ms (tools/farmsim/stubs/dht.py, as drivers/dht/dht.c), and a command
-that arrives meanwhile waits for it.
+the commands come 100 to 300 ms apart (300 of them span two DHT intervals): the DHT's
+measure() holds the CPU ~270 ms (tools/farmsim/stubs/dht.py, as drivers/dht/dht.c), and
+a command that arrives meanwhile waits for it.
 Alone: python bench/command_latency.py [COMMANDS] [idle|passes]"""
 import json
 import os
+import random
 import sys
 import tempfile
 import time
@@ -25,8 +26,10 @@ from farmsim.nodes import VirtualNode
 
 DEVICE_ID = "node-b1"
 COMMANDS = 300
-# Each run: (telemetry interval s, gap s after a command has completed, before the next).
-RUNS = {"idle": (60, 0.02), "passes": (2, 0.2)}
+# Each run: (telemetry interval s, gap s after a command has completed, before the next,
+# +- jitter s). The jitter (seeded: the same gaps each time) lets the commands arrive at
+# any moment of the node's passes, not in step with them.
+RUNS = {"idle": (60, 0.02, 0), "passes": (2, 0.2, 0.1)}
 COMMAND_TIMEOUT_S = 5.0
 STARTUP_TIMEOUT_S = 30.0  # broker, node boot, online status and the boot reading
 RUN_TIMEOUT_S = 120.0  # every command of one run; what is left unsent counts as timed out
@@ -86,7 +89,8 @@ def measure(runtime, commands=COMMANDS, run="idle"):
     """Latency of `commands` relay commands to a virtual node under runtime
     ("micropython" or "cpython") in one of RUNS: p50/p99/max ms of relay and response,
     and timeouts."""
-    interval_s, gap_s = RUNS[run]
+    interval_s, gap_s, jitter_s = RUNS[run]
+    gaps = random.Random(1)
     relay_ms, response_ms, timeouts = [], [], 0
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as workdir:
@@ -116,7 +120,7 @@ def measure(runtime, commands=COMMANDS, run="idle"):
                 else:
                     relay_ms.append(relay)
                     response_ms.append(response)
-                time.sleep(gap_s)
+                time.sleep(gap_s + jitter_s * (2 * gaps.random() - 1))
         finally:
             if traffic is not None:
                 traffic.close()
@@ -130,10 +134,11 @@ def measure(runtime, commands=COMMANDS, run="idle"):
 
 def describe(run):
     """One run's conditions, as the table and BENCHMARKS.md say them."""
-    interval_s, gap_s = RUNS[run]
+    interval_s, gap_s, jitter_s = RUNS[run]
+    apart = "%d ms apart" % (gap_s * 1000) if not jitter_s else "%d +- %d ms apart" % (gap_s * 1000, jitter_s * 1000)
     if run == "idle":
-        return "%d ms apart, no sensor pass among them" % (gap_s * 1000)
-    return "%d ms apart, a sensor pass every %d s (the DHT's measure() holds the CPU)" % (gap_s * 1000, interval_s)
+        return apart + ", no sensor pass among them"
+    return apart + ", a sensor pass every %d s (the DHT's measure() holds the CPU)" % interval_s
 
 
 def table(results):
