@@ -5,8 +5,15 @@ and off in turn, and times two arrivals from the moment it published each:
   relay     the node's telemetry showing the new relay state (published at once on a
             change, built after the pin was switched: an upper bound of command -> GPIO);
   response  the command_response carrying the command's command_id.
-Alone: python bench/command_latency.py [COMMANDS]"""
+Two runs per runtime: "idle", the commands 20 ms apart with no sensor pass among them
+(the telemetry interval is longer than the run); "passes", a sensor pass every 2 s while
+the commands come 100 to 300 ms apart (300 of them span two DHT intervals): the DHT's
+measure() holds the CPU ~270 ms (tools/farmsim/stubs/dht.py, as drivers/dht/dht.c), and
+a command that arrives meanwhile waits for it.
+Alone: python bench/command_latency.py [COMMANDS] [idle|passes]"""
 import json
+import os
+import random
 import sys
 import tempfile
 import time
@@ -19,10 +26,13 @@ from farmsim.nodes import VirtualNode
 
 DEVICE_ID = "node-b1"
 COMMANDS = 300
-GAP_S = 0.02  # after a command has completed, before the next one
+# Each run: (telemetry interval s, gap s after a command has completed, before the next,
+# +- jitter s). The jitter (seeded: the same gaps each time) lets the commands arrive at
+# any moment of the node's passes, not in step with them.
+RUNS = {"idle": (60, 0.02, 0), "passes": (2, 0.2, 0.1)}
 COMMAND_TIMEOUT_S = 5.0
 STARTUP_TIMEOUT_S = 30.0  # broker, node boot, online status and the boot reading
-RUN_TIMEOUT_S = 120.0  # every command of one runtime; what is left unsent counts as timed out
+RUN_TIMEOUT_S = 120.0  # every command of one run; what is left unsent counts as timed out
 TOPIC = "farm/%s/" % DEVICE_ID
 
 
@@ -75,9 +85,12 @@ def _one_command(traffic, i):
     return relay_ms, response_ms
 
 
-def measure(runtime, commands=COMMANDS):
+def measure(runtime, commands=COMMANDS, run="idle"):
     """Latency of `commands` relay commands to a virtual node under runtime
-    ("micropython" or "cpython"): p50/p99/max ms of relay and response, and timeouts."""
+    ("micropython" or "cpython") in one of RUNS: p50/p99/max ms of relay and response,
+    and timeouts."""
+    interval_s, gap_s, jitter_s = RUNS[run]
+    gaps = random.Random(1)
     relay_ms, response_ms, timeouts = [], [], 0
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as workdir:
@@ -86,7 +99,7 @@ def measure(runtime, commands=COMMANDS):
         try:
             broker.start()
             traffic = Traffic(broker, [TOPIC + "telemetry", TOPIC + "status", TOPIC + "command_response"])
-            node = VirtualNode(Path(workdir) / "node", {"device_id": DEVICE_ID, "interval_s": 60},
+            node = VirtualNode(Path(workdir) / "node", {"device_id": DEVICE_ID, "interval_s": interval_s},
                                {"wifi": {"ssid": "farm", "password": "farmpass"},
                                 "mqtt": {"host": broker.host, "port": broker.port}}, runtime=runtime)
             node.start()
@@ -107,39 +120,59 @@ def measure(runtime, commands=COMMANDS):
                 else:
                     relay_ms.append(relay)
                     response_ms.append(response)
-                time.sleep(GAP_S)
+                time.sleep(gap_s + jitter_s * (2 * gaps.random() - 1))
         finally:
             if traffic is not None:
                 traffic.close()
             if node is not None:
                 node.stop()
             broker.stop()
-    return {"runtime": runtime, "commands": commands, "timeouts": timeouts,
+    return {"runtime": runtime, "run": run, "commands": commands, "timeouts": timeouts,
             "relay": summary(relay_ms), "response": summary(response_ms),
             "seconds": round(time.monotonic() - started, 1)}
 
 
+def describe(run):
+    """One run's conditions, as the table and BENCHMARKS.md say them."""
+    interval_s, gap_s, jitter_s = RUNS[run]
+    apart = "%d ms apart" % (gap_s * 1000) if not jitter_s else "%d +- %d ms apart" % (gap_s * 1000, jitter_s * 1000)
+    if run == "idle":
+        return apart + ", no sensor pass among them"
+    return apart + ", a sensor pass every %d s (the DHT's measure() holds the CPU)" % interval_s
+
+
 def table(results):
-    """What `main` and bench/run.py print: a heading, a row per runtime and measure, durations."""
-    lines = ["command -> relay latency, mosquitto on loopback, QoS 1, %d relay commands one at a time, %d ms apart"
-             % (results[0]["commands"], GAP_S * 1000),
+    """What `main` prints: a heading, a row per run, runtime and measure, durations."""
+    lines = ["command -> relay latency, mosquitto on loopback, QoS 1, %d relay commands one at a time"
+             % results[0]["commands"],
              "  (relay: publish -> telemetry with the new state; response: publish -> command_response)",
-             "  %-12s %-9s %8s %8s %8s %9s" % ("runtime", "measure", "p50 ms", "p99 ms", "max ms", "timeouts")]
-    for result in results:
-        for measure_name in ("relay", "response"):
-            figures = result[measure_name]
-            if figures["p50_ms"] is None:
-                cells = "%8s %8s %8s" % ("-", "-", "-")
-            else:
-                cells = "%8.2f %8.2f %8.2f" % (figures["p50_ms"], figures["p99_ms"], figures["max_ms"])
-            lines.append("  %-12s %-9s %s %9d" % (result["runtime"], measure_name, cells, result["timeouts"]))
-    lines.append("  (took %s)" % ", ".join("%s %.1f s" % (r["runtime"], r["seconds"]) for r in results))
+             "  load average (1, 5, 15 min) at the end: %.2f %.2f %.2f" % os.getloadavg()]
+    for run in RUNS:
+        rows = [r for r in results if r["run"] == run]
+        if not rows:
+            continue
+        lines.append("  %s: %s" % (run, describe(run)))
+        lines.append("  %-12s %-9s %8s %8s %8s %9s" % ("runtime", "measure", "p50 ms", "p99 ms", "max ms", "timeouts"))
+        for result in rows:
+            for measure_name in ("relay", "response"):
+                figures = result[measure_name]
+                if figures["p50_ms"] is None:
+                    cells = "%8s %8s %8s" % ("-", "-", "-")
+                else:
+                    cells = "%8.2f %8.2f %8.2f" % (figures["p50_ms"], figures["p99_ms"], figures["max_ms"])
+                lines.append("  %-12s %-9s %s %9d" % (result["runtime"], measure_name, cells, result["timeouts"]))
+    lines.append("  (took %s)" % ", ".join("%s %s %.1f s" % (r["runtime"], r["run"], r["seconds"]) for r in results))
     return lines
 
 
 def main():
     commands = int(sys.argv[1]) if len(sys.argv) > 1 else COMMANDS
-    for line in table([measure(runtime, commands) for runtime in ("micropython", "cpython")]):
+    runs = sys.argv[2:] or list(RUNS)
+    for run in runs:
+        if run not in RUNS:
+            sys.exit("usage: command_latency.py [COMMANDS] [%s]..." % "|".join(RUNS))
+    results = [measure(runtime, commands, run) for run in runs for runtime in ("micropython", "cpython")]
+    for line in table(results):
         print(line)
 
 

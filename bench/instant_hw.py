@@ -1,5 +1,6 @@
 # Hardware that answers at once, so a benchmark measures the firmware's own CPU time
-# and not the wire (a real NPK reply takes ~15 ms at 9600 baud, a DHT22 read ~5 ms).
+# and not the wire (a real NPK reply takes ~15 ms at 9600 baud; a DHT22 read holds the
+# chip ~270 ms, the driver's waits, which bench/command_latency.py measures the cost of).
 from modbus_rtu import crc16
 
 

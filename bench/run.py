@@ -332,22 +332,31 @@ def telemetry_size_rows(table, latency):
 def command_rows(table, build, workdir, settings):
     samples = settings["command_samples"]
     results = {}
-    for runtime in ("micropython", "cpython"):
-        log("command -> relay latency: %s" % runtime)
-        results[runtime] = command_latency.measure(runtime, samples)
+    for run in command_latency.RUNS:
+        for runtime in ("micropython", "cpython"):
+            log("command -> relay latency (%s): %s" % (run, runtime))
+            results[run, runtime] = command_latency.measure(runtime, samples, run)
     log("bare loop command round trip")
     bare = loop_latency.bare_round_trip(build, workdir, samples)
-    mp, cp = results["micropython"], results["cpython"]
+    mp, cp = results["idle", "micropython"], results["idle", "cpython"]
     for figure, key in (("relay", "relay"), ("response", "response")):
         what = ("command -> relay: paho publishes `relay`, the node's telemetry with the new state arrives"
                 if key == "relay" else "command -> response: paho publishes `relay`, its command_response arrives")
         for q in ("p50", "p99"):
             table.row("%s, %s (%d commands)" % (what, q, samples), ms(mp[key], q + "_ms"), ms(cp[key], q + "_ms"),
                       "bare loop round trip %s %s" % (q, ms(bare, q + "_ms")), "ms")
-    for runtime, result in results.items():
+    mp, cp = results["passes", "micropython"], results["passes", "cpython"]
+    for q in ("p50", "p99"):
+        table.row("command -> relay as above, commands %s, %s (%d commands)"
+                  % (command_latency.describe("passes"), q, samples),
+                  ms(mp["relay"], q + "_ms"), ms(cp["relay"], q + "_ms"),
+                  "no passes %s: micropython %s, cpython %s" % (q, ms(results["idle", "micropython"]["relay"], q + "_ms"),
+                                                                ms(results["idle", "cpython"]["relay"], q + "_ms")),
+                  "ms")
+    for (run, runtime), result in results.items():
         if result["timeouts"]:
-            table.notes.append("command latency (%s): %d of %d commands timed out" % (
-                runtime, result["timeouts"], result["commands"]))
+            table.notes.append("command latency (%s, %s): %d of %d commands timed out" % (
+                run, runtime, result["timeouts"], result["commands"]))
 
 
 def telemetry_latency_rows(table, build, workdir, settings):

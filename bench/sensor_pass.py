@@ -20,7 +20,7 @@ PASSES = 200
 
 def build():
     air = AirSensor(InstantDHT())
-    air._min_interval_ms = 0  # measure on every pass: the cost of a real read each time
+    air._interval_ms = 0  # measure on every pass: the cost of a real read each time
     return SensorReader([
         SoilMoisture(InstantADC(2200)),
         air,

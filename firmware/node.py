@@ -1,8 +1,10 @@
 # The farm node's loop: keeps the link (Wi-Fi, MQTT session) served, runs a sensor
 # pass every interval, publishes what it measured, enforces the relays' safety rules
 # and hands incoming messages to the commands. No step holds the loop for long: the
-# socket is served at least every ~50 ms. What the messages say is firmware/messages.py;
-# how they travel is firmware/link.py.
+# socket is served at least every ~50 ms, but for a step a sensor announces as holding
+# the CPU (HOLDS: the DHT's measure(), ~270 ms), which is taken right after the socket
+# was served, in a turn no message arrived in (see _may_hold). What the messages say is
+# firmware/messages.py; how they travel is firmware/link.py.
 import json
 import os
 
@@ -15,6 +17,7 @@ from firmware.console import Console
 from firmware.heap import Heap
 from firmware.link import Link
 from firmware.relays import RelayBank
+from firmware.sensors import HOLDS
 from firmware.sensors.reader import SensorReader
 from jsontext import dumps as json_text
 from micropython import const
@@ -26,6 +29,9 @@ _LOOP_MS = const(20)  # the longest the loop idles between turns
 _NTP_RETRY_MS = const(60000)
 _NTP_RESYNC_MS = const(6 * 3600 * 1000)
 _HELD_MAX = const(10)  # readings held for the clock (a profile that needs a time)
+# The longest a step that holds the CPU waits for a turn with no message: a stream of
+# messages delays the pass (and its telemetry) this much at most, then one of them waits.
+_HOLD_WAIT_MS = const(1000)
 _RESET_CAUSES = const(("?", "power_on", "hard", "watchdog", "deepsleep", "soft"))
 _HA_REPLY_MAX_MS = const(5000)  # Home Assistant came online: a fleet answers spread over this
 
@@ -62,6 +68,8 @@ class Node:
         self._next_reading = now
         self._next_ntp = now
         self._pass = None
+        self._hold_asked = None  # when the pass asked for a step that holds the CPU
+        self._heard = False  # a message came since the loop last looked (_may_hold)
         self._pass_uptime_s = 0  # when the last pass was taken
         self._held = []  # (reading, uptime_s taken) waiting for the clock (profile.needs_time)
         self.loop_errors = 0
@@ -171,13 +179,19 @@ class Node:
             if ticks_diff(now, self._next_reading) >= 0:  # fell behind: do not catch up in a burst
                 self._next_reading = ticks_add(now, self.interval_ms)
             self._pass = self.reader.pass_steps()
+            self._hold_asked = None
             self._pass_uptime_s = self.uptime_s()  # when it was taken, not sent
         if self._pass is None:
             self.heap.idle()
             self._wait(_LOOP_MS)
             return
+        if self._hold_asked is not None and not self._may_hold(now):
+            self._wait(2)
+            return
         try:
-            next(self._pass)
+            if next(self._pass) == HOLDS:
+                self._hold_asked = now
+                self._heard = False
             self._wait(2)  # the pass is waiting on a bus: idle briefly, not spin
         except StopIteration as done:
             self._pass = None
@@ -193,6 +207,17 @@ class Node:
             self._relay_changes(stops)
             for alert in self.alerts.check(values):
                 self.publish_alert(alert)
+
+    def _may_hold(self, now):
+        """Whether the pass may take its step that holds the CPU (HOLDS) in this turn:
+        the socket has just been served, and no message arrived since the last turn
+        (each is answered first: one still in the socket comes in the next turns). A
+        stream of them defers the step _HOLD_WAIT_MS at most: the DHT is not starved."""
+        if self._heard and ticks_diff(now, self._hold_asked) < _HOLD_WAIT_MS:
+            self._heard = False
+            return False
+        self._hold_asked = None
+        return True
 
     def _safety(self, now):
         relays = self.relays
@@ -339,6 +364,7 @@ class Node:
     # --- what comes in ---
 
     def on_message(self, topic, msg):
+        self._heard = True  # a step that holds the CPU waits for a turn without one
         try:
             if topic == self.link.ha_status_topic:
                 if msg == b"online":  # Home Assistant (re)started: it wants the node again

@@ -16,7 +16,8 @@ _LIVE = const(("interval_s", "failsafe_s", "interlocks", "relay_groups", "alerts
          "mqtt.fallback_s", "safe_mode", "signing.window_s",
          "relays.*.max_on_s", "relays.*.pump_id", "relays.*.flow_ml_s",
          "sensors.soil.dry", "sensors.soil.wet", "sensors.ec.k", "sensors.ec.offset",
-         "sensors.ec.temp_coef", "sensors.ph.slope_mv", "sensors.ph.offset_v", "sensors.ph.gain"))
+         "sensors.ec.temp_coef", "sensors.ph.slope_mv", "sensors.ph.offset_v", "sensors.ph.gain",
+         "sensors.dht.interval_s"))
 # The offline queue is sized once, at boot: its readings must not be lost to a resize.
 _AT_BOOT = const(("mqtt.queue_max", "mqtt.queue_bytes", "mqtt.spill_bytes"))
 # Settings that change the link to the broker.

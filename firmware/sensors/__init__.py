@@ -11,6 +11,7 @@
 #                      the board hands out (hw: firmware.board.Board)
 # A sensor's module is imported only when it is fitted (enabled), or while a config is
 # checked: a node pays in heap for the sensors it has.
+from micropython import const
 
 # (config name, module) of every sensor, in the order a pass reads them.
 SENSORS = (("soil", "soil"), ("dht", "air"), ("soil_temp", "soil_temp"), ("npk", "npk"), ("ec", "ec"),
@@ -19,6 +20,10 @@ SENSORS = (("soil", "soil"), ("dht", "air"), ("soil_temp", "soil_temp"), ("npk",
 # telemetry): the KEYS of the modules above, kept here so that telemetry needs none of
 # them loaded (test_sensor_registry checks the two agree).
 KEYS = ("moisture", "temp", "humidity", "soil_temp", "n", "p", "k", "ec", "ph", "wind_speed")
+# What a step generator yields before a step that holds the CPU for long, in C code that
+# serves nothing meanwhile (the DHT's measure(), ~270 ms): the loop runs that step right
+# after serving the socket, in a turn no message arrived in (firmware/node.py).
+HOLDS = const(1)
 
 
 def module(name):
@@ -43,7 +48,8 @@ class Sensor:
     knows nothing of MQTT or of other sensors.
       read_steps(values, errors)  a step generator (lib/coop) that sets values[key] for
           each of its keys, a number or None, and errors[name] to a short reason when it
-          failed; it ends within the driver's own time bound and yields while it waits.
+          failed; it ends within the driver's own time bound and yields while it waits
+          (None), or HOLDS before a step that holds the CPU.
       compensates  True for a probe that needs the medium's temperature (EC, pH): it is
           read after the others, with temp_c set to the soil's temperature (soil_temp),
           else the air's (temp), else None (reader.py: SensorReader.temperature)."""

@@ -53,6 +53,19 @@ def test_wrong_type_unknown_key_and_bad_choice_are_all_reported():
     assert found["failsafe_s"] == "must be an integer, got true or false"
 
 
+def test_dht_interval_is_at_least_what_the_sensor_type_allows():
+    assert config.defaults()["sensors"]["dht"]["interval_s"] == 30
+
+    def problems(spec):
+        return dict(config.check(config.merge(config.defaults(), {"sensors": {"dht": spec}})))
+
+    assert problems({"interval_s": 2}) == {} and problems({"type": "DHT11", "interval_s": 1}) == {}
+    assert problems({"interval_s": 1}) == {"sensors.dht.interval_s": "must be at least 2: a DHT22 answers at most every 2 s"}
+    assert "between 1 and 3600" in problems({"type": "DHT11", "interval_s": 0})["sensors.dht.interval_s"]
+    assert "between 1 and 3600" in problems({"interval_s": 3601})["sensors.dht.interval_s"]
+    assert problems({"interval_s": 2.5})["sensors.dht.interval_s"] == "must be an integer, got a number"
+
+
 def test_float_setting_accepts_an_integer():
     cfg = config.apply(config.defaults(), {"sensors": {"wind": {"kmh_per_hz": 3}}})
     assert cfg["sensors"]["wind"]["kmh_per_hz"] == 3

@@ -106,6 +106,8 @@ def test_what_a_change_needs():
         ({"sensors": {"npk": {"baud": 4800}}, "device_id": "x"}, (True, True)),
         ({"mqtt": {"queue_max": 10}}, (False, True)),
         ({"signing": {"window_s": 300}}, (False, False)),
+        ({"sensors": {"dht": {"interval_s": 60}}}, (False, False)),
+        ({"sensors": {"dht": {"type": "DHT11"}}}, (False, True)),
         ({"signing": {"key": "4f" * 32}}, (False, True)),
     ]
     for patch, expected in cases:

@@ -5,7 +5,7 @@ import errno
 
 from coop import run
 from firmware.sensors.air import AirSensor
-from firmware.sensors import KEYS, Sensor, Unavailable
+from firmware.sensors import HOLDS, KEYS, Sensor, Unavailable
 from firmware.sensors.reader import SensorReader
 from firmware.sensors.soil import SoilMoisture
 from firmware.sensors.wind import Anemometer
@@ -79,12 +79,66 @@ class ScriptedDHT:
 
 def test_dht_returns_last_good_reading_inside_its_minimum_interval():
     device = ScriptedDHT([(21.5, 40.0), (22.5, 41.0)])
-    air = AirSensor(device, "DHT11")  # 1 s minimum interval
+    air = AirSensor(device, "DHT11", interval_s=0)  # below the minimum: the minimum, 1 s
     assert read(air) == ({"temp": 21.5, "humidity": 40.0}, {})
     assert read(air) == ({"temp": 21.5, "humidity": 40.0}, {})
     assert device.calls == 1  # not asked again inside the interval
     sleep_ms(1050)
     assert read(air)[0]["temp"] == 22.5 and device.calls == 2
+
+
+def test_dht_is_read_at_most_every_interval_s_and_passes_between_carry_the_last_read():
+    device = ScriptedDHT([(21.5, 40.0), (22.5, 41.0)])
+    air = AirSensor(device, "DHT11", interval_s=2)
+    assert read(air) == ({"temp": 21.5, "humidity": 40.0}, {})
+    sleep_ms(1100)  # past the sensor's own minimum, inside interval_s
+    assert read(air) == ({"temp": 21.5, "humidity": 40.0}, {}) and device.calls == 1
+    sleep_ms(1000)
+    assert read(air)[0]["temp"] == 22.5 and device.calls == 2
+    air.configure({"interval_s": 1})  # a live config change
+    sleep_ms(1050)
+    read(air)
+    assert device.calls == 3
+
+
+def steps_of(driver):
+    """Each step of driver.read_steps: (what it yielded before it, measure() calls in it)."""
+    values, errors = {}, {}
+    steps = driver.read_steps(values, errors)
+    device = driver._device
+    out = []
+    yielded = None
+    while True:
+        before = device.calls
+        try:
+            got = next(steps)
+        except StopIteration:
+            out.append((yielded, device.calls - before))
+            return out, values, errors
+        out.append((yielded, device.calls - before))
+        yielded = got
+
+
+def test_each_dht_try_is_a_step_of_its_own_announced_as_holding_the_cpu():
+    device = ScriptedDHT([OSError(errno.ETIMEDOUT), Exception("checksum error"), (20.0, 50.0)])
+    steps, values, errors = steps_of(AirSensor(device, retries=2))
+    # No step asks more than once (one turn of the loop holds the chip ~270 ms at most),
+    # and every step that asks comes after a HOLDS.
+    assert [calls for _, calls in steps] == [0, 1, 1, 1], steps
+    assert all(yielded == HOLDS for yielded, calls in steps if calls)
+    assert values == {"temp": 20.0, "humidity": 50.0} and errors == {}
+    dead = ScriptedDHT([OSError(errno.ETIMEDOUT)])
+    steps, values, errors = steps_of(AirSensor(dead, retries=2))
+    assert max(calls for _, calls in steps) == 1 and dead.calls == 3
+    assert values == {"temp": None, "humidity": None} and errors == {"dht": "timeout"}
+
+
+def test_a_failed_dht_read_is_not_held_as_a_value():
+    device = ScriptedDHT([(21.5, 40.0), OSError(errno.ETIMEDOUT)])
+    air = AirSensor(device, "DHT11", retries=0, interval_s=1)
+    assert read(air)[0]["temp"] == 21.5
+    sleep_ms(1050)
+    assert read(air) == ({"temp": None, "humidity": None}, {"dht": "timeout"})
 
 
 def test_dht_retries_a_failed_measure_a_bounded_number_of_times():

@@ -186,6 +186,28 @@ def test_dht_fails_the_way_the_real_driver_does():
     assert raises(OSError, dht.DHT22(machine.Pin(5)).measure).args[0] == errno.ETIMEDOUT  # nothing wired
 
 
+def test_a_dht_measure_holds_the_caller_as_the_c_driver_does_answer_or_not():
+    chip = fresh()
+    sensor = dht.DHT22(machine.Pin(4))
+    for fault in (None, "timeout", "crc"):
+        chip.field.fault("dht", fault)
+        started = ticks_ms()
+        try:
+            sensor.measure()
+        except Exception:  # the faults raise: the time is what is checked here
+            pass
+        assert ticks_diff(ticks_ms(), started) >= dht.START_MS == 268, fault
+    started = ticks_ms()
+    raises(OSError, dht.DHT22(machine.Pin(5)).measure)  # nothing wired: the start pulse still goes out
+    assert ticks_diff(ticks_ms(), started) >= 268
+    chip.field.fault("dht", None)
+    held = []
+    chip.on_hold = held.append  # a process of several boards charges the board, not the process
+    started = ticks_ms()
+    sensor.measure()
+    assert held == [268, 4] and ticks_diff(ticks_ms(), started) < 268
+
+
 def test_anemometer_edges_arrive_through_the_irq_at_the_wind_rate():
     chip = fresh()
     chip.field.set("wind_speed", 24.0)  # 10 Hz at 2.4 km/h per Hz

@@ -65,6 +65,9 @@ class Member:
         self.asked = None  # the shortest idle its last turn asked for
         self.due = ticks_ms()
         self.sock_fd = None
+        # Until when its chip's CPU is held (chip.hold: a DHT read): its turns wait, the
+        # others' do not (a sleep would hold every node of the process).
+        self.held_until = None
         self.wind_due = None  # when chip.wind_step() is next due; None: no anemometer
         self.boots = 0
         self.final = None  # the stats entry taken when it stopped
@@ -72,7 +75,7 @@ class Member:
     def boot(self, reset_cause):
         """Power on: a fresh chip on a fresh field model, then firmware/startup.py."""
         self.shut_chip()
-        self.node = self.app = self.timer = None
+        self.node = self.app = self.timer = self.held_until = None
         cfg, _ = config.load(self.root)
         field = Field(seed=self.spec["seed"], speed=self.shared["speed"],
                       start_hour=self.spec["start_hour"], steer_path=self.shared["field"])
@@ -82,6 +85,7 @@ class Member:
         chip.wind_thread = False  # the scheduler delivers its anemometer edges
         chip.reset_cause = reset_cause
         chip.keep_rtc_in(self.spec["rtc"])
+        chip.on_hold = self.hold
         self.chip = simchip.use(chip)
         self.wind_due = None
         self.boots += 1
@@ -111,6 +115,13 @@ class Member:
         if self.asked is None or ms < self.asked:
             self.asked = ms
 
+    def hold(self, ms):
+        """chip.hold in a fleet: this node's CPU is busy for ms more; its next turn comes
+        after that (a socket with data does not wake it sooner), the others go on."""
+        now = ticks_ms()
+        start = self.held_until if self.held_until is not None and ticks_diff(self.held_until, now) > 0 else now
+        self.held_until = ticks_add(start, ms)
+
     def periodic(self, period_ms, callback):
         """board.periodic in a fleet (safe mode's timer): the scheduler calls the callback
         on this member's turn (a timer thread would run it with whichever chip is current)."""
@@ -134,6 +145,11 @@ class Member:
         """One turn of this node's loop (what Node.run does each time round)."""
         simchip.use(self.chip)
         self.asked = None
+        if self.held_until is not None:
+            if ticks_diff(self.held_until, now) > 0:
+                self.due = self.held_until  # still inside a held CPU (a socket woke it)
+                return
+            self.held_until = None
         if self.app is None:
             self.boot(machine.HARD_RESET)
             return
@@ -172,6 +188,8 @@ class Member:
             self.due = ticks_add(now, max(asked, BUSY_TURN_MS))
         else:
             self.due = ticks_add(now, self.shared["idle_ms"])
+        if self.held_until is not None and ticks_diff(self.held_until, self.due) > 0:
+            self.due = self.held_until
 
     def reset(self, kind):
         """machine.reset() and the like: what app.run does on its way out, then boot."""

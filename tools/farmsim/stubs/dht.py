@@ -1,6 +1,7 @@
 # Stand-in for MicroPython's dht module (drivers/dht/dht.py): the sensor's 5 raw bytes
 # come from the field model through the chip, and are decoded and checked the way
-# the real driver does, so a CRC fault fails the real check.
+# the real driver does, so a CRC fault fails the real check. A measure() holds the
+# interpreter as the real one does (see _readinto), whether the sensor answers or not.
 import errno
 
 import simchip
@@ -52,15 +53,26 @@ class DHT22(DHTBase):
         buf[3] = t & 0xFF
 
 
+# What drivers/dht/dht.c costs, all of it in C, the interpreter blocked (no Python
+# code runs; the ESP32's mp_hal_delay_ms only runs scheduled callbacks): the line held
+# high 250 ms, then the 18 ms start pulse, then at most 100 us for an answer. A sensor
+# that does not answer fails then, after the same 268 ms; one that answers adds its
+# frame: 80 + 80 us, then 40 bits of 50 us low and 26 or 70 us high.
+START_MS = 268
+FRAME_MS = 4
+
+
 def _readinto(pin, buf, sensor):
     # The real dht_readinto raises OSError(ETIMEDOUT) when no sensor answers the start pulse.
     chip = simchip.chip()
+    chip.hold(START_MS)
     if getattr(pin, "id", pin) != chip.wiring["dht"]["pin"]:
         raise OSError(errno.ETIMEDOUT)
     field = chip.field
     fault = field.fault_of("dht")
     if fault in ("timeout", "unplugged"):
         raise OSError(errno.ETIMEDOUT)
+    chip.hold(FRAME_MS)
     while fault == "hang" and not chip.closed:
         sleep_ms(100)
     noise = 0.0 if fault == "stuck" else 1.0  # a stuck sensor repeats itself exactly

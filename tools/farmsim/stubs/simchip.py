@@ -456,6 +456,10 @@ class Chip:
         # What a watchdog timeout does: None only records it (machine.wdt_expired());
         # a process that plays a whole device installs a callable that ends it.
         self.on_watchdog = None
+        # What C code that holds the CPU does (dht_readinto): None blocks the caller for
+        # that long, as the chip's interpreter is blocked; a process that plays several
+        # boards installs a callable(ms) that charges the time to this board alone.
+        self.on_hold = None
         self.rtc_store = None  # a file keeping RTC memory across processes ("resets")
         self.boot_button = False  # GPIO0 held low (the BOOT button) while this boot starts
         self.reset_cause = 1  # PWRON_RESET
@@ -526,6 +530,13 @@ class Chip:
     def onewire_device(self, gpio):
         """The OneWire device wired to gpio (the soil's DS18B20), or None."""
         return self.ds18b20 if gpio == self.wiring["soil_temp"].get("pin") else None
+
+    def hold(self, ms):
+        """The CPU held for ms by C code that does not return to Python until done."""
+        if self.on_hold is None:
+            sleep_ms(ms)
+        else:
+            self.on_hold(ms)
 
     # --- analog ---
 
