@@ -15,8 +15,9 @@ def _total(values, keys):
     return total
 
 
-def reading(node, values, errors, taken):
-    """The canonical telemetry of one pass; taken: (ISO time, Unix time) of the pass."""
+def reading(node, values, errors, taken, taken_s):
+    """The canonical telemetry of one pass; taken: (ISO time, Unix time) of the pass,
+    taken_s: the uptime then (the time and the uptime of a reading say the same moment)."""
     sensors = {}
     for key in KEYS:
         sensors[key] = values.get(key)
@@ -27,7 +28,7 @@ def reading(node, values, errors, taken):
     reading = {
         "device_id": link.device_id, "farm_id": cfg["farm_id"] or None,
         "org_id": cfg["org_id"] or None, "boot_id": node.boot_id, "seq": node.seq,
-        "ts": taken[0], "unix": taken[1], "uptime_s": node.uptime_s(),
+        "ts": taken[0], "unix": taken[1], "uptime_s": taken_s,
         "uptime_ms": node.uptime_ms, "npk_total": _total(values, ("n", "p", "k")),
         "sensors": sensors, "relays": node.relays.states(), "errors": dict(errors),
         "meta": {"rssi": link.wifi.rssi(), "heap_free": node.heap.free(), "firmware_version": VERSION,

@@ -289,7 +289,7 @@ class Node:
             taken = clock.stamp(self.uptime_s() - self._pass_uptime_s)
         else:  # filled in as it leaves, if the clock is set by then
             taken = clock.pending(self.boot_id, self._pass_uptime_s)
-        reading = messages.reading(self, values, errors, taken)
+        reading = messages.reading(self, values, errors, taken, self._pass_uptime_s)
         self.seq += 1
         if not clock.synced and self.link.profile.needs_time:
             if len(self._held) >= _HELD_MAX:

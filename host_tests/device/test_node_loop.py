@@ -140,6 +140,8 @@ class InboxSession(RecordingSession):
             self.node.on_message(b"farm/n1/commands", self.inbox.pop(0))
 
     def publish(self, topic, payload, retain=False, qos=1):
+        if hasattr(payload, "text"):  # a streamed one (Home Assistant's device config)
+            payload = payload.text()
         data = json.loads(payload)
         command_id = data.get("command_id") or ""
         if command_id.startswith("s"):  # the storm's: only noted (hundreds of them)
@@ -152,7 +154,8 @@ class InboxSession(RecordingSession):
 
 def dht_node(interval_s=1, dht_interval_s=2, kind="DHT22"):
     """A node whose one sensor is a DHT noting its measures; (node, log, session)."""
-    _, node = make_node({"interval_s": interval_s})
+    # (no Home Assistant: the log is of commands, measures and readings)
+    _, node = make_node({"interval_s": interval_s, "homeassistant": {"discovery": False}})
     log = []
     node.reader = SensorReader([AirSensor(LoggingDHT(log), kind, interval_s=dht_interval_s)])
     node.link.session = session = InboxSession(node, log)
