@@ -4,7 +4,7 @@
 # diagnostics and one switch per relay. Every entity reads the node's own telemetry, and
 # a switch sends ordinary farmnode commands, so max-on times, interlocks and signing
 # hold as for any backend. Loaded when the node (re)announces itself, unloaded after;
-# the text is written while it is sent (lib/mqtt TextPayload), never held whole.
+# the text is written while it is sent (lib/mqtt text_payload), never held whole.
 import json
 
 from firmware import VERSION
@@ -89,7 +89,7 @@ def pieces(device_id, mac, topics, keys, relays, signed):
 
 def payload(node):
     """The node's device config, as a payload its MQTT client writes while sending."""
-    from json_payload import TextPayload
+    from text_payload import TextPayload
 
     link = node.link
     keys = []

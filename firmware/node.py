@@ -167,6 +167,8 @@ class Node:
         elif self._trial is not None and self._trial.check(now):
             self._trial = None
             release_config(self.reader.fitted())  # the trial saved the config, or went back
+            if self.link.session.connected and not self.link.described:
+                self._discover()  # not during the trial: its config code is still loaded
         self._safety(now)
         self.reader.poll()
         if self.dispatcher.job is not None and self._pass is None:  # a job (calibration, OTA) has the buses
@@ -383,7 +385,11 @@ class Node:
         guard = self._hw.get("boot_guard")
         if guard is not None:
             guard.healthy()
-        self._discover()
+        if not self.link.described and self._trial is None:
+            # Once per link: the broker keeps it (retained), and a Home Assistant that
+            # reconnects (to a broker that restarted, say) announces itself and gets it again.
+            # A link on trial is described once the trial is decided (step).
+            self._discover()
         if not (exists(in_root(self.root, "ota-files/trial.json"))
                 or exists(in_root(self.root, "ota-files/report.json"))):
             return  # no update going on: lib/ota stays out of the heap
@@ -419,8 +425,9 @@ class Node:
         # code leaves the heap at once (a config command may follow "online" closely).
         if session.publish(topic, ha_discovery.payload(self), True, 0):
             self._discovered = topic
+            link.described = True
         del ha_discovery
-        unload("firmware.ha_discovery", "json_payload")
+        unload("firmware.ha_discovery", "text_payload")
 
     def forget_discovery(self):
         """Remove the node from Home Assistant (before a reset to the defaults)."""

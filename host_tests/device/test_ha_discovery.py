@@ -168,8 +168,8 @@ def test_a_reset_to_defaults_removes_the_device_first():
 
 
 def test_the_device_config_is_written_while_sent_never_held_whole():
-    # Our client takes the payload object and streams it (lib/mqtt TextPayload).
-    from json_payload import TextPayload
+    # Our client takes the payload object and streams it (lib/mqtt text_payload).
+    from text_payload import TextPayload
 
     chip, node = make_node()
     payload = ha_discovery.payload(node)

@@ -1,8 +1,8 @@
-# Message payloads written while they are sent, for MQTTClient.publish(): a large
-# message (a whole config) never exists in the heap as one string, which a fragmented
-# heap may have no room for. JsonPayload: a value, encoded as JSON; TextPayload: text
-# made piece by piece. Each is made twice, once to count its bytes (MQTT sends the
-# length first), once onto the socket through one small buffer.
+# A message payload that is a value written as JSON while it is sent, for
+# MQTTClient.publish(): a large value (a whole config) never exists in the heap as one
+# string, which a fragmented heap may have no room for. The value is encoded twice,
+# once to count its bytes (MQTT sends the length first), once onto the socket through
+# one small buffer. (Text made piece by piece: text_payload.py.)
 import io
 import json
 
@@ -67,25 +67,3 @@ class JsonPayload:
         """The whole text at once (for a client that takes only strings)."""
         return json.dumps(self.value)
 
-
-class TextPayload:
-    """pieces: a function returning an iterable of str (a generator function), called
-    each time the text is counted or sent; together they make the payload."""
-
-    def __init__(self, pieces):
-        self.pieces = pieces
-
-    def __len__(self):
-        n = 0
-        for piece in self.pieces():
-            n += len(piece.encode())
-        return n
-
-    def write_to(self, send, buf):
-        chunks = _Chunks(send, buf)
-        for piece in self.pieces():
-            chunks.write(piece)
-        chunks.flush()
-
-    def text(self):
-        return "".join(self.pieces())
