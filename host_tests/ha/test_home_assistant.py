@@ -121,10 +121,15 @@ class Sim:
         self.out_path = workdir / "sim.out"
         self.field_path = workdir / "field.json"
         self.steer({})
+        # The DHT read every 2 s, not every 30 (sensors.dht.interval_s): a fault steered
+        # in, and its clearing, show in the next readings.
+        config_path = workdir / "config.json"
+        config_path.write_text(json.dumps({"sensors": {"dht": {"interval_s": 2}}}))
         with open(self.out_path, "wb") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "farmctl", "sim", "--broker", broker.address, "--devices", "1",
-                 "--interval", str(INTERVAL_S), "--duration", str(SIM_DURATION_S), "--field", str(self.field_path)],
+                 "--interval", str(INTERVAL_S), "--duration", str(SIM_DURATION_S), "--field", str(self.field_path),
+                 "--config", str(config_path)],
                 cwd=workdir, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True)
 
