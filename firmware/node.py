@@ -385,10 +385,7 @@ class Node:
         guard = self._hw.get("boot_guard")
         if guard is not None:
             guard.healthy()
-        if not self.link.described and self._trial is None:
-            # Once per link: the broker keeps it (retained), and a Home Assistant that
-            # reconnects (to a broker that restarted, say) announces itself and gets it again.
-            # A link on trial is described once the trial is decided (step).
+        if self._trial is None:  # a link on trial is described once it is kept (step)
             self._discover()
         if not (exists(in_root(self.root, "ota-files/trial.json"))
                 or exists(in_root(self.root, "ota-files/report.json"))):
@@ -423,6 +420,7 @@ class Node:
 
         # QoS 0: sent again on every connection anyway, and not kept for a PUBACK, so its
         # code leaves the heap at once (a config command may follow "online" closely).
+        # Home Assistant takes a config it already has as a no-op.
         if session.publish(topic, ha_discovery.payload(self), True, 0):
             self._discovered = topic
             link.described = True
