@@ -237,7 +237,8 @@ def test_the_watchdog_resets_a_hung_loop(vdev, broker, tmp_path):
     device = Vdev(tmp_path / "hung", field=field)
     backend = Backend(broker, ["farm/node-v1/#"])
     try:
-        args = _configs(tmp_path, broker, watchdog_s=10)
+        # the DHT read every 2 s (its default 30 s would make the hang wait that long)
+        args = _configs(tmp_path, broker, watchdog_s=10, sensors={"dht": {"interval_s": 2}})
         status, out = farmctl("deploy", "--port", str(device.port), *args)
         assert status == 0, out
         _status(backend, "online")
