@@ -426,16 +426,23 @@ def matches(shown, value):
         return False
 
 
+def switch_irrigation(farm, entity_id, state):
+    """switch/turn_<state> in Home Assistant; the node's telemetry and the entity follow.
+    Returns the commands the recorder saw after the call."""
+    asked = time.monotonic()
+    farm.ha.service("switch", f"turn_{state}", entity_id=entity_id)
+    level = 1 if state == "on" else 0
+    farm.recorder.wait(lambda: [t for t in farm.recorder.telemetry(asked)
+                                if (t.get("relays") or {}).get("irrigation") == level],
+                       STATE_TIMEOUT_S, f"telemetry with relays.irrigation {level} after switch/turn_{state}")
+    wait_state(farm, entity_id, state)
+    return farm.recorder.on(f"farm/{DEVICE}/commands", asked)
+
+
 def test_turning_a_switch_on_moves_the_relay(farm, discovered):
     entity_id, _ = switch_entity(discovered, "irrigation")
     wait_state(farm, entity_id, "off")  # every relay is off at boot
-    asked = time.monotonic()
-    farm.ha.service("switch", "turn_on", entity_id=entity_id)
-    farm.recorder.wait(lambda: [t for t in farm.recorder.telemetry(asked)
-                                if (t.get("relays") or {}).get("irrigation") == 1],
-                       STATE_TIMEOUT_S, "telemetry with relays.irrigation 1 after switch/turn_on")
-    wait_state(farm, entity_id, "on")
-    commands = farm.recorder.on(f"farm/{DEVICE}/commands", asked)
+    commands = switch_irrigation(farm, entity_id, "on")
     assert commands and commands[0][2].get("command") == "relay", commands
 
 
@@ -444,13 +451,7 @@ def test_turning_it_off_sends_a_qos_1_command_and_the_relay_follows(farm, discov
     `qos` to no component (its SHARED_OPTIONS are availability, state and command topics):
     each component must carry its own."""
     entity_id, _ = switch_entity(discovered, "irrigation")
-    asked = time.monotonic()
-    farm.ha.service("switch", "turn_off", entity_id=entity_id)
-    farm.recorder.wait(lambda: [t for t in farm.recorder.telemetry(asked)
-                                if (t.get("relays") or {}).get("irrigation") == 0],
-                       STATE_TIMEOUT_S, "telemetry with relays.irrigation 0 after switch/turn_off")
-    wait_state(farm, entity_id, "off")
-    commands = farm.recorder.on(f"farm/{DEVICE}/commands", asked)
+    commands = switch_irrigation(farm, entity_id, "off")
     assert commands, "the recorder saw no command"
     _, _, command, qos, _ = commands[0]
     assert command == {"command": "relay", "parameters": {"relay": "irrigation", "state": "off"}}, command
