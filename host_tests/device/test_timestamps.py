@@ -54,11 +54,12 @@ def test_fill_takes_bytes_from_flash_and_leaves_other_text_alone():
     assert filled["id"] == "@@x:y:z" and filled["ts"] in (clock.stamp(0)[0], clock.stamp(1)[0]), filled
 
 
-def queued_offline_then_sent(outbox):
-    """Two readings (farmnode profile) taken while neither NTP nor the broker answers,
-    two minutes and one minute into the boot; five minutes in, the clock is set and the
-    broker reached: what the broker gets, and their ages in seconds."""
-    chip, node = make_node()
+def queued_offline_then_sent(outbox, patch=None, stamp="ts"):
+    """Two readings (farmnode profile, or patch's) taken while neither NTP nor the broker
+    answers, two minutes and one minute into the boot; five minutes in, the clock is set
+    and the broker reached: what the broker gets, and their ages in seconds (from their
+    field stamp: ISO 8601, or Unix seconds)."""
+    chip, node = make_node(patch)
     client = FakeClient()
     client.up = False
     session = Session(client, "farm/n1/status", "offline", [], None, node.log, outbox=outbox)
@@ -75,9 +76,10 @@ def queued_offline_then_sent(outbox):
     node._last_tick = ticks_ms()
     client.up = True
     session.poll(True)
-    telemetry = [json.loads(msg) for topic, msg in client.delivered if topic == "farm/n1/telemetry"]
+    topic = node.link.topic("telemetry")
+    telemetry = [json.loads(msg) for sent, msg in client.delivered if sent == topic]
     now = int(time.time())
-    return telemetry, [now - _unix(reading["ts"]) for reading in telemetry]
+    return telemetry, [now - (r[stamp] if type(r[stamp]) is int else _unix(r[stamp])) for r in telemetry]
 
 
 def test_readings_queued_in_ram_before_ntp_leave_with_their_own_back_dated_time():
@@ -90,6 +92,13 @@ def test_readings_spilled_to_flash_before_ntp_leave_with_their_own_back_dated_ti
     outbox = Outbox(tmpdir() + "/outbox.txt", 4096)
     telemetry, ages = queued_offline_then_sent(outbox)
     assert outbox.size == 0 or len(outbox) == 0
+    assert [r["sensors"]["moisture"] for r in telemetry] == [41.5, 40.0], telemetry
+    assert 179 <= ages[0] <= 182 and 119 <= ages[1] <= 122, (ages, telemetry)
+
+
+def test_a_seed_profile_that_sends_unix_seconds_gets_them_back_dated_too():
+    # iotnode (seed 003): "timestamp" in Unix seconds; its backend takes readings without one
+    telemetry, ages = queued_offline_then_sent(None, {"profile": "iotnode"}, "timestamp")
     assert [r["sensors"]["moisture"] for r in telemetry] == [41.5, 40.0], telemetry
     assert 179 <= ages[0] <= 182 and 119 <= ages[1] <= 122, (ages, telemetry)
 
