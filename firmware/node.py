@@ -411,9 +411,8 @@ class Node:
         link = self.link
         topic = link.discovery_topic
         session = link.session
-        if self._discovered is not None and self._discovered != topic:
-            if session.publish(self._discovered, b"", True, 1):
-                self._discovered = None
+        if self._discovered != topic:
+            self.forget_discovery()
         if topic is None:
             return
         from firmware import ha_discovery
@@ -428,7 +427,7 @@ class Node:
         unload("firmware.ha_discovery", "text_payload")
 
     def forget_discovery(self):
-        """Remove the node from Home Assistant (before a reset to the defaults)."""
+        """Remove the device config this node sent (a reset to the defaults, a new topic)."""
         if self._discovered is not None and self.link.session.publish(self._discovered, b"", True, 1):
             self._discovered = None
 
