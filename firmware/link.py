@@ -26,7 +26,6 @@ class Link:
         # profile's payloads; the seed profiles' backends have their own topics and ACLs.
         ha = cfg["homeassistant"]
         self.discovery_topic = self.ha_status_topic = None
-        self.described = False  # the node has sent its Home Assistant device config on this link
         if ha["discovery"] and cfg["profile"] == "farmnode":
             self.discovery_topic = "%s/device/%s/config" % (ha["prefix"], self.device_id)
             subscriptions.append(ha["prefix"] + "/status")  # its birth and last will

@@ -167,8 +167,8 @@ class Node:
         elif self._trial is not None and self._trial.check(now):
             self._trial = None
             release_config(self.reader.fitted())  # the trial saved the config, or went back
-            if self.link.session.connected and not self.link.described:
-                self._discover()  # not during the trial: its config code is still loaded
+            if self.link.session.connected:  # the new link, kept (a link gone back to reconnects)
+                self._discover()  # not during the trial: its config code was still loaded
         self._safety(now)
         self.reader.poll()
         if self.dispatcher.job is not None and self._pass is None:  # a job (calibration, OTA) has the buses
@@ -422,7 +422,6 @@ class Node:
         # Home Assistant takes a config it already has as a no-op.
         if session.publish(topic, ha_discovery.payload(self), True, 0):
             self._discovered = topic
-            link.described = True
         del ha_discovery
         unload("firmware.ha_discovery", "text_payload")
 
