@@ -4,6 +4,10 @@
 #                                and module-level objects; nested imports not included)
 #   HEAP phase <label> <bytes>   heap in use (after a collection) at a point of the boot
 #                                or after a number of readings
+#   HEAP resident <names>        the modules loaded at the last marked reading (comma-separated)
+#   HEAP object <depth> <class> <bytes>  heap an object of one of OBJECTS holds once made
+#                                (the objects it makes included; depth: how many of them
+#                                it is made inside)
 # plus micropython.mem_info() and qstr_info() at those readings, and bench_node's FROM
 # line. Each figure is gc.mem_alloc() after gc.collect(), so the marks cost time: a
 # profile, not a benchmark of speed.
@@ -18,6 +22,13 @@ import bench_node  # the stub modules it imports: the share, as bench_node count
 from virtual_node import OPTIONS, make_chip
 
 READINGS_MARKED = (1, 2, 10, 100, 1000, 2000)
+# (module, class) of the long-lived objects a node is made of, measured when first made
+OBJECTS = (("firmware.node", "Node"), ("firmware.console", "Console"), ("firmware.sensors.reader", "SensorReader"),
+           ("firmware.relays", "RelayBank"), ("firmware.alerts", "Alerts"), ("firmware.commands", "Dispatcher"),
+           ("firmware.commands", "Answered"), ("firmware.clock", "Clock"), ("outbox", "Outbox"),
+           ("firmware.link", "Link"), ("firmware.session", "Session"), ("mqtt_client", "MQTTClient"),
+           ("ringbuf", "RingBuffer"), ("firmware.wifi", "WifiLink"), ("firmware.heap", "Heap"),
+           ("flashlog", "FlashLog"), ("bootguard", "BootGuard"))
 _import = builtins.__import__
 _nested = []  # bytes taken by the imports inside the one being measured, per level
 _named = set()  # modules already given their figure (by the inner import that loaded them)
@@ -53,6 +64,30 @@ def measured_import(name, *args):
                 print("HEAP module %s %d" % ("+".join(sorted(new)), grown - inner))
 
 
+_depth = [0]
+
+
+def measure_objects():
+    """Wrap the constructors of OBJECTS (the modules already imported) to print their heap."""
+    for module_name, class_name in OBJECTS:
+        __import__(module_name)
+        cls = getattr(sys.modules[module_name], class_name)
+        cls.__init__ = _measured(class_name, cls.__init__)
+
+
+def _measured(name, init):
+    def measured_init(self, *args, **kwargs):
+        before = held()
+        _depth[0] += 1
+        try:
+            init(self, *args, **kwargs)
+        finally:
+            _depth[0] -= 1
+        print("HEAP object %d %s %d" % (_depth[0], name, held() - before))
+
+    return measured_init
+
+
 def main():
     root, ssid, password = sys.argv[1], sys.argv[2], sys.argv[3]
     options = dict(OPTIONS)
@@ -82,6 +117,7 @@ def main():
                 phase("after %d readings" % node.seq)
                 micropython.mem_info()
                 micropython.qstr_info()
+                print("HEAP resident %s" % ",".join(sorted(sys.modules)))
         return False
 
     def marked_run(node, until=None):
@@ -92,6 +128,7 @@ def main():
     from firmware import startup
 
     phase("imports done")
+    measure_objects()
     micropython.qstr_info()
     bench_node.print_origins(startup)
     startup.run(root)
