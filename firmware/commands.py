@@ -19,7 +19,10 @@ from micropython import const
 
 ALIASES = (("send_now", "read"), ("calibrate_sensor", "calibrate"), ("reboot", "restart"),
            ("ota_update", "ota"))
-# Commands of firmware/rare_commands.py.
+# The do_ methods below, and the commands of firmware/rare_commands.py. A name is looked
+# up as an attribute only once it is known to be one of these: MicroPython interns every
+# name getattr() is given, for good, so a stream of made-up commands would fill the heap.
+_COMMON = const(("read", "ping", "status", "set_interval", "restart", "relay"))
 _RARE = const(("config", "reset_config", "calibrate", "ota", "get_config", "pump_water", "set_pump"))
 _RARE_MODULE = const("firmware.rare_commands")
 # Answered commands remembered for redeliveries (seldom older than a few commands): the
@@ -208,15 +211,14 @@ class Dispatcher:
 
     def _run(self, command_id, command, params, dialect):
         rare = command in _RARE
-        handler = getattr(self, "do_" + command, None)
-        if handler is None and not rare:  # the unknown name is not echoed in "command": it may not be valid text
+        if not rare and command not in _COMMON:  # the unknown name is not echoed in "command": it may not be valid text
             return self._answer(command_id, None, dialect, False, None, "unknown command %s" % shown(command))
         try:
             if rare:
                 handler = getattr(__import__(_RARE_MODULE, None, None, ("config",), 0), command)
                 result = handler(self.node, params)
             else:
-                result = handler(params)
+                result = getattr(self, "do_" + command)(params)
         except (CommandError, Refused) as exc:
             return self._answer(command_id, command, dialect, False, None, str(exc))
         except ConfigError as exc:

@@ -1,5 +1,6 @@
 # Commands through the real node on the stubs, every dialect; the MQTT session is a
 # recorder (the broker-in-the-loop tests are in host_tests/host/test_node_mqtt.py).
+import gc
 import json
 
 from firmware import config
@@ -94,6 +95,27 @@ def test_bad_input_is_refused_with_a_reason_and_moves_nothing():
         answer = send(node, payload)
         assert answer["success"] is False and reason in answer["error"], (payload, answer)
     assert {level for _, level in chip.writes(26) + chip.writes(25)} == {0}  # never on
+
+
+def test_made_up_command_names_leave_nothing_behind_in_the_heap():
+    # MicroPython interns a name given to getattr() for good: a command name must not
+    # reach it unless it is one the node has, or a stream of made-up ones fills the heap.
+    _, node = make_node()
+    session = node.link.session
+
+    def held():
+        gc.collect()
+        return gc.mem_alloc() if hasattr(gc, "mem_alloc") else 0
+
+    send(node, {"command": "launch"})
+    del session.sent[:], session.texts[:]  # the recorder's, not the node's
+    before = held()
+    for n in range(200):
+        answer = send(node, {"command": "launch-%d-%s" % (n, "x" * 40)})
+        assert answer["error"].startswith("unknown command")
+        del session.sent[:], session.texts[:]
+    grown = held() - before
+    assert grown < 4096, grown  # 200 names of ~50 characters interned: ~12 KiB
 
 
 def test_interlock_refusal_names_the_rule():
