@@ -44,6 +44,10 @@ def unload(*names):
             delattr(parent, attr)  # the package's attribute would keep the module alive
 
 
+# Config keys never shown (get_config and the technician's console leave them out); kept
+# in secrets.json.
+HIDDEN_KEYS = ("wifi.password", "mqtt.password", "signing.key")
+
 # What reading, checking or changing a config loads: a running node unloads it once done.
 CONFIG_CODE = ("firmware.link_trial", "firmware.reconfig", "firmware.config", "firmware.schema",
                "firmware.defaults")

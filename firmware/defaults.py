@@ -5,7 +5,7 @@
 # The defaults are constants, tuples of (key, value) pairs for an object: frozen into an
 # image they stay in flash, and checking or saving a config walks them as they are,
 # without building a dict of them (tree() builds one when a whole config is wanted).
-from firmware import sensors
+from firmware import HIDDEN_KEYS, sensors
 
 DEFAULTS = (
     ("device_id", ""),  # empty: "node-" + the MAC in hex
@@ -96,8 +96,7 @@ NAMED = ("relays", "interlocks", "relay_groups", "alerts", "trims")
 # Kept in secrets.json, never sent off the device, kept by reset_config.
 SECRET_KEYS = ("wifi.ssid", "wifi.password", "mqtt.host", "mqtt.port", "mqtt.user",
                "mqtt.password", "mqtt.tls", "mqtt.ca", "signing.key")
-# Of those, the ones never shown (get_config leaves them out).
-HIDDEN_KEYS = ("wifi.password", "mqtt.password", "signing.key")
+# Of those, the ones never shown: firmware.HIDDEN_KEYS.
 
 MISSING = ("missing",)  # child() of a key a template does not have
 

@@ -20,6 +20,7 @@ from firmware.relays import RelayBank
 from firmware.sensors import HOLDS
 from firmware.sensors.reader import SensorReader
 from jsontext import dumps as json_text
+from jsontext import pieces as json_pieces
 from micropython import const
 from outbox import DEFAULT_PATH as OUTBOX_PATH
 from outbox import Outbox
@@ -350,13 +351,16 @@ class Node:
             return  # this backend takes no answers (the log has refusals)
         payload = messages.response(link.profile, answer, dialect, self.cfg["farm_id"])
         if answer["command"] == "get_config":
-            # A whole config: streamed to the socket as it is encoded, never one ~2 KB
-            # string (the block a fragmented heap lacks first).
-            from json_payload import JsonPayload
+            # A whole config: streamed to the socket as it is written, never one ~2 KB
+            # string (the block a fragmented heap lacks first), nor a copy of the config
+            # (its response is the node's own, with its secrets omitted). Held for its
+            # PUBACK, it holds no more than that; sent again after a reconnect, it says
+            # what the config is then.
+            from text_payload import TextPayload
 
-            link.session.publish(topic, JsonPayload(payload), False, 1)
-            del JsonPayload
-            unload("json_payload")  # what is in flight keeps its class
+            link.session.publish(topic, TextPayload(lambda: json_pieces(payload)), False, 1)
+            del TextPayload
+            unload("text_payload")  # what is in flight keeps its class
         else:
             link.session.publish(topic, json.dumps(payload), False, 1)
 

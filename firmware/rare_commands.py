@@ -2,13 +2,14 @@
 # one command and unloaded after (after its job ends, for those that take time), so
 # that their code is not in the heap the rest of the time. Each is f(node, params) and
 # returns the answer's response, or steps to run over the loop (lib/coop).
-from firmware import unload
+from firmware import HIDDEN_KEYS, unload
 from firmware.commands import MAX_DURATION_S
 
 # What these commands import, unloaded with this module when the command is done.
 LOADS = ("firmware.config_message", "firmware.calibration", "ota_fetch", "httpget", "ota")
 from firmware.errors import CommandError
 from firmware.params import number, state
+from jsontext import Omitting
 
 
 def config(node, params):
@@ -23,12 +24,9 @@ def reset_config(node, params):
 
 
 def get_config(node, params):
-    from firmware.defaults import public
-
-    try:
-        return public(node.cfg)
-    finally:
-        unload("firmware.defaults")
+    # The node's own config, written as it is sent (node.send_response): no copy of it
+    # is made, and no string of it.
+    return Omitting(node.cfg, HIDDEN_KEYS)
 
 
 def calibrate(node, params):

@@ -145,7 +145,7 @@ class Session:
 
     def publish(self, topic, payload, retain=False, qos=1):
         """Send now if connected; returns False (nothing queued) when not. payload: text,
-        or a JsonPayload (lib/mqtt), which our client streams as it encodes it."""
+        or a TextPayload (lib/mqtt), which our client streams as it is written."""
         if not self.connected:
             return False
         if not self._ours and hasattr(payload, "text"):

@@ -83,8 +83,7 @@ def _save(tech, patch, what=None):
 def _show(tech, key):
     """The config as 'dotted.key = value' lines, or the part under key; a secret only
     says whether it is set."""
-    from firmware import config
-    from firmware.defaults import HIDDEN_KEYS
+    from firmware import HIDDEN_KEYS, config
 
     cfg, problems = config.load(tech.root)
     lines = []

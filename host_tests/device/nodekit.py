@@ -30,7 +30,7 @@ class RecordingSession:
         sleep_ms(min(ms, 2))
 
     def publish(self, topic, payload, retain=False, qos=1):
-        if hasattr(payload, "text"):  # a JsonPayload (a large answer, streamed by the real client)
+        if hasattr(payload, "text"):  # a TextPayload (a large answer, streamed by the real client)
             payload = payload.text()
         self.texts.append((topic, payload))
         self.sent.append((topic, json.loads(payload) if payload else None))  # b"": a retained one removed

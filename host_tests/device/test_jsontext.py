@@ -1,7 +1,7 @@
 # lib/jsontext: JSON as json.dumps writes it, floats without a double's binary noise.
 import json
 
-from jsontext import _dumps, dumps
+from jsontext import Omitting, _dumps, dumps, pieces
 from nodekit import make_node
 
 
@@ -26,3 +26,15 @@ def test_the_nodes_telemetry_carries_its_values_at_their_resolution():
     topic, text = node.link.session.texts[-1]
     assert topic.endswith("/telemetry")
     assert '"humidity": 70.9,' in text and '"wind_speed": 8.8' in text and '"temp": 21.3' in text, text
+
+
+def test_pieces_write_the_same_text_and_omit_what_they_are_told_without_a_copy():
+    value = {"a": [70.9, 3.0, None, True], "wifi": {"ssid": "farm", "password": "x"}, "n": {"k": {"deep": 1}},
+             "e": {}, "t": (1, "two")}
+    assert "".join(pieces(value)) == dumps(value)
+    cfg = {"wifi": {"ssid": "farm", "password": "secret"}, "mqtt": {"host": "h", "password": "p", "port": 1},
+           "password": "top level, not under wifi: kept"}
+    text = "".join(pieces({"command": "get_config", "response": Omitting(cfg, ("wifi.password", "mqtt.password"))}))
+    assert json.loads(text) == {"command": "get_config", "response": {
+        "wifi": {"ssid": "farm"}, "mqtt": {"host": "h", "port": 1}, "password": "top level, not under wifi: kept"}}
+    assert cfg["wifi"]["password"] == "secret"  # left as it was

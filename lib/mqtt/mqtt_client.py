@@ -3,7 +3,7 @@
 # unacknowledged publishes kept and resent (DUP) after a reconnect; keepalive pings
 # and detection of a dead (half-open) connection; packets split across reads; no copy
 # of a large payload on its way out (see _send_publish), and payloads streamed as they
-# are encoded (json_payload.JsonPayload). Runs on MicroPython (ESP32, unix port) and CPython.
+# are written (text_payload.TextPayload). Runs on MicroPython (ESP32, unix port) and CPython.
 import select
 import socket
 
@@ -51,7 +51,7 @@ def _encode(value):
 def _payload(msg):
     """msg's bytes, without a copy where the port allows it (a MicroPython str is a
     buffer of its UTF-8 bytes; CPython encodes). A payload object (one with write_to,
-    such as json_payload.JsonPayload) stays as it is."""
+    such as text_payload.TextPayload) stays as it is."""
     if type(msg) is str:
         try:
             return memoryview(msg)
@@ -172,7 +172,7 @@ class MQTTClient:
             self._ping_sent = ticks_ms()
 
     def publish(self, topic, msg, retain=False, qos=0):
-        """Send a message (str, bytes, or a payload object such as a JsonPayload). QoS 1
+        """Send a message (str, bytes, or a payload object such as a TextPayload). QoS 1
         returns its packet id at once; the PUBACK is handled by check_msg(), and the
         message is kept until then (resent after a reconnect)."""
         topic = _encode(topic)
