@@ -1,6 +1,7 @@
 """32-bit MicroPython unix ports for the heap benchmarks, built from a MicroPython source
 tree (MICROPYTHON_SRC: upstream micropython with its submodules) and cached outside the
-repo, in ~/.cache/farmnode/micropython32/<version>-<commit>/ ($XDG_CACHE_HOME is honoured):
+repo, in ~/.cache/farmnode/micropython32/<version>-<commit>-<hash of MAKE_FLAGS>/
+($XDG_CACHE_HOME is honoured; make does not rebuild for other flags, a new folder does):
 
   standard  the unix port as upstream builds it: firmware/, lib/ and the stubs are loaded
             as .mpy files;
@@ -9,7 +10,8 @@ repo, in ~/.cache/farmnode/micropython32/<version>-<commit>/ ($XDG_CACHE_HOME is
   frozen    the stubs frozen, and firmware/ and lib/ through the repo's manifest.py.
 
 A 32-bit port has an ESP32's pointers, object headers and GC blocks (half the 64-bit
-port's). Each is `make -C ports/unix BUILD=<cache>/<kind> MICROPY_PY_FFI=0 CC="gcc -m32"`,
+port's), and its single-precision floats. Each is `make -C ports/unix BUILD=<cache>/<kind>
+MICROPY_PY_FFI=0 CC="gcc -m32" CFLAGS_EXTRA=-DMICROPY_FLOAT_IMPL=MICROPY_FLOAT_IMPL_FLOAT`,
 with mpy-cross built into the cache first; stock and frozen hold this checkout's code, so
 their folders are this checkout's (<kind>-<hash of its path>): two checkouts benchmarked
 at once do not rebuild each other's binaries. The build folders stay, so a later run
@@ -38,7 +40,11 @@ FROZEN = {"standard": (), "stock": ("stubs",), "frozen": ("stubs", "firmware", "
 MANIFEST = ROOT / "manifest.py"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "farmnode" / "micropython32"
 JOBS = 2  # one build at a time, two compilers
-MAKE_FLAGS = ["MICROPY_PY_FFI=0", "CC=gcc -m32"]
+# Floats as an ESP32's: single precision (ports/esp32 sets MICROPY_FLOAT_IMPL_FLOAT; the
+# unix port's default is double). Beside their size, it decides the code a node runs:
+# json.dumps writes single-precision floats clean, where a double's repr shows binary
+# noise and lib/jsontext writes them in Python instead (more heap, more time).
+MAKE_FLAGS = ["MICROPY_PY_FFI=0", "CC=gcc -m32", "CFLAGS_EXTRA=-DMICROPY_FLOAT_IMPL=MICROPY_FLOAT_IMPL_FLOAT"]
 GET_SOURCE = ("get a MicroPython source tree with `git clone --recursive https://github.com/micropython/micropython` "
               "and give it: `make bench MICROPYTHON_SRC=/path/to/micropython`")
 # Submodules the unix port builds from, each with a file that is there once it is checked out.
@@ -166,7 +172,7 @@ def build(src=None, kinds=KINDS):
     missing."""
     tree = source_tree(src or os.environ.get("MICROPYTHON_SRC"))
     check_compiler()
-    folder = CACHE / cache_key(tree)
+    folder = CACHE / ("%s-%s" % (cache_key(tree), hashlib.sha256(" ".join(MAKE_FLAGS).encode()).hexdigest()[:8]))
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another bench building the same ports waits here
