@@ -248,7 +248,8 @@ def profile(build, workdir, cycles=CYCLES, reconnects=RECONNECTS, heap_kib=HIGH_
     """Where the heap goes: the firmware's run under heap_profile.py. {"passed", "reason",
     "modules": [(module, bytes)] largest first, "phases": [(label, bytes in use)],
     "resident": [modules loaded at the last marked reading], "objects": [(depth, class, bytes)]
-    in the order they were made, "mem_info": [lines]}."""
+    in the order they were made, "peaks": [(bytes in use, readings, job running, inflight)]
+    each higher than the one before, "mem_info": [lines]}."""
     with Mosquitto(Path(workdir) / "broker-profile", persistence=False) as broker:
         traffic = Traffic(broker, TOPICS["firmware"])
         try:
@@ -256,13 +257,15 @@ def profile(build, workdir, cycles=CYCLES, reconnects=RECONNECTS, heap_kib=HIGH_
                                       module="heap_profile")
         finally:
             traffic.close()
-    modules, phases, mem_info, resident, objects = [], [], [], [], []
+    modules, phases, mem_info, resident, objects, peaks = [], [], [], [], [], []
     for line in result["heap_lines"]:
         words = line.split()
         if line.startswith("HEAP module "):
             modules.append((words[2], int(words[3])))
         elif line.startswith("HEAP phase "):
             phases.append((" ".join(words[2:-1]), int(words[-1])))
+        elif line.startswith("HEAP peak "):
+            peaks.append((int(words[2]), int(words[3]), words[4] == "1", int(words[5])))
         elif line.startswith("HEAP object "):
             objects.append((int(words[2]), words[3], int(words[4])))
         elif line.startswith("HEAP resident "):
@@ -271,7 +274,7 @@ def profile(build, workdir, cycles=CYCLES, reconnects=RECONNECTS, heap_kib=HIGH_
             mem_info.append(line.strip())
     modules.sort(key=lambda item: -item[1])
     return {"passed": result["passed"], "reason": result["reason"], "modules": modules, "phases": phases,
-            "resident": resident, "objects": objects, "mem_info": mem_info}
+            "resident": resident, "objects": objects, "peaks": peaks, "mem_info": mem_info}
 
 
 def main():

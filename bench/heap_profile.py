@@ -4,6 +4,11 @@
 #                                and module-level objects; nested imports not included)
 #   HEAP phase <label> <bytes>   heap in use (after a collection) at a point of the boot
 #                                or after a number of readings
+#   HEAP peak <bytes> <seq> <job> <inflight>  each new highest heap in use between two turns
+#                                of the loop (after a collection): the readings so far, whether
+#                                a command's job (an OTA) was running, the QoS 1 messages
+#                                awaiting PUBACK. What a turn allocates and frees inside it
+#                                is not seen: the floor stands above these.
 #   HEAP resident <names>        the modules loaded at the last marked reading (comma-separated)
 #   HEAP object <depth> <class> <bytes>  heap an object of one of OBJECTS holds once made
 #                                (the objects it makes included; depth: how many of them
@@ -110,7 +115,14 @@ def main():
     run_node = Node.run
     last_seq = [None]
 
+    peak = [0]
+
     def watched(node):
+        used = held()  # every turn: a profile's pace, not a node's
+        if used > peak[0]:
+            peak[0] = used
+            print("HEAP peak %d %d %d %d" % (used, node.seq, node.dispatcher.job is not None,
+                                              len(getattr(node.link.session.client, "inflight", ()))))
         if node.seq != last_seq[0]:
             last_seq[0] = node.seq
             if node.seq in READINGS_MARKED:
