@@ -8,6 +8,7 @@ from ota import Swap
 update = Swap().boot()
 del Swap
 sys.modules.pop("ota")  # not needed while the application runs: its heap comes back
+sys.modules.pop("ota_files")
 try:
     from firmware import startup
 

@@ -73,6 +73,7 @@ def main():
 
     update = Swap(root).boot()
     sys.modules.pop("ota")
+    sys.modules.pop("ota_files")
     from firmware import startup
 
     print_origins(startup)

@@ -16,15 +16,18 @@ gc.collect()
 TECHNICIAN_WATCHDOG_S = 1800
 
 
-def run(cfg, problems, root="", guard=None, flash_log=None, host=None):
+def run(cfg, problems, root="", boot=None, host=None):
     """Run the node until it is stopped by Ctrl-C; then the device is in maintenance
-    (the returned object keeps its status) with the REPL free. host: a simulator's
-    hooks (firmware/startup.py); with host["turns"] the node is returned, not run."""
+    (the returned object keeps its status) with the REPL free. boot: what the boot made
+    for the node ("boot_guard", "flash_log": see firmware/node.py), moved out of it
+    into the node's hardware: the caller keeps no reference. host: a simulator's hooks
+    (firmware/startup.py); with host["turns"] the node is returned, not run."""
     from firmware import board
 
     hw, setup_problems = board.build(cfg)
-    hw["boot_guard"] = guard
-    hw["flash_log"] = flash_log
+    while boot:
+        key, value = boot.popitem()
+        hw[key] = value
     hw["watchdog"] = board.watchdog(cfg["watchdog_s"])
     del board
     unload("firmware.board")

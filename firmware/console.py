@@ -1,10 +1,12 @@
 # A console: each line stamped with the uptime, printed (the serial REPL's output) and/or
 # kept (the last lines, in a buffer allocated once: lib/textring); rare events also go to
 # the flash log, which survives a reset.
+from firmware import unload
 
 
 class Console:
-    """uptime_s(): seconds since boot; flash_log: a FlashLog or None; echo: what prints
+    """uptime_s(): seconds since boot; flash_log: the path of the flash log (lib/flashlog,
+    loaded for each rare event and let go after), or None; echo: what prints
     a line (print; a simulator's sink; None: not printed);
     keep: bytes of the last lines kept for lines() (0: none). A running node prints
     (nothing else could read them: the loop holds the REPL); maintenance keeps them
@@ -34,7 +36,11 @@ class Console:
 
     def to_flash(self, text):
         if self.flash_log is not None:
-            self.flash_log.write(text)
+            from flashlog import FlashLog
+
+            FlashLog(self.flash_log).write(text)
+            del FlashLog
+            unload("flashlog")
 
     def lines(self):
         return self._ring.lines() if self._ring is not None else []

@@ -48,7 +48,8 @@ def _automatic_rule(reason):
 
 class Node:
     """hw: what the board built: wlan, mac, reset_cause, sensors (drivers), relays,
-    ntptime, reset; optional: watchdog, boot_guard, flash_log, console_keep (bytes of
+    ntptime, reset; optional: watchdog, boot_guard (let go once the broker is reached),
+    flash_log (the flash log's path: firmware/console.py), console_keep (bytes of
     console lines kept, for tests), and what a simulator running several nodes in one
     process hands in instead of the chip's own (firmware/startup.py, host): heap (a Heap:
     when to collect, the free heap), idle(ms) (how the loop waits: Session.wait on a
@@ -386,9 +387,11 @@ class Node:
     def _on_connected(self):
         """Each time the broker is reached: this boot is healthy (no safe mode on the
         next), and an update on trial has proven itself."""
-        guard = self._hw.get("boot_guard")
-        if guard is not None:
+        guard = self._hw.pop("boot_guard", None)
+        if guard is not None:  # once: the count is 0 now, and its code can go
             guard.healthy()
+            del guard
+            unload("bootguard")
         if self._trial is None:  # a link on trial is described once it is kept (step)
             self._discover()
         if not (exists(in_root(self.root, "ota-files/trial.json"))
@@ -402,7 +405,7 @@ class Node:
             self.log("ota: %s reached the broker, kept" % version)
         report = swap.take_report()
         del Swap, swap
-        unload("ota")
+        unload("ota", "ota_files")
         if report is not None:
             self.notice("info" if report["result"] == "updated" else "warning", "ota",
                         "ota: %s %s" % (report["result"], report["version"]))

@@ -6,7 +6,7 @@ from firmware import HIDDEN_KEYS, unload
 from firmware.commands import MAX_DURATION_S
 
 # What these commands import, unloaded with this module when the command is done.
-LOADS = ("firmware.config_message", "firmware.calibration", "ota_fetch", "httpget", "ota")
+LOADS = ("firmware.config_message", "firmware.calibration", "ota_fetch", "httpget", "ota_files")
 from firmware.errors import CommandError
 from firmware.params import number, state
 from jsontext import Omitting

@@ -2,11 +2,11 @@
 # application, or maintenance (safe mode) when the BOOT button is held at reset or the
 # last boots failed before reaching the broker.
 # firmware.board is imported where it is used, not kept: the application unloads it
-# once the board is set up.
+# once the board is set up. What this boot made for itself (the boot guard, the flash
+# log) is handed over, not kept here: run() stays on the stack under the node's loop.
 import gc
 
-from firmware import in_root, release_config
-from flashlog import DEFAULT_PATH, FlashLog
+from firmware import in_root, release_config, unload
 
 FAILED_BOOTS_LIMIT = 3
 # During the boot, a collection after every this many bytes allocated: the garbage of
@@ -22,8 +22,16 @@ def collect_often():
         gc.threshold(COLLECT_EVERY_BYTES)
 
 
+def flash_log_path(root=""):
+    from flashlog import DEFAULT_PATH
+
+    return in_root(root, DEFAULT_PATH)
+
+
 def flash_log(root=""):
-    return FlashLog(in_root(root, DEFAULT_PATH))
+    from flashlog import FlashLog
+
+    return FlashLog(flash_log_path(root))
 
 
 def load_config(root):
@@ -82,6 +90,11 @@ def run(root="", update=None, host=None):
         retry_s = 0 if reason == "boot button held" else cfg["safe_mode"]["retry_s"]
         return Maintenance(cfg, network.WLAN(network.STA_IF), "safe mode: " + reason, guard, log,
                            retry_s, host).start()
+    # The node takes the guard (and lets it go once healthy) and writes its rare events
+    # to the flash log loading lib/flashlog for each: neither module stays for them here.
+    boot = {"boot_guard": guard, "flash_log": flash_log_path(root)}
+    del guard, log
+    unload("flashlog")
     from firmware import app
 
-    return app.run(cfg, problems, root, guard, log, host)
+    return app.run(cfg, problems, root, boot, host)

@@ -5,7 +5,8 @@ import json
 import os
 
 from atomicfile import exists
-from ota import MANIFEST, Swap, make_dirs
+from ota import Swap
+from ota_files import MANIFEST, make_dirs
 from testkit import read_text, tmpdir, write_text
 
 

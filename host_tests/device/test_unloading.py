@@ -5,7 +5,8 @@ import sys
 
 from firmware import release_config, startup, unload
 from nodekit import make_node, send
-from testkit import tmpdir, write_text
+from simchip import new_chip
+from testkit import read_text, tmpdir, write_text
 
 CONFIG_CODE = ("firmware.config", "firmware.schema", "firmware.defaults", "firmware.reconfig")
 
@@ -40,11 +41,13 @@ def test_rare_commands_are_unloaded_and_their_errors_still_answered():
         answer = send(node, {"command_id": "g%d" % n, "command": "get_config"})
         assert answer["success"] and "password" not in answer["response"]["mqtt"]
         assert loaded("firmware.rare_commands", *CONFIG_CODE) == []
+    update_code = ("firmware.rare_commands", "ota_fetch", "httpget", "ota_files", "ota")
+    before = loaded(*update_code)  # another test module of this process may hold lib/ota's
     send(node, {"command_id": "o1", "command": "ota",
                 "parameters": {"url": "http://127.0.0.1:1/m.json", "sha256": "0" * 64}})
     while node.dispatcher.job is not None:  # the download fails: nothing listens there
         node.dispatcher.step_job()
-    assert loaded("firmware.rare_commands", "ota_fetch", "httpget", "ota") == []
+    assert loaded(*update_code) == before
 
 
 def test_startup_reads_the_config_and_lets_its_code_go():
@@ -53,3 +56,20 @@ def test_startup_reads_the_config_and_lets_its_code_go():
     cfg, problems = startup.load_config(root)
     assert cfg["interval_s"] == 30 and problems == []
     assert loaded(*CONFIG_CODE) == []
+
+
+def test_a_node_keeps_no_boot_code_once_it_reached_its_broker():
+    # startup.run stays on the stack under the node's loop: what it made for the boot
+    # (the boot guard, the flash log) goes to the node, which lets each go when done.
+    root = tmpdir()
+    write_text(root + "/config.json", json.dumps({"device_id": "n1"}))
+    new_chip()
+    node = startup.run(root, host={"turns": True})
+    assert loaded("flashlog") == []  # the boot line is on flash, its code let go
+    assert "boot: reset cause" in read_text(root + "/log.txt")
+    node._on_connected()  # the broker reached: this boot is healthy
+    assert loaded("bootguard") == [] and "boot_guard" not in node._hw
+    node.log.event("relay irrigation off: max_on_s")  # a rare event: lib/flashlog for its line
+    assert read_text(root + "/log.txt").rstrip().endswith("relay irrigation off: max_on_s")
+    assert loaded("flashlog") == []
+    node.shutdown("test")

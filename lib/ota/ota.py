@@ -9,51 +9,7 @@ import json
 import os
 
 from atomicfile import exists, write_atomic
-
-# Not a valid module name: a folder named like a module ("ota") would shadow it on sys.path.
-DIR = "ota-files"
-STAGED = DIR + "/new"
-MANIFEST = STAGED + "/manifest.json"
-_OLD = DIR + "/old"
-_TRIAL = DIR + "/trial.json"
-_REPORT = DIR + "/report.json"
-
-
-def join(root, path):
-    return root.rstrip("/") + "/" + path if root else path
-
-
-def is_dir(path):
-    try:
-        return os.stat(path)[0] & 0x4000 != 0
-    except OSError:
-        return False
-
-
-def make_dirs(path):
-    """Every folder above path (a file's path)."""
-    end = path.find("/", 1)
-    while end > 0:
-        if not is_dir(path[:end]):
-            os.mkdir(path[:end])
-        end = path.find("/", end + 1)
-
-
-def remove_tree(path):
-    if is_dir(path):
-        for name in os.listdir(path):
-            remove_tree(path + "/" + name)
-        os.rmdir(path)
-    elif exists(path):
-        os.remove(path)
-
-
-def read_json(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
+from ota_files import MANIFEST, OLD, REPORT, STAGED, TRIAL, join, make_dirs, read_json, remove_tree
 
 
 class Swap:
@@ -68,7 +24,7 @@ class Swap:
     def boot(self):
         """At every boot, before the application is imported: swap in a staged update,
         count a boot on trial, or roll back. Returns what happened, or None."""
-        trial = read_json(self._p(_TRIAL))
+        trial = read_json(self._p(TRIAL))
         if trial is None:
             staged = read_json(self._p(MANIFEST))
             if staged is None:
@@ -93,7 +49,7 @@ class Swap:
         return "rolled_back"
 
     def _journal(self, trial):
-        write_atomic(self._p(_TRIAL), json.dumps(trial))
+        write_atomic(self._p(TRIAL), json.dumps(trial))
 
     def _swap_in(self, files):
         for path in files:
@@ -102,7 +58,7 @@ class Swap:
                 continue  # moved before a reset
             here = self._p(path)
             if exists(here):
-                old = self._p(_OLD + "/" + path)
+                old = self._p(OLD + "/" + path)
                 make_dirs(old)
                 os.rename(here, old)
             make_dirs(here)
@@ -111,7 +67,7 @@ class Swap:
     def _roll_back(self, trial):
         for path in trial["files"]:
             here = self._p(path)
-            old = self._p(_OLD + "/" + path)
+            old = self._p(OLD + "/" + path)
             if exists(old):
                 if exists(here):
                     os.remove(here)
@@ -123,15 +79,15 @@ class Swap:
                   % (trial["version"], self.max_boots))
 
     def _finish(self, trial, result):
-        remove_tree(self._p(_OLD))
+        remove_tree(self._p(OLD))
         remove_tree(self._p(STAGED))
-        write_atomic(self._p(_REPORT), json.dumps({"result": result, "version": trial["version"]}))
-        os.remove(self._p(_TRIAL))
+        write_atomic(self._p(REPORT), json.dumps({"result": result, "version": trial["version"]}))
+        os.remove(self._p(TRIAL))
 
     def confirm(self):
         """The application reached its server: keep the update on trial, if any.
         Returns its version, or None when there was none."""
-        trial = read_json(self._p(_TRIAL))
+        trial = read_json(self._p(TRIAL))
         if trial is None or trial["state"] != "trial":
             return None
         self._finish(trial, "updated")
@@ -139,11 +95,11 @@ class Swap:
 
     def take_report(self):
         """What the last update came to ({"result", "version"}), once; None if nothing new."""
-        report = read_json(self._p(_REPORT))
+        report = read_json(self._p(REPORT))
         if report is not None:
-            os.remove(self._p(_REPORT))
+            os.remove(self._p(REPORT))
         return report
 
     def on_trial(self):
-        trial = read_json(self._p(_TRIAL))
+        trial = read_json(self._p(TRIAL))
         return trial is not None and trial["state"] == "trial"

@@ -13,7 +13,7 @@ from hashlib import sha256 as new_sha256
 from atomicfile import exists, write_atomic
 from httpget import HttpError, get_steps, join as url_join
 from micropython import const
-from ota import MANIFEST, STAGED, join, make_dirs, remove_tree
+from ota_files import MANIFEST, STAGED, join, make_dirs, remove_tree
 
 _MANIFEST_MAX = const(8192)
 _BUF_SIZE = const(512)

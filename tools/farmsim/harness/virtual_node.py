@@ -66,6 +66,7 @@ def main():
 
     update = Swap(root).boot()  # as main.py does, before the application is imported
     sys.modules.pop("ota")
+    sys.modules.pop("ota_files")
     from firmware import config, startup
 
     cfg, _ = config.load(root)
