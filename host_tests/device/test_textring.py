@@ -1,5 +1,6 @@
 # lib/textring and the node's console: the last lines of a log in one buffer.
 from firmware.console import Console
+from testkit import read_text, tmpdir
 from textring import TextRing
 
 
@@ -26,15 +27,10 @@ def test_a_line_longer_than_the_ring_keeps_its_end_and_clear_empties_it():
 
 
 def test_the_console_stamps_keeps_and_sends_events_to_flash():
-    flashed = []
-
-    class Flash:
-        def write(self, text):
-            flashed.append(text)
-
-    console = Console(lambda: 42, Flash(), echo=None, keep=256)
+    path = tmpdir() + "/log.txt"
+    console = Console(lambda: 42, path, echo=None, keep=256)
     console("hello")
     console.event("failsafe")
     assert console.lines() == ["[42] hello", "[42] failsafe"]
-    assert flashed == ["failsafe"]
+    assert read_text(path).endswith(" failsafe\n")  # after its date (lib/flashlog)
     assert Console(lambda: 0, echo=None).lines() == []  # nothing kept unless asked
