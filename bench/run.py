@@ -302,6 +302,12 @@ def profile_notes(table, build, workdir, port="64-bit unix port"):
                        % (port, kib(total), top))
     table.notes.append("Heap in use along the profile run (%s, KiB, stubs' share included): %s." % (port, ", ".join(
         "%s %s" % (label, kib(size)) for label, size in result["phases"])))
+    if result["peaks"]:
+        used, readings, job, inflight = result["peaks"][-1]
+        table.notes.append("Highest heap in use between two turns of the loop (%s, KiB, stubs' share included): "
+                           "%s, after %d readings%s, %d messages awaiting PUBACK; steady after the run: %s."
+                           % (port, kib(used), readings, ", during a job (the OTA check)" if job else "", inflight,
+                              kib(result["phases"][-1][1])))
     qstr = [line for line in result["mem_info"] if line.startswith("qstr pool:")]
     if qstr:
         table.notes.append("Interned strings after the run (%s): %s (stubs' included)."

@@ -138,7 +138,10 @@ class Answered:
         self._commands[i] = command
         self._outcomes[i] = _SUCCEEDED if success else _REFUSED
         slot = i % _WHOLE
-        data = text.encode()
+        try:
+            data = memoryview(text)  # MicroPython: the str's own UTF-8 bytes, no copy
+        except TypeError:
+            data = text.encode()  # CPython
         fits = len(data) <= _SLOT
         if fits:
             self._answers[slot * _SLOT:slot * _SLOT + len(data)] = data
@@ -267,9 +270,11 @@ class Dispatcher:
     def _answer(self, command_id, command, dialect, success, response, error, remember=True):
         answer = {"command_id": command_id, "device_id": self.node.link.device_id, "command": command,
                   "success": success, "response": response, "error": error, "ts": self.node.clock.iso()}
+        text = None
         if command_id is not None and remember and command not in _NO_EFFECT:
-            self.answered.remember(command_id, command, success, json.dumps(answer))
-        self.node.send_response(answer, dialect)
+            text = json.dumps(answer)  # kept, and sent as it is where the backend takes it so
+            self.answered.remember(command_id, command, success, text)
+        self.node.send_response(answer, dialect, text)
         if not success:
             self.node.log("command %s refused: %s" % (shown(command), error))
         return answer
@@ -282,7 +287,7 @@ class Dispatcher:
             return False
         command, succeeded, text = kept
         if text is not None:
-            self.node.send_response(json.loads(text), dialect)  # its ts too: when it ran
+            self.node.send_response(json.loads(text), dialect, text)  # its ts too: when it ran
             return True
         self.node.send_response({"command_id": command_id, "device_id": self.node.link.device_id,
                                  "command": command, "success": succeeded, "response": {"repeat": True},

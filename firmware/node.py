@@ -345,7 +345,9 @@ class Node:
         self.publish_alert({"severity": severity, "sensor": None, "value": None, "threshold": None,
                             "rule": rule, "message": message})
 
-    def send_response(self, answer, dialect):
+    def send_response(self, answer, dialect, text=None):
+        """text: the answer as JSON when the caller made it already; sent as it is where
+        the backend takes the answer as it is (one string per answer, not two)."""
         link = self.link
         topic = link.topic("command_response")
         if topic is None:
@@ -363,7 +365,8 @@ class Node:
             del TextPayload
             unload("text_payload")  # what is in flight keeps its class
         else:
-            link.session.publish(topic, json.dumps(payload), False, 1)
+            link.session.publish(topic, text if text is not None and payload is answer else json.dumps(payload),
+                                 False, 1)
 
     def status_info(self):
         return messages.status(self, self.link, "online", {})
