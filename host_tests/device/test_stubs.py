@@ -347,3 +347,19 @@ def test_nvs_keeps_committed_values_on_the_chip():
     nvs.commit()
     buf = bytearray(4)
     assert nvs.get_blob("cal", buf) == 2 and buf[:2] == b"\x01\x02"
+
+
+def test_pin_and_adc_objects_are_static_as_on_an_esp32():
+    # ports/esp32 keeps them in flash: Pin(n) and ADC(pin) give the same object each
+    # time, initialised again, so the heap a benchmark charges the firmware holds none.
+    simchip.new_chip()
+    relay = machine.Pin(26)
+    assert machine.Pin(26, machine.Pin.OUT) is relay and relay.id == 26
+    relay.value(1)
+    assert machine.Pin(26).value() == 1  # the same pin, as it was left
+    adc = machine.ADC(machine.Pin(34), atten=machine.ADC.ATTN_11DB)
+    assert machine.ADC(34) is adc and adc._atten == machine.ADC.ATTN_11DB  # kept when not given
+    assert machine.ADC(34, atten=machine.ADC.ATTN_0DB)._atten == machine.ADC.ATTN_0DB
+    assert machine.Pin(25) is not relay
+    simchip.new_chip()  # another board: its own
+    assert machine.Pin(26) is not relay

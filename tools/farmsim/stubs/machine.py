@@ -61,9 +61,15 @@ class Pin:
     DRIVE_2 = 2
     DRIVE_3 = 3
 
+    def __new__(cls, id, *args, **kwargs):
+        # An ESP32's Pin objects are static, in flash (ports/esp32 machine_pin_obj_table):
+        # Pin(n) is the same object each time, initialised again, and takes no heap.
+        made = _chip().pin(id).pin  # ValueError("invalid pin") for 20, 24, 28-31, >39
+        return made if made is not None else object.__new__(cls)
+
     def __init__(self, id, mode=-1, pull=-1, *, value=None, drive=None, hold=None):
         self.id = id
-        self._state = _chip().pin(id)  # ValueError("invalid pin") for 20, 24, 28-31, >39
+        self._state = _chip().pin(id)
         self._state.pin = self
         self.init(mode, pull, value=value, drive=drive, hold=hold)
 
@@ -135,13 +141,22 @@ class ADC:
     # Full-scale input per attenuation (approximate, ESP32 datasheet).
     _FULL_SCALE_V = (1.1, 1.5, 2.2, 3.1)
 
+    def __new__(cls, pin, *args, **kwargs):
+        # Static on an ESP32 too (ports/esp32 madc_obj): one per pin, no heap.
+        made = _chip().adcs.get(pin.id if isinstance(pin, Pin) else pin)
+        return made if made is not None else object.__new__(cls)
+
     def __init__(self, pin, *, atten=None):
         gpio = pin.id if isinstance(pin, Pin) else pin
         if gpio not in simchip.ADC1_PINS and gpio not in simchip.ADC2_PINS:
             raise ValueError("invalid Pin for ADC")
-        self._gpio = gpio
-        self._atten = ADC.ATTN_0DB if atten is None else atten
-        self._bits = 12
+        if _chip().adcs.get(gpio) is not self:  # made now (again, it keeps its settings)
+            _chip().adcs[gpio] = self
+            self._gpio = gpio
+            self._atten = ADC.ATTN_0DB
+            self._bits = 12
+        if atten is not None:
+            self._atten = atten
 
     def atten(self, atten):
         if atten not in (0, 1, 2, 3):

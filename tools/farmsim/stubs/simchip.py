@@ -65,6 +65,18 @@ def merge_wiring(wiring):
     return out
 
 
+def wired_gpios(wiring):
+    """Every GPIO a wiring uses (sensors, relays, the I2C bus), once each."""
+    gpios = []
+    for key in wiring:
+        specs = wiring[key].values() if key == "relays" else [wiring[key]]
+        for spec in specs:
+            for field in ("pin", "tx", "rx", "de", "scl", "sda"):
+                if type(spec.get(field)) is int and spec[field] not in gpios:
+                    gpios.append(spec[field])
+    return gpios
+
+
 def wiring_from_config(cfg):
     """The wiring a firmware config describes, so the simulated board matches it; a
     partial config (a device's config.json) gives the default wiring where it is silent."""
@@ -440,6 +452,7 @@ class Chip:
         self.wiring = merge_wiring(wiring)
         self.mac = mac
         self.pins = {}
+        self.adcs = {}  # gpio -> its machine.ADC (static on a chip: one per pin)
         self._log = [0] * (3 * LOG_MAX)  # ticks_ms, gpio, level of the latest pin writes
         self._logged = 0
         self.logging = True  # the logs below, for tests (see keep())
