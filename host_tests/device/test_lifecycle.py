@@ -107,20 +107,37 @@ def test_maintenance_says_so_in_its_retained_status_and_will():
     assert will["status"] == "offline" and will["reason"] == "lwt"
 
 
-def test_maintenance_after_a_crash_loop_tries_the_application_again_after_retry_s():
+def _crash_looped_maintenance(retry_s):
     new_chip()
     guard = BootGuard(machine.RTC(), 3)
     for _ in range(4):
         guard.boot()
-    device = Maintenance(_cfg(), __import__("network").WLAN(0), "safe mode", guard, None, retry_s=0)
-    device.serve()  # retry_s 0: never by itself
-    device._retry_at = 0
+    return Maintenance(_cfg(), __import__("network").WLAN(0), "safe mode", guard, None, retry_s=retry_s)
+
+
+def _served_until_reset(device, limit_ms):
+    """ms from the first turn until a turn reset the device, or None within limit_ms."""
+    started = ticks_ms()
     try:
-        device._retry_application()
-        raise AssertionError("no reset")
+        while ticks_diff(ticks_ms(), started) < limit_ms:
+            device.serve()  # as its timer does, every 500 ms on a device
+            sleep_ms(20)
     except machine.ResetRequested:
-        pass
-    assert BootGuard(machine.RTC(), 3).boot() == 2
+        return ticks_diff(ticks_ms(), started)
+    finally:
+        device.stop()
+    return None
+
+
+def test_maintenance_after_a_crash_loop_tries_the_application_again_after_retry_s():
+    waited = _served_until_reset(_crash_looped_maintenance(retry_s=1), 3000)
+    assert waited is not None and 1000 <= waited < 2000, waited  # not before retry_s, soon after
+    assert BootGuard(machine.RTC(), 3).boot() == 2  # one more try: a failure brings safe mode back
+
+
+def test_maintenance_with_retry_s_0_never_tries_the_application_by_itself():
+    assert _served_until_reset(_crash_looped_maintenance(retry_s=0), 1500) is None
+    assert BootGuard(machine.RTC(), 3).boot() == 4  # the count as the crash loop left it
 
 
 class CountingWatchdog:
