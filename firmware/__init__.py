@@ -46,7 +46,7 @@ def unload(*names):
 
 # Config keys never shown (get_config and the technician's console leave them out); kept
 # in secrets.json.
-HIDDEN_KEYS = ("wifi.password", "mqtt.password", "signing.key")
+HIDDEN_KEYS = ("wifi.password", "wifi.networks", "mqtt.password", "signing.key")
 
 # What reading, checking or changing a config loads: a running node unloads it once done.
 CONFIG_CODE = ("firmware.link_trial", "firmware.reconfig", "firmware.config", "firmware.schema",

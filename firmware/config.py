@@ -67,13 +67,22 @@ def _copy(value):
     return value
 
 
+def canonical(data):
+    """data (a config, whole or partial) with its short forms written out: "wifi" as a
+    list of networks is {"ssid": "", "password": "", "networks": that list}."""
+    if type(data) is dict and type(data.get("wifi")) is list:
+        data = dict(data)
+        data["wifi"] = {"ssid": "", "password": "", "networks": data["wifi"]}
+    return data
+
+
 def apply(cfg, patch):
     """The config that results from a partial update, validated as a whole; cfg is
     untouched, and shares with the result what the patch leaves alone (neither is to be
     changed in place after). Raises ConfigError naming every bad key."""
     if type(patch) is not dict:
         raise ConfigError([("config", "must be an object, got %s" % type_name(patch))])
-    return validate(merge(cfg, patch, "", True))
+    return validate(merge(cfg, canonical(patch), "", True))
 
 
 def get(cfg, key):
@@ -133,7 +142,7 @@ def load(root=""):
     for name in (CONFIG_FILE, SECRETS_FILE):
         file = in_root(root, name)
         recover(file)
-        data = _read_json(file, problems)
+        data = canonical(_read_json(file, problems))
         if data is not None:
             cfg = _lay_over(cfg, data, name, problems)
     return cfg, problems

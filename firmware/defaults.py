@@ -13,7 +13,10 @@ DEFAULTS = (
     ("org_id", ""),
     ("profile", "farmnode"),
     ("interval_s", 60),
-    ("wifi", (("ssid", ""), ("password", ""))),
+    # networks: more access points, as {"ssid", "password"} objects (at most 8); with
+    # more than one network the node joins the strongest in range (firmware/wifi.py).
+    # secrets.json may give "wifi" as a list of them: the same as networks alone.
+    ("wifi", (("ssid", ""), ("password", ""), ("networks", []))),
     ("mqtt", (
         ("host", ""),
         ("port", 1883),
@@ -94,7 +97,7 @@ ENTRIES = (
 NAMED = ("relays", "interlocks", "relay_groups", "alerts", "trims")
 
 # Kept in secrets.json, never sent off the device, kept by reset_config.
-SECRET_KEYS = ("wifi.ssid", "wifi.password", "mqtt.host", "mqtt.port", "mqtt.user",
+SECRET_KEYS = ("wifi.ssid", "wifi.password", "wifi.networks", "mqtt.host", "mqtt.port", "mqtt.user",
                "mqtt.password", "mqtt.tls", "mqtt.ca", "signing.key")
 # Of those, the ones never shown: firmware.HIDDEN_KEYS.
 

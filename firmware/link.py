@@ -4,7 +4,7 @@
 from firmware import device_id, unload
 from firmware.profiles import Profile
 from firmware.session import Session
-from firmware.wifi import WifiLink
+from firmware.wifi import WifiLink, networks
 
 
 class Link:
@@ -30,7 +30,7 @@ class Link:
             self.discovery_topic = "%s/device/%s/config" % (ha["prefix"], self.device_id)
             subscriptions.append(ha["prefix"] + "/status")  # its birth and last will
             self.ha_status_topic = subscriptions[-1].encode()  # bytes, as the client gives it
-        self.wifi = WifiLink(wlan, cfg["wifi"]["ssid"], cfg["wifi"]["password"], log)
+        self.wifi = WifiLink(wlan, networks(cfg["wifi"]), log)
         from firmware import mqtt_setup
 
         client = mqtt_setup.make_client(cfg, self.device_id, log)

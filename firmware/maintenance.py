@@ -9,7 +9,7 @@ from firmware import VERSION, board, device_id, unload
 from firmware.console import Console
 from firmware.profiles import Profile
 from firmware.session import Session
-from firmware.wifi import WifiLink
+from firmware.wifi import WifiLink, networks
 from micropython import const
 from ticks import ticks_add, ticks_diff, ticks_ms
 
@@ -33,7 +33,7 @@ class Maintenance:
         self.device_id = device_id(cfg, board.unique_id())
         self.profile = Profile(cfg["profile"], {"prefix": cfg["mqtt"]["prefix"], "device_id": self.device_id,
                                                 "farm_id": cfg["farm_id"], "org_id": cfg["org_id"]})
-        self.wifi = WifiLink(wlan, cfg["wifi"]["ssid"], cfg["wifi"]["password"], self.log)
+        self.wifi = WifiLink(wlan, networks(cfg["wifi"]), self.log)
         from firmware import mqtt_setup
 
         client = mqtt_setup.make_client(cfg, self.device_id, self.log)

@@ -15,10 +15,21 @@ from micropython import const
 
 _NO_SUCH_GPIO = const((20, 24, 28, 29, 30, 31))
 _FLASH_GPIO = const((6, 7, 8, 9, 10, 11))
+_MAX_NETWORKS = const(8)
+
+
+def wifi_reason(ssid, password):
+    """Why a network's ssid and password cannot be joined, or None. The password is
+    never echoed: a reason reaches logs and answers."""
+    if type(ssid) is not str or not 0 < len(ssid) <= 32:
+        return "ssid: the network's name, 1 to 32 characters"
+    if type(password) is not str or (password and not 8 <= len(password) <= 64):
+        return "password of %s: 8 to 64 characters, or empty for an open network" % ssid
+    return None
 
 # Value rules by dotted key; "*" stands for the name of a user-named entry.
 RULES = (
-    ("device_id", "name"), ("farm_id", "name"), ("org_id", "name"),
+    ("device_id", "name"), ("farm_id", "name"), ("org_id", "name"), ("wifi.networks", "networks"),
     ("profile", PROFILE_NAMES),
     ("interval_s", (1, 86400)), ("failsafe_s", (10, 86400)), ("watchdog_s", (10, 3600)),
     ("safe_mode.pin", "gpio_pullup"), ("safe_mode.retry_s", (0, 604800)),
@@ -51,6 +62,16 @@ def _named(rule, value):
     if rule == "prefix":
         if not value or "+" in value or "#" in value:
             return "must be a non-empty topic level without '+' or '#'"
+        return None
+    if rule == "networks":
+        if len(value) > _MAX_NETWORKS:
+            return "at most %d networks" % _MAX_NETWORKS
+        for network in value:
+            if type(network) is not dict or sorted(network) != ["password", "ssid"]:
+                return 'each network must be an object {"ssid": ..., "password": ...}'
+            reason = wifi_reason(network["ssid"], network["password"])
+            if reason:
+                return reason
         return None
     if rule == "hex_key":
         # The value is never echoed: a reason reaches logs and answers, a key must not.

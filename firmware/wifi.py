@@ -1,6 +1,9 @@
-# Keeps the station joined to the access point, without ever blocking the main loop:
-# poll() starts a join, watches it, and starts again (with a pause) when it fails or
-# the link drops.
+# Keeps the station joined to an access point, without ever blocking the main loop
+# long: poll() starts a join, watches it, and starts again (with a pause) when it fails
+# or the link drops. With more than one network configured, each join starts with a
+# scan (the chip's own, ~2 s on an ESP32, only while the link is down) and takes the
+# strongest known network in range; so when the one it is on disappears, the next join
+# moves to another.
 from micropython import const
 
 from ticks import ticks_add, ticks_diff, ticks_ms
@@ -11,11 +14,21 @@ _JOIN_TIMEOUT_MS = const(20000)  # a join that has not given an IP by then is st
 _RETRY_PAUSE_MS = const(5000)
 
 
+def networks(wifi):
+    """The (ssid, password) pairs of a config's wifi: its ssid, then its networks."""
+    found = [(wifi["ssid"], wifi["password"])] if wifi["ssid"] else []
+    for network in wifi["networks"]:
+        found.append((network["ssid"], network["password"]))
+    return found
+
+
 class WifiLink:
-    def __init__(self, wlan, ssid, password, log):
+    """networks: (ssid, password) pairs, in the config's order (firmware.wifi.networks)."""
+
+    def __init__(self, wlan, networks, log):
         self._wlan = wlan
-        self._ssid = ssid
-        self._password = password
+        self._networks = networks
+        self._ssid = networks[0][0] if networks else ""  # the one joined or being joined
         self._log = log
         self._joining_since = None
         self._next_try = ticks_ms()
@@ -45,18 +58,37 @@ class WifiLink:
             self._joining_since = None
             self._next_try = ticks_add(now, _RETRY_PAUSE_MS)
         if ticks_diff(now, self._next_try) >= 0:
-            if not self._ssid:
-                self._log("wifi: no ssid configured (secrets.json wifi.ssid)")
+            if not self._networks:
+                self._log("wifi: no network configured (secrets.json wifi)")
                 self._next_try = ticks_add(now, 60000)
                 return False
             try:
                 wlan.active(True)
-                wlan.connect(self._ssid, self._password)
+                chosen = self._choose()
+                if chosen is None:
+                    self._log("wifi: none of %s in range, retrying in %d s"
+                              % (", ".join(ssid for ssid, _ in self._networks), _RETRY_PAUSE_MS // 1000))
+                    self._next_try = ticks_add(now, _RETRY_PAUSE_MS)
+                    return False
+                self._ssid = chosen[0]
+                wlan.connect(chosen[0], chosen[1])
                 self._joining_since = now
             except OSError as exc:
                 self._log("wifi: cannot start a join: %s" % exc)
                 self._next_try = ticks_add(now, _RETRY_PAUSE_MS)
         return False
+
+    def _choose(self):
+        """The network to join: the only one, or the strongest known one a scan finds."""
+        if len(self._networks) == 1:
+            return self._networks[0]  # joined without a scan: the ESP32 finds it itself
+        best = None
+        best_rssi = None
+        for seen in self._wlan.scan():  # (ssid, bssid, channel, rssi, security, hidden)
+            for network in self._networks:
+                if seen[0] == network[0].encode() and (best_rssi is None or seen[3] > best_rssi):
+                    best, best_rssi = network, seen[3]
+        return best
 
     def disconnect(self):
         """Leave the access point (a new one is joined by the next link's poll)."""

@@ -26,8 +26,9 @@ _CALLS = (
     "calibrate|calibrating|calibrate(sensor, point=None, value=None)"
     "|ph, ec or moisture: guided step by step; with a point, that one step"
     "|tech.calibrate('ph')  or  tech.calibrate('ph', 'mid', 7.0)\n"
-    "wifi|settings|wifi(ssid, password)|set the Wi-Fi network (used from the next reset)"
-    "|tech.wifi('barn', 'secret-pass')\n"
+    "wifi|settings|wifi(ssid, password, add=False, remove=False)"
+    "|set the Wi-Fi network; add=True: one more (the strongest in range is joined); remove=True: drop one"
+    " (used from the next reset)|tech.wifi('barn', 'secret-pass')  or  tech.wifi('shed', 'pass-2', add=True)\n"
     "broker|settings|broker(host, port=1883, user=None, password=None, tls=None)"
     "|set the MQTT broker (used from the next reset)|tech.broker('192.168.1.10', 1883, 'node7', 'pass')\n"
     "config|settings|config(key=None, value=None)|the config; one key; or set a key (validated, saved)"
@@ -100,8 +101,8 @@ class Tech:
     def calibrate(self, sensor=None, point=None, value=None, temp_c=None, *extra, **unknown):
         self._run("calibrate", (sensor, point, value, temp_c), extra, unknown)
 
-    def wifi(self, ssid=None, password=None, *extra, **unknown):
-        self._run("wifi", (ssid, password), extra, unknown)
+    def wifi(self, ssid=None, password=None, *extra, add=False, remove=False, **unknown):
+        self._run("wifi", (ssid, password, add, remove), extra, unknown)
 
     def broker(self, host=None, port=1883, user=None, password=None, tls=None, *extra, **unknown):
         self._run("broker", (host, port, user, password, tls), extra, unknown)

@@ -92,5 +92,7 @@ def _wifi_status(cfg):
     for number, meaning in _WIFI_STATUS:
         if number == code:
             code = meaning
-    return "Wi-Fi: not connected (%s%s), configured ssid %r" % (
-        "" if wlan.active() else "off, ", code, cfg["wifi"]["ssid"])
+    from firmware.wifi import networks
+
+    return "Wi-Fi: not connected (%s%s), configured: %s" % (
+        "" if wlan.active() else "off, ", code, ", ".join(repr(ssid) for ssid, _ in networks(cfg["wifi"])) or "none")

@@ -4,14 +4,45 @@
 from firmware.tech import _NOTHING, Usage
 
 
-def wifi(tech, ssid, password):
-    if type(ssid) is not str or not 0 < len(ssid) <= 32:
-        raise Usage("ssid: the network's name, 1 to 32 characters")
-    if type(password) is not str or (password and not 8 <= len(password) <= 64):
-        raise Usage("password: 8 to 63 characters, or '' for an open network")
-    if _save(tech, {"wifi": {"ssid": ssid, "password": password}},
-             "Wi-Fi %r, %s" % (ssid, "with a password" if password else "open")):
-        tech._out("used from the next reset: tech.restart()")
+def wifi(tech, ssid, password, add=False, remove=False):
+    """The Wi-Fi network (ssid, password), or with add=True one more (the node joins the
+    strongest in range), or with remove=True no longer ssid."""
+    from firmware import config
+    from firmware.schema import wifi_reason
+
+    if remove:
+        if add or password is not None:
+            raise Usage("remove=True takes the ssid alone: tech.wifi('shed', remove=True)")
+        password = ""
+    reason = wifi_reason(ssid, "" if password is None else password)
+    if reason or password is None:
+        raise Usage(reason or "password: 8 to 64 characters, or '' for an open network")
+    current = config.load(tech.root)[0]["wifi"]
+    others = [n for n in current["networks"] if n["ssid"] != ssid]
+    if remove:
+        if current["ssid"] != ssid and len(others) == len(current["networks"]):
+            tech._out("no network %r (have: %s)" % (ssid, ", ".join(_ssids(current)) or "none"))
+            return
+        patch = {"networks": others}
+        if current["ssid"] == ssid:
+            patch["ssid"] = patch["password"] = ""
+        what = "Wi-Fi without %r" % ssid
+    elif add and current["ssid"] != ssid:
+        patch = {"networks": others + [{"ssid": ssid, "password": password}]}
+        what = "Wi-Fi %r added (%s)" % (ssid, "with a password" if password else "open")
+    else:
+        patch = {"ssid": ssid, "password": password, "networks": others}
+        what = "Wi-Fi %r, %s" % (ssid, "with a password" if password else "open")
+    if _save(tech, {"wifi": patch}, what):
+        ssids = _ssids(config.load(tech.root)[0]["wifi"])
+        tech._out("%sused from the next reset: tech.restart()"
+                  % ("networks: %s (the strongest in range is joined); " % ", ".join(ssids) if len(ssids) > 1 else ""))
+
+
+def _ssids(wifi):
+    from firmware.wifi import networks
+
+    return [ssid for ssid, _ in networks(wifi)]
 
 
 def broker(tech, host, port, user, password, tls):

@@ -31,7 +31,7 @@ def test_config_and_secrets_are_laid_over_defaults():
     assert cfg["interval_s"] == 30
     assert cfg["mqtt"]["prefix"] == "field7"
     assert cfg["mqtt"]["host"] == "10.0.0.2" and cfg["mqtt"]["port"] == 1883
-    assert cfg["wifi"] == {"ssid": "barn", "password": "hay"}
+    assert cfg["wifi"] == {"ssid": "barn", "password": "hay", "networks": []}
 
 
 def test_validation_names_key_and_reason():
@@ -220,7 +220,7 @@ def test_reset_keeps_wifi_and_broker_secrets():
     fresh = config.reset(cfg)
     assert fresh["interval_s"] == config.defaults()["interval_s"] and fresh["farm_id"] == ""
     assert fresh["mqtt"]["prefix"] == "farm"
-    assert fresh["wifi"] == {"ssid": "barn", "password": "hay"}
+    assert fresh["wifi"] == {"ssid": "barn", "password": "hay", "networks": []}
     assert (fresh["mqtt"]["host"], fresh["mqtt"]["user"], fresh["mqtt"]["password"]) == ("b", "u", "p")
 
 
@@ -262,3 +262,35 @@ def test_interlocks_and_relay_groups_are_checked():
         "interlocks": {"y": {"relay": "valve", "sensor": "ph", "min": 8, "max": 6}}})))
     assert "sprinkler" in found["relay_groups.g"] and "valve" in found["interlocks.y.relay"]
     assert found["interlocks.y.min"] == "must not be above max"
+
+
+def test_wifi_may_list_several_networks_kept_as_secrets_and_never_shown():
+    root = tmpdir()
+    networks = [{"ssid": "barn", "password": "barn-pass"}, {"ssid": "shed", "password": ""}]
+    _write_json(root, "secrets.json", {"wifi": networks})  # the list alone: networks
+    cfg, problems = config.load(root)
+    assert problems == [] and cfg["wifi"] == {"ssid": "", "password": "", "networks": networks}
+    config.save(config.apply(cfg, {"interval_s": 30}), root)
+    assert _read_json(root, "secrets.json")["wifi"] == {"networks": networks}
+    assert "wifi" not in _read_json(root, "config.json")
+    assert config.load(root)[0]["wifi"]["networks"] == networks
+    assert "networks" not in config.public(cfg)["wifi"]  # get_config leaves them out, as passwords
+
+
+def test_bad_wifi_networks_are_refused_with_the_reason():
+    base = config.defaults()
+    cases = [
+        ([{"ssid": "", "password": ""}], "ssid: the network's name, 1 to 32 characters"),
+        ([{"ssid": "x" * 33, "password": ""}], "1 to 32 characters"),
+        ([{"ssid": "barn", "password": "short"}], "password of barn: 8 to 64 characters"),
+        ([{"ssid": "barn"}], '{"ssid": ..., "password": ...}'),
+        (["barn"], '{"ssid": ..., "password": ...}'),
+        ([{"ssid": "n%d" % i, "password": ""} for i in range(9)], "at most 8 networks"),
+    ]
+    for networks, reason in cases:
+        try:
+            config.apply(base, {"wifi": networks})
+            raise AssertionError("accepted: %r" % networks)
+        except config.ConfigError as exc:
+            assert exc.problems == [("wifi.networks", reason)] or reason in exc.problems[0][1], exc.problems
+            assert "short" not in str(exc.problems)  # a password is never echoed

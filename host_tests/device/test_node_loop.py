@@ -13,6 +13,7 @@ from firmware.wifi import WifiLink
 from nodekit import RecordingSession, make_node
 from ringbuf import RingBuffer
 from simchip import new_chip, wiring_from_config
+from testkit import tmpdir, write_text
 from ticks import sleep_ms, ticks_diff, ticks_ms
 
 
@@ -24,7 +25,7 @@ def test_device_id_from_config_or_mac():
 def test_wifi_link_joins_notices_a_lost_ap_and_joins_again():
     chip = new_chip(Field())
     lines = []
-    link = WifiLink(network.WLAN(network.STA_IF), "farm", "farmpass", lines.append)
+    link = WifiLink(network.WLAN(network.STA_IF), [("farm", "farmpass")], lines.append)
     started = ticks_ms()
     while not link.poll() and ticks_diff(ticks_ms(), started) < 2000:
         sleep_ms(20)
@@ -41,13 +42,64 @@ def test_wifi_link_joins_notices_a_lost_ap_and_joins_again():
 def test_wifi_wrong_password_is_logged_and_retried_later():
     new_chip(Field())
     lines = []
-    link = WifiLink(network.WLAN(network.STA_IF), "farm", "wrong", lines.append)
+    link = WifiLink(network.WLAN(network.STA_IF), [("farm", "wrong")], lines.append)
     started = ticks_ms()
     while ticks_diff(ticks_ms(), started) < 800:
         link.poll()
         sleep_ms(20)
     assert not link.up
     assert any("failed (status 202)" in line for line in lines), lines  # STAT_WRONG_PASSWORD
+
+
+def _joined(link, limit_ms):
+    started = ticks_ms()
+    while not link.poll() and ticks_diff(ticks_ms(), started) < limit_ms:
+        sleep_ms(20)
+    return link.up
+
+
+def test_wifi_link_joins_the_strongest_known_network_and_moves_when_it_vanishes():
+    chip = new_chip(Field())
+    chip.ap.update({"ssid": "barn", "password": "barn-pass", "rssi": -71})
+    shed = {"ssid": "shed", "password": "shed-pass", "up": True, "rssi": -58}
+    chip.more_aps = [shed, {"ssid": "neighbour", "password": "x" * 8, "up": True, "rssi": -40}]
+    lines = []
+    wlan = network.WLAN(network.STA_IF)
+    link = WifiLink(wlan, [("barn", "barn-pass"), ("shed", "shed-pass")], lines.append)
+    assert _joined(link, 2000) and wlan.config("ssid") == "shed" and link.rssi() == -58  # not the unknown -40
+    assert "joined shed" in lines[-1]
+    shed["up"] = False  # the shed's access point goes off the air
+    assert not link.poll() and "link to shed lost" in lines[-1]
+    assert _joined(link, 8000) and wlan.config("ssid") == "barn" and link.joins == 2
+    chip.ap["up"] = False
+    assert not link.poll()
+    started = ticks_ms()
+    while ticks_diff(ticks_ms(), started) < 300:  # neither in range: said so, tried again later
+        link.poll()
+        sleep_ms(20)
+    assert not link.up and any("none of barn, shed in range" in line for line in lines), lines
+    shed["up"] = True
+    assert _joined(link, 8000) and wlan.config("ssid") == "shed"
+
+
+def test_the_field_file_says_which_access_points_are_heard_and_how_strong():
+    path = tmpdir() + "/field.json"
+    write_text(path, json.dumps({"access_points": [{"ssid": "farm", "rssi": -80}, {"ssid": "shed", "rssi": -50}]}))
+    chip = new_chip(Field(steer_path=path))
+    chip.more_aps = [{"ssid": "shed", "password": "shed-pass", "up": True, "rssi": -60},
+                     {"ssid": "barn", "password": "barn-pass", "up": True, "rssi": -40}]  # not listed: not heard
+    wlan = network.WLAN(network.STA_IF)
+    wlan.active(True)
+    assert sorted((ssid, rssi) for ssid, _, _, rssi, _, _ in wlan.scan()) == [(b"farm", -80), (b"shed", -50)]
+
+
+def test_a_node_links_over_the_networks_its_config_lists():
+    chip, node = make_node({"wifi": [{"ssid": "farm", "password": "farmpass"},
+                                     {"ssid": "shed", "password": "shed-pass"}]})
+    assert node.cfg["wifi"] == {"ssid": "", "password": "", "networks": [
+        {"ssid": "farm", "password": "farmpass"}, {"ssid": "shed", "password": "shed-pass"}]}
+    chip.more_aps = [{"ssid": "shed", "password": "shed-pass", "up": True, "rssi": -50}]
+    assert _joined(node.link.wifi, 2000) and node.link.wifi.rssi() == -50  # the stronger one
 
 
 class CountingSession:

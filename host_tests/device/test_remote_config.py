@@ -173,7 +173,7 @@ def test_reset_config_goes_back_to_defaults_but_keeps_wifi_and_broker_secrets():
     assert answer["success"] is True and node.resets == [True]
     cfg, problems = config.load(node.root)
     assert problems == [] and cfg["interval_s"] == config.defaults()["interval_s"] and cfg["failsafe_s"] == 300
-    assert cfg["wifi"] == secrets["wifi"] and cfg["mqtt"]["host"] == "10.0.0.9" and cfg["mqtt"]["password"] == "pw"
+    assert cfg["wifi"] == dict(secrets["wifi"], networks=[]) and cfg["mqtt"]["host"] == "10.0.0.9" and cfg["mqtt"]["password"] == "pw"
 
 
 def test_moisture_calibration_measures_dry_and_wet_and_persists():

@@ -89,7 +89,7 @@ def test_help_lists_every_function_on_one_line_each_and_a_tech_prints_it():
     bench = Bench()
     bench.tech.help()
     text = bench.take()
-    for name in ("status()", "read()", "relay(name, seconds)", "calibrate(sensor", "wifi(ssid, password)",
+    for name in ("status()", "read()", "relay(name, seconds)", "calibrate(sensor", "wifi(ssid, password, add=False",
                  "broker(host, port=1883", "config(key=None, value=None)", "log(lines=20)",
                  "leave_safe_mode()", "restart()", "help()"):
         assert ("tech." + name) in text, (name, text)
@@ -115,7 +115,7 @@ def test_wrong_arguments_print_how_to_call_never_a_traceback_and_move_nothing():
         (bench.tech.calibrate, ("ph", None, 7.0), {}, "a value goes with a point"),
         (bench.tech.wifi, (), {}, "ssid:"),
         (bench.tech.wifi, ("barn",), {}, "password:"),
-        (bench.tech.wifi, ("barn", "short"), {}, "password: 8 to 63"),
+        (bench.tech.wifi, ("barn", "short"), {}, "password of barn: 8 to 64 characters"),
         (bench.tech.broker, (), {}, "host:"),
         (bench.tech.broker, ("10.0.0.9", "1883"), {}, "port: a whole number"),
         (bench.tech.broker, ("10.0.0.9",), {"tls": "yes"}, "tls: True or False"),
@@ -203,7 +203,7 @@ def test_status_reports_identity_boot_guard_link_memory_clock_and_relays():
     for expected in ("farmnode 0.1.0, device node-240ac45e1107, reset cause power_on",
                      "boot guard: 3 failed boots before this one: safe mode (tech.leave_safe_mode() clears it)",
                      "last boot (flash log): 3 boots in a row failed before reaching the broker",
-                     "Wi-Fi: not connected (off, idle), configured ssid 'farm'",
+                     "Wi-Fi: not connected (off, idle), configured: 'farm'",
                      "broker: 10.0.0.5:1883, user 'node7', no TLS, profile farmnode",
                      "flash: ", " KiB free of ", "outbox: empty", "clock: not set",
                      "relays: fertigation off, irrigation ON (expected off!)"):
@@ -501,7 +501,7 @@ def test_wifi_and_broker_are_saved_in_secrets_json_for_the_next_reset():
     assert bench.take() == "refused, nothing changed:\n  mqtt.port: must be between 1 and 65535, got 70000"
     assert json.loads(read_text(bench.root + "/secrets.json")) == secrets
     bench.tech.wifi("barn", "")
-    assert "open" in bench.take() and config.load(bench.root)[0]["wifi"] == {"ssid": "barn", "password": ""}
+    assert "open" in bench.take() and config.load(bench.root)[0]["wifi"] == {"ssid": "barn", "password": "", "networks": []}
 
 
 # --- the flash log, safe mode, restart ---
@@ -537,3 +537,26 @@ def test_leave_safe_mode_clears_the_boot_guard_and_resets():
     assert "the BOOT button is held" in bench.take()
     err = raises(machine.ResetRequested, bench.tech.restart)
     assert err.kind == "hard" and bench.take() == "restarting"
+
+
+def test_wifi_networks_are_added_and_removed():
+    bench = Bench()  # its secrets: the "farm" network
+    bench.tech.wifi("shed", "shed-pass-2", add=True)
+    assert bench.take() == ("saved Wi-Fi 'shed' added (with a password)\n"
+                            "networks: farm, shed (the strongest in range is joined); used from the next reset: "
+                            "tech.restart()")
+    bench.tech.wifi("barn", "", add=True)
+    bench.take()
+    wifi = config.load(bench.root)[0]["wifi"]
+    assert (wifi["ssid"], [n["ssid"] for n in wifi["networks"]]) == ("farm", ["shed", "barn"])
+    bench.tech.wifi("shed", "shed-pass-3", add=True)  # again: its password replaced, not listed twice
+    bench.take()
+    assert config.load(bench.root)[0]["wifi"]["networks"][-1] == {"ssid": "shed", "password": "shed-pass-3"}
+    bench.tech.wifi("farm", remove=True)
+    assert bench.take().startswith("saved Wi-Fi without 'farm'\nnetworks: barn, shed")
+    bench.tech.wifi("nowhere", remove=True)
+    assert bench.take() == "no network 'nowhere' (have: barn, shed)"
+    bench.tech.wifi("barn", "x", remove=True)
+    assert "remove=True takes the ssid alone" in bench.take()
+    wifi = config.load(bench.root)[0]["wifi"]
+    assert (wifi["ssid"], [n["ssid"] for n in wifi["networks"]]) == ("", ["barn", "shed"])

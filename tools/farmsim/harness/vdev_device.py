@@ -134,8 +134,13 @@ def main():
     os.chdir(parsed["root"])
     cfg = read_json("config.json")  # its wiring is the board's
     wifi = read_json("secrets.json").get("wifi")
-    ap = (wifi.get("ssid", ""), wifi.get("password", "")) if type(wifi) is dict else None
-    chip = make_chip(cfg, parsed, ap)  # the field's access point: the one configured
+    if type(wifi) is list:  # networks alone (firmware/config.py, canonical)
+        wifi = {"networks": wifi}
+    aps = None
+    if type(wifi) is dict:
+        aps = [(wifi["ssid"], wifi.get("password", ""))] if wifi.get("ssid") else []
+        aps += [(n.get("ssid", ""), n.get("password", "")) for n in wifi.get("networks", []) if type(n) is dict]
+    chip = make_chip(cfg, parsed, aps or None)  # the field's access points: the ones configured
     channel = Channel(parsed["--ctl-in"], parsed["--ctl-out"])
 
     def watchdog_reset():

@@ -25,10 +25,11 @@ import simchip
 from fieldmodel import Field
 from lifeline import from_argv as lifeline_from_argv
 from ticks import ticks_add, ticks_diff, ticks_ms
-from virtual_node import parse, power_off
+from virtual_node import parse, power_off, set_access_points
 
 from firmware import config, startup
 from firmware.node import Node
+from firmware.wifi import networks
 
 # A node that asks to idle less than BUSY_MS is inside something (a sensor pass waiting
 # on a bus, a job): its next turn comes after BUSY_TURN_MS (the firmware asks 2 ms: a
@@ -80,7 +81,7 @@ class Member:
         field = Field(seed=self.spec["seed"], speed=self.shared["speed"],
                       start_hour=self.spec["start_hour"], steer_path=self.shared["field"])
         chip = simchip.Chip(field, simchip.wiring_from_config(cfg), mac=self.mac)
-        chip.ap["ssid"], chip.ap["password"] = cfg["wifi"]["ssid"], cfg["wifi"]["password"]
+        set_access_points(chip, networks(cfg["wifi"]))
         chip.logging = False
         chip.wind_thread = False  # the scheduler delivers its anemometer edges
         chip.reset_cause = reset_cause

@@ -42,6 +42,15 @@ def power_off(message):
     os._exit(1)
 
 
+def set_access_points(chip, networks):
+    """The chip's access points in reach: one per (ssid, password) of networks, each a
+    little weaker than the one before (the field's steering file may say otherwise)."""
+    if networks:
+        chip.ap["ssid"], chip.ap["password"] = networks[0]
+    chip.more_aps = [{"ssid": ssid, "password": password, "up": True, "rssi": chip.ap["rssi"] - 8 * (i + 1)}
+                     for i, (ssid, password) in enumerate(networks[1:])]
+
+
 def make_chip(cfg, options, ap=None):
     """The simulated chip for this boot: wiring from cfg (a config, or a device's partial
     config.json), the field model, RTC memory kept in the --rtc file across processes,
@@ -50,7 +59,7 @@ def make_chip(cfg, options, ap=None):
                   start_hour=float(options["--start-hour"]), steer_path=options["--field"])
     chip = new_chip(field, wiring_from_config(cfg))
     if ap is not None:
-        chip.ap["ssid"], chip.ap["password"] = ap
+        set_access_points(chip, [ap] if type(ap) is tuple else ap)
     chip.logging = False  # nothing reads the stubs' records here: keep them out of the heap
     chip.reset_cause = int(options["--reset-cause"])
     chip.boot_button = options["--boot-button"] == "1"
@@ -75,10 +84,11 @@ def main():
     sys.modules.pop("ota")
     sys.modules.pop("ota_files")
     from firmware import config, startup
+    from firmware.wifi import networks
 
     cfg, _ = config.load(root)
     # The simulated access point is the configured one.
-    make_chip(cfg, options, (cfg["wifi"]["ssid"], cfg["wifi"]["password"]))
+    make_chip(cfg, options, networks(cfg["wifi"]))
     lifeline = lifeline_from_argv(options, power_off)
     # The node's turns are this script's (app.run's loop, until the lifeline is cut).
     device = startup.run(root, update, host={"turns": True})

@@ -49,6 +49,7 @@ class Field:
         self._set_values = {}
         self._set_faults = {}
         self._access_point = True
+        self._access_points = None  # {ssid: rssi} on the air, when the steering file lists them
         self._stuck = {}
         self._banked_s = 0.0  # simulated seconds before the last speed change
         self._since = _now_s()
@@ -114,6 +115,15 @@ class Field:
         self._poll_steering()
         return self._access_point
 
+    def access_point_rssi(self, ssid, rssi):
+        """The RSSI the access point ssid is heard at here: rssi, unless the steering file
+        lists the access points ("access_points": [{"ssid": "barn", "rssi": -60}, ...]):
+        then its own, or None for one not listed (not on the air)."""
+        self._poll_steering()
+        if self._access_points is None:
+            return rssi
+        return self._access_points.get(ssid)
+
     def _poll_steering(self):
         if self.steer_path is None:
             return
@@ -156,6 +166,11 @@ class Field:
             elif key == "access_point":
                 if type(value) is not bool:
                     raise ValueError("access_point must be true or false")
+            elif key == "access_points":
+                if type(value) is not list or any(
+                        type(ap) is not dict or type(ap.get("ssid")) is not str
+                        or type(ap.get("rssi")) not in (int, float) for ap in value):
+                    raise ValueError('access_points must be a list of {"ssid": name, "rssi": dBm}')
             elif key in VALUE_NAMES:
                 if value is not None and type(value) not in (int, float):
                     raise ValueError("%s must be a number" % key)
@@ -166,6 +181,8 @@ class Field:
         self._file_values = values
         self._file_faults = faults
         self._access_point = data.get("access_point", True)
+        listed = data.get("access_points")
+        self._access_points = None if listed is None else {ap["ssid"]: ap["rssi"] for ap in listed}
         if "speed" in data and float(data["speed"]) != self.speed:
             self.set_speed(data["speed"])
 

@@ -57,21 +57,24 @@ class WLAN:
         self._ssid = None
 
     def _update(self):
-        ap = self._chip.ap
-        up = self._ap_up()
+        heard = self._heard()
         if self._status == STAT_CONNECTING and ticks_diff(ticks_ms(), self._ready_at) >= 0:
-            if not up or self._ssid != ap["ssid"]:
+            if heard is None:
                 self._status = STAT_NO_AP_FOUND
-            elif self._key != ap["password"]:
+            elif self._key != heard[0]["password"]:
                 self._status = STAT_WRONG_PASSWORD
             else:
                 self._status = STAT_GOT_IP
-        elif self._status == STAT_GOT_IP and not up:
+        elif self._status == STAT_GOT_IP and heard is None:
             self._status = STAT_BEACON_TIMEOUT  # the AP went away: the link is lost
 
-    def _ap_up(self):
-        # Switched off by the test (chip.ap) or by the field model's steering file.
-        return self._chip.ap["up"] and self._chip.field.access_point_up()
+    def _heard(self):
+        """(access point, rssi) of the network joined, while it is in reach; else None.
+        Switched off by a test (chip.ap, chip.more_aps) or the field's steering file."""
+        for ap, rssi in self._chip.on_air():
+            if ap["ssid"] == self._ssid:
+                return ap, rssi
+        return None
 
     def isconnected(self):
         self._update()
@@ -82,9 +85,10 @@ class WLAN:
         if param is None:
             return self._status
         if param == "rssi":
-            if self._status != STAT_GOT_IP:
+            heard = self._heard() if self._status == STAT_GOT_IP else None
+            if heard is None:
                 raise OSError("Wifi Not Connected")
-            return self._chip.ap["rssi"]
+            return heard[1]
         raise ValueError("unknown status param")
 
     def ifconfig(self, config=None):
@@ -109,12 +113,10 @@ class WLAN:
         raise ValueError("unknown config param")
 
     def scan(self):
-        ap = self._chip.ap
         if not self._active:
             raise OSError("Wifi Not Started")
-        if not self._ap_up():
-            return []
-        return [(ap["ssid"].encode(), b"\x24\x0a\xc4\x00\x00\x01", 6, ap["rssi"], 3, False)]
+        return [(ap["ssid"].encode(), b"\x24\x0a\xc4\x00\x00\x01", 6, rssi, 3, False)
+                for ap, rssi in self._chip.on_air()]
 
 
 def hostname(name=None):

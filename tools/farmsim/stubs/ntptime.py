@@ -10,7 +10,7 @@ timeout = 1
 
 def time():
     chip = simchip.chip()
-    if not chip.wifi_active or not chip.ap["up"]:
+    if not chip.wifi_active or not chip.on_air():
         raise OSError(110)  # ETIMEDOUT: no answer from the NTP server
     return int(_time.time())
 

@@ -460,6 +460,7 @@ class Chip:
         self.uart_log = []  # (uart id, bytes written)
         self.wifi_active = False
         self.ap = {"ssid": "farm", "password": "farmpass", "up": True, "rssi": -62}
+        self.more_aps = []  # other access points in reach, each like ap
         self.rtc_offset_s = None  # None: the clock was never set since power-on
         self.rtc_memory = b""
         self.nvs = {}
@@ -495,6 +496,20 @@ class Chip:
         self._wind_pin = None
         self._wind_due = None
         self._wind_armed = False
+
+    # --- Wi-Fi ---
+
+    def on_air(self):
+        """The access points in reach now, as (ap, rssi): switched on (ap["up"]), the
+        field's one not switched off, and heard (the field's steering may list them)."""
+        if not self.field.access_point_up():
+            return []
+        heard = []
+        for ap in [self.ap] + self.more_aps:
+            rssi = self.field.access_point_rssi(ap["ssid"], ap["rssi"]) if ap["up"] else None
+            if rssi is not None:
+                heard.append((ap, rssi))
+        return heard
 
     # --- pins ---
 
