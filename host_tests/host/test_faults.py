@@ -18,20 +18,21 @@ RUNTIMES = ("micropython", "cpython")
 @pytest.fixture
 def fleet(broker, nodes, tmp_path):
     """One node per runtime, each behind its own fault proxy, each with a collector and
-    a field steering file (node.field_file)."""
+    a field steering file (node.field_file: field, its first text). secrets: laid over
+    the test's own (its Wi-Fi; the broker is the proxy)."""
     started = []
 
-    def make(**config):
+    def make(secrets=None, field="{}", **config):
         out = []
         for i, runtime in enumerate(RUNTIMES):
             proxy = FaultProxy(broker.host, broker.port)
             device = f"node-f{i}"
             collector = Collector(broker, f"farm/{device}/telemetry", f"collector-{device}")
             cfg = {"device_id": device, "interval_s": 1, "mqtt": {"keepalive": 2}, **config}
-            field = tmp_path / f"field-{device}.json"
-            field.write_text("{}")
-            node = nodes(broker, runtime, cfg, {"mqtt": {"host": proxy.host, "port": proxy.port}},
-                         field_file=field)
+            steering = tmp_path / f"field-{device}.json"
+            steering.write_text(field)
+            node = nodes(broker, runtime, cfg, {"mqtt": {"host": proxy.host, "port": proxy.port}, **(secrets or {})},
+                         field_file=steering)
             out.append((runtime, proxy, collector, node))
             started.append((proxy, collector))
         for _, _, collector, _ in out:
@@ -197,6 +198,25 @@ def test_the_access_point_going_away_loses_nothing(fleet):
     through_fault_nothing_lost(members, drop_wifi, 6)
     for runtime, proxy, collector, node in members:
         assert "wifi: link to farm lost" in node.console(), runtime
+
+
+def test_a_node_whose_access_point_vanishes_moves_to_another_and_loses_nothing(fleet):
+    barn_and_shed = [{"ssid": "farm", "rssi": -60}, {"ssid": "shed", "rssi": -75}]
+    members = fleet(secrets={"wifi": {"networks": [{"ssid": "shed", "password": "shed-pass"}]}},
+                    field=json.dumps({"access_points": barn_and_shed}))
+
+    def farm_goes(member):
+        runtime, proxy, collector, node = member
+        connections = proxy.connections
+        node.field_file.write_text(json.dumps({"access_points": barn_and_shed[1:]}))  # only the shed's
+        wait_for_new_connection(proxy, connections, 30, f"{runtime}: never came back over the shed's network")
+
+    through_fault_nothing_lost(members, farm_goes, 3)
+    for runtime, proxy, collector, node in members:
+        console = node.console()
+        joined_farm = console.find("wifi: joined farm")  # the stronger, at boot
+        lost = console.find("wifi: link to farm lost")
+        assert 0 <= joined_farm < lost < console.find("wifi: joined shed"), (runtime, console[-2000:])
 
 
 def test_a_long_outage_counts_what_the_queue_bound_dropped_and_trips_the_failsafe(fleet, broker):
