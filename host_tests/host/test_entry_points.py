@@ -22,7 +22,7 @@ def test_boot_then_main_start_the_node_and_report_config_problems(tmp_path):
             if not line:
                 break
             lines.append(line)
-            if "no ssid configured" in line:
+            if "no network configured" in line:
                 break
     finally:
         node.kill()
@@ -30,4 +30,4 @@ def test_boot_then_main_start_the_node_and_report_config_problems(tmp_path):
     out = "".join(lines)
     assert "farmnode 0.1.0 as node-" in out and "profile farmnode" in out, out
     assert "config: interval_s: must be between 1 and 86400, got 0" in out, out
-    assert "wifi: no ssid configured" in out, out
+    assert "wifi: no network configured" in out, out
