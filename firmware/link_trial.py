@@ -26,8 +26,13 @@ class LinkTrial:
         self._old = (node.cfg, old)
         node.log("config: trying the new broker link for %d s" % fallback_s)
         self._leave(old, "reconfigure")
-        reconfig.take_live(node, new)
-        node.link = node.new_link(new, old.session.queue)
+        try:
+            reconfig.take_live(node, new)
+            node.link = node.new_link(new, old.session.queue)
+        except Exception:  # no heap for a second link, say: nothing has moved
+            node.link = old  # it connects again by itself
+            reconfig.take_live(node, self._old[0])
+            raise
         _carry_inflight(old.session.client, node.link.session.client)
 
     def _leave(self, link, reason):

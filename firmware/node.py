@@ -162,10 +162,7 @@ class Node:
             self._discover()
             self.read_now()  # its state: telemetry is not retained
         if self._link_to_try is not None:  # the config's answer has gone out on the old link
-            from firmware.link_trial import LinkTrial
-
-            self._trial = LinkTrial(self, *self._link_to_try)
-            self._link_to_try = None
+            self._start_trial()
         elif self._trial is not None and self._trial.check(now):
             self._trial = None
             release_config(self.reader.fitted())  # the trial saved the config, or went back
@@ -461,6 +458,19 @@ class Node:
             reconfig.reset(self)
         finally:
             release_config(self.reader.fitted())
+
+    def _start_trial(self):
+        """Move to the link a config asked for, with a way back (firmware/link_trial.py).
+        Tried once: if it cannot even start, the node stays on its link and says so."""
+        to_try, self._link_to_try = self._link_to_try, None
+        try:
+            from firmware.link_trial import LinkTrial
+
+            self._trial = LinkTrial(self, *to_try)
+        except Exception as exc:  # e.g. no heap for a second link
+            release_config(self.reader.fitted())
+            self.notice("warning", "config", "config: the new link could not be tried (%s %s); back on the old config"
+                        % (type(exc).__name__, exc))
 
     def link_change_pending(self):
         return self._trial is not None or self._link_to_try is not None

@@ -41,6 +41,29 @@ def test_a_live_config_change_is_applied_and_saved_at_once():
     assert refused["success"] is False and "spray_drift" in refused["error"]
 
 
+def test_a_link_change_that_cannot_even_start_leaves_the_node_on_its_link_and_says_so():
+    import sys
+
+    chip, node = make_node({"interval_s": 30})
+    old_link, old_cfg = node.link, node.cfg
+
+    def no_heap(cfg, queue=None):
+        raise MemoryError("memory allocation failed, allocating 2048 bytes")
+
+    node.new_link = no_heap  # the second link's buffers do not fit
+    answer = config_command(node, {"mqtt": {"port": 1884}, "interval_s": 45})
+    assert answer["success"] is True and answer["response"]["reconnect"] is True, answer
+    for _ in range(3):
+        node.step()  # tried once, not on every turn
+    assert node.link is old_link and node.cfg is old_cfg and node.interval_ms == 30000
+    assert node._trial is None and not node.link_change_pending()
+    alerts = node.link.session.on("farm/n1/alert")
+    assert len(alerts) == 1 and alerts[0]["severity"] == "warning" and alerts[0]["rule"] == "config", alerts
+    assert "could not be tried (MemoryError" in alerts[0]["message"] and "back on the old config" in alerts[0]["message"]
+    assert "firmware.link_trial" not in sys.modules and "firmware.schema" not in sys.modules
+    assert config.load(node.root)[0]["mqtt"]["port"] == 1883  # nothing saved
+
+
 def test_a_bad_config_is_refused_whole_with_every_key_and_reason_and_nothing_changes():
     chip, node = make_node()
     config_command(node, {"interval_s": 45})
