@@ -22,6 +22,7 @@ class LinkTrial:
         self._wifi_changed = new["wifi"] != node.cfg["wifi"]
         fallback_s = node.cfg["mqtt"]["fallback_s"]
         self._until = ticks_add(ticks_ms(), fallback_s * 1000)
+        self._gone_back = False  # set before going back: a failure on the way is not a second one
         old = node.link
         self._old = (node.cfg, old)
         node.log("config: trying the new broker link for %d s" % fallback_s)
@@ -45,6 +46,8 @@ class LinkTrial:
     def check(self, now):
         """Keep or undo the new link when its time has come; True once decided."""
         node = self._node
+        if self._gone_back:
+            return True  # an error cut the way back short last time: it is done all the same
         if node.link.session.connected:
             config.save(node.cfg, node.root)
             node.log("config: new broker link works, saved")
@@ -53,6 +56,7 @@ class LinkTrial:
             return True
         if ticks_diff(now, self._until) < 0:
             return False
+        self._gone_back = True
         failed = node.link
         self._leave(failed, "fallback")
         cfg, node.link = self._old
