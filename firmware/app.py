@@ -25,9 +25,9 @@ def run(cfg, problems, root="", boot=None, host=None):
     from firmware import board
 
     hw, setup_problems = board.build(cfg)
-    while boot:
-        key, value = boot.popitem()
-        hw[key] = value
+    if boot:
+        hw.update(boot)
+        boot.clear()
     hw["watchdog"] = board.watchdog(cfg["watchdog_s"])
     del board
     unload("firmware.board")

@@ -34,7 +34,8 @@ def wifi(tech, ssid, password, add=False, remove=False):
         patch = {"ssid": ssid, "password": password, "networks": others}
         what = "Wi-Fi %r, %s" % (ssid, "with a password" if password else "open")
     if _save(tech, {"wifi": patch}, what):
-        ssids = _ssids(config.load(tech.root)[0]["wifi"])
+        current.update(patch)  # what was saved: no third read of the files
+        ssids = _ssids(current)
         tech._out("%sused from the next reset: tech.restart()"
                   % ("networks: %s (the strongest in range is joined); " % ", ".join(ssids) if len(ssids) > 1 else ""))
 
