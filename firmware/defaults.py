@@ -39,6 +39,8 @@ DEFAULTS = (
         ("fallback_s", 60),
     )),
     ("ntp", (("host", "pool.ntp.org"),)),
+    # Local time is UTC plus this (schedules run by it): 60 for CET, 330 for India.
+    ("clock", (("utc_offset_min", 0),)),
     # Home Assistant MQTT discovery (README.md): the node describes itself, retained,
     # on <prefix>/device/<device_id>/config. The farmnode profile only: the seed
     # profiles' backends have their own topics and ACLs, and it is off for them.
@@ -79,6 +81,11 @@ DEFAULTS = (
                       ("severity", "warning"))),
         ("frost", (("sensor", "temp"), ("min", 2.0), ("max", None), ("hysteresis", 0.5), ("severity", "critical"))),
     )),
+    # The node's own irrigation (firmware/automation.py, README.md: Automation): rules run a
+    # relay by a reading (on below on_below, off above off_above), schedules at a local
+    # time. A command for a relay holds them off it for manual_hold_s. offline: they go on
+    # while the broker is unreachable (the failsafe then stops only what commands started).
+    ("automation", (("rules", ()), ("schedules", ()), ("manual_hold_s", 3600), ("offline", True))),
     # Corrections laid over a calibrated reading, by telemetry name: value * scale + offset
     # (seed 004's sensor_calibration).
     ("trims", ()),
@@ -93,8 +100,12 @@ ENTRIES = (
     ("relay_groups", []),
     ("alerts", (("sensor", ""), ("min", None), ("max", None), ("hysteresis", 0.0), ("severity", "warning"))),
     ("trims", (("scale", 1.0), ("offset", 0.0))),
+    ("automation.rules", (("relay", ""), ("sensor", ""), ("on_below", 0.0), ("off_above", 0.0),
+                          ("max_run_s", 900), ("min_rest_s", 1800))),
+    # at: local time "HH:MM"; days: 0 = Monday ... 6 = Sunday
+    ("automation.schedules", (("relay", ""), ("at", "06:00"), ("run_s", 600), ("days", [0, 1, 2, 3, 4, 5, 6]))),
 )
-NAMED = ("relays", "interlocks", "relay_groups", "alerts", "trims")
+NAMED = ("relays", "interlocks", "relay_groups", "alerts", "trims", "automation.rules", "automation.schedules")
 
 # Kept in secrets.json, never sent off the device, kept by reset_config.
 SECRET_KEYS = ("wifi.ssid", "wifi.password", "wifi.networks", "mqtt.host", "mqtt.port", "mqtt.user",

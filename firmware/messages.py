@@ -36,6 +36,12 @@ def reading(node, values, errors, taken, taken_s):
                  # incoming messages too big for the buffer or the free heap, dropped
                  "rx_dropped": getattr(link.session.client, "dropped_oversize", None)},
     }
+    automation = node.automation
+    if automation is not None:  # which rule or schedule holds which relay
+        reading["meta"]["automation"] = automation.holding()
+        waiting = automation.waiting()
+        if waiting:
+            reading["meta"]["schedules"] = waiting
     source = node.reader.temp_source
     if source is not None and source != "soil_temp":
         # EC and pH were compensated without the soil's temperature: with the air's, or
@@ -57,6 +63,8 @@ def status(node, link, state, fields):
         info["ip"] = wifi.ip()
         info["rssi"] = wifi.rssi()
         info["ts"] = clock.iso()
+        if node.automation is not None and node.automation.waiting():
+            info["schedules"] = node.automation.waiting()  # why no schedule runs
     info.update(fields)
     if link.profile.spec.STATUS is None:
         return info  # the canonical status: exactly info

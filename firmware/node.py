@@ -37,15 +37,6 @@ _RESET_CAUSES = const(("?", "power_on", "hard", "watchdog", "deepsleep", "soft")
 _HA_REPLY_MAX_MS = const(5000)  # Home Assistant came online: a fleet answers spread over this
 
 
-def _automatic_rule(reason):
-    """The rule behind a relay stop the node made by itself, or None (a command's)."""
-    if reason.startswith("interlock "):  # "interlock <rule>: <why>"
-        return reason[10:].split(":")[0]
-    if reason in ("max_on_s", "failsafe"):
-        return reason
-    return None
-
-
 class Node:
     """hw: what the board built: wlan, mac, reset_cause, sensors (drivers), relays,
     ntptime, reset; optional: watchdog, boot_guard (let go once the broker is reached),
@@ -93,6 +84,8 @@ class Node:
         self.alerts = Alerts(cfg["alerts"])
         self.dispatcher = Dispatcher(self)
         self.clock = Clock(hw.get("ntptime"), cfg["ntp"]["host"])
+        self.automation = None
+        self.automate()
         self._link_to_try = None  # (config, restart after) of a link change to start
         self._trial = None  # a LinkTrial while a new broker link is tried
         self.calibration_points = {}  # sensor -> points of a calibration in progress
@@ -113,6 +106,20 @@ class Node:
         link.session.outgoing = self.fill_times
         self._connects_seen = 0  # its first connection is news (_on_connected)
         return link
+
+    def automate(self):
+        """Take over the config's automation: its code is loaded only while it has rules
+        or schedules (firmware/automation.py)."""
+        automation = self.cfg["automation"]
+        if self.automation is not None:
+            self.automation.configure(self.cfg)  # runs of rules now gone are stopped
+        if not (automation["rules"] or automation["schedules"]):
+            self.automation = None
+            unload("firmware.automation")
+        elif self.automation is None:
+            from firmware.automation import Automation
+
+            self.automation = Automation(self.cfg, self.relays, self.clock)
 
     def fill_times(self, text):
         """A queued message as it leaves: times not known when it was made filled in
@@ -203,6 +210,8 @@ class Node:
             self._errors.clear()
             self._errors.update(errors)
             self.relays.observe(self._values)
+            if self.automation is not None:
+                self.automation.look_now()  # a new reading: what it starts goes out next turn
             stops = self.relays.take_changes()  # an interlock stop: its state is in this very reading
             self.publish_reading(values, errors)
             self._relay_changes(stops)
@@ -222,14 +231,20 @@ class Node:
 
     def _safety(self, now):
         relays = self.relays
+        automation = self.automation
+        offline_automation = automation is not None and self.cfg["automation"]["offline"]
+        if automation is not None:  # first: a run it ends is stopped with its own reason
+            automation.poll(self.log, self._failsafe_tripped and not offline_automation)
         relays.poll()
         if self.link.session.connected:
             self._offline_since = now
             self._failsafe_tripped = False
         elif not self._failsafe_tripped and ticks_diff(now, self._offline_since) >= self.cfg["failsafe_s"] * 1000:
             self._failsafe_tripped = True
-            relays.all_off("failsafe")
-            self.log.event("failsafe: no broker for %d s, every relay off" % self.cfg["failsafe_s"])
+            # What the node's own automation runs goes on, unless it is not to offline.
+            relays.all_off("failsafe", offline_automation)
+            self.log.event("failsafe: no broker for %d s, every relay off%s"
+                           % (self.cfg["failsafe_s"], " but the automation's" if offline_automation else ""))
         changes = relays.take_changes()
         if changes:
             self.publish_reading(self._values, self._errors)  # the new state, at once
@@ -240,14 +255,15 @@ class Node:
             self._hw["reset"]()
 
     def _relay_changes(self, changes):
-        """Each change logged; an automatic stop (an interlock, max_on_s, the failsafe)
-        also published as an info alert naming the rule (PROTOCOL.md, Alerts)."""
-        for name, on, reason in changes:
+        """Each change logged; an automatic one (an automation's start or stop, an
+        interlock, max_on_s, the failsafe) also published as an info alert naming the
+        rule and the reason (PROTOCOL.md, Alerts)."""
+        for name, on, reason, rule in changes:
             self.log("relay %s %s (%s)" % (name, "on" if on else "off", reason))
-            rule = _automatic_rule(reason)
             if rule is not None:
                 self.publish_alert({"severity": "info", "sensor": None, "value": None, "threshold": None,
-                                    "rule": rule, "message": "%s stopped: %s" % (name, reason)})
+                                    "rule": rule, "message": "%s %s: %s" % (name, "started" if on else "stopped",
+                                                                             reason)})
 
     def _wait(self, ms):
         """Idle up to ms, woken by a message (Session.wait), or as the host says."""

@@ -12,7 +12,7 @@ from micropython import const
 # (firmware/signing.py). Not signing.key: a new key is applied by a restart, the clean
 # break a rotation wants: relays switched on under the old key go off (off at boot), and
 # nothing signed before the new boot is taken, whatever its key.
-_LIVE = const(("interval_s", "failsafe_s", "interlocks", "relay_groups", "alerts", "trims", "ntp",
+_LIVE = const(("interval_s", "failsafe_s", "interlocks", "relay_groups", "alerts", "trims", "ntp", "automation", "clock",
          "mqtt.fallback_s", "safe_mode", "signing.window_s",
          "relays.*.max_on_s", "relays.*.pump_id", "relays.*.flow_ml_s",
          "sensors.soil.dry", "sensors.soil.wet", "sensors.ec.k", "sensors.ec.offset",
@@ -143,3 +143,4 @@ def take_live(node, cfg, keys=None):
     node.reader.configure(cfg)
     node.alerts.update(cfg["alerts"])
     node.clock.set_host(cfg["ntp"]["host"])
+    node.automate()

@@ -2,7 +2,9 @@
 # whatever a backend asks: every relay has a max_on_s after which it switches off by
 # itself (timed with ticks, so a clock change cannot stretch it); interlocks refuse,
 # and stop, a relay while a reading is out of bounds, missing or stale; relays in one
-# group exclude each other; everything goes off when the broker has been gone too long.
+# group exclude each other; everything goes off when the broker has been gone too long
+# (but what the node's own automation runs, when it is to go on offline). Each relay
+# knows who switched it on: "command", or the automation rule or schedule that runs it.
 from firmware.errors import Refused  # noqa: F401 (raised by RelayBank.set)
 from ticks import ticks_add, ticks_diff, ticks_ms
 
@@ -17,6 +19,7 @@ class Relay:
         self._off_at = None
         self._on_since = None
         self._capped = False  # on for its max_on_s (no duration, or one that asked for more)
+        self.owner = None  # while on: "command", or the automation rule or schedule running it
         self.off(None)
 
     def switch_on(self, duration_s=None):
@@ -35,6 +38,7 @@ class Relay:
     def off(self, reason="command"):
         self._pin.value(self._off_level)
         self.on = False
+        self.owner = None
         self._off_at = None
         self._on_since = None
         return reason
@@ -54,7 +58,9 @@ class Relay:
 
 class RelayBank:
     """relays: {name: Relay}; interlocks: {rule: {"relay", "sensor", "min", "max"}};
-    groups: {group: [relay names]}; max_age_ms: how old a reading an interlock accepts."""
+    groups: {group: [relay names]}; max_age_ms: how old a reading an interlock accepts.
+    changes: (relay, on, reason, rule) not yet published; rule names what acted by
+    itself (an interlock, max_on_s, the failsafe, an automation), None for a command."""
 
     def __init__(self, relays, interlocks, groups, max_age_ms):
         self.relays = relays
@@ -63,7 +69,8 @@ class RelayBank:
         self.max_age_ms = max_age_ms
         self._readings = {}
         self._read_at = None
-        self.changes = []  # (relay name, on, reason) not yet published
+        self.changes = []
+        self.commanded = {}  # relay name -> ticks_ms of the last command for it (automation holds off)
 
     def states(self):
         return {name: 1 if self.relays[name].on else 0 for name in self.relays}
@@ -76,16 +83,21 @@ class RelayBank:
             if self.relays[name].on:
                 broken = self._broken_rule(name)
                 if broken:
-                    self._off(name, "interlock " + broken)
+                    self._off(name, "interlock " + broken, broken.split(":")[0])
+
+    def fresh(self, sensor):
+        """The last reading of sensor, or None when missing or older than max_age_ms."""
+        if self._read_at is None or ticks_diff(ticks_ms(), self._read_at) > self.max_age_ms:
+            return None
+        return self._readings.get(sensor)
 
     def _broken_rule(self, relay):
         """The name and reason of the first interlock that forbids relay now, or None."""
-        fresh = self._read_at is not None and ticks_diff(ticks_ms(), self._read_at) <= self.max_age_ms
         for rule in self.interlocks:
             spec = self.interlocks[rule]
             if spec["relay"] != relay:
                 continue
-            value = self._readings.get(spec["sensor"]) if fresh else None
+            value = self.fresh(spec["sensor"])
             if value is None:
                 return "%s: no recent %s reading" % (rule, spec["sensor"])
             if not spec["min"] <= value <= spec["max"]:
@@ -96,10 +108,16 @@ class RelayBank:
         """Switch a relay; returns seconds until it switches off (0 when off).
         Raises KeyError for an unknown relay, Refused when a safety rule forbids it."""
         relay = self.relays[name]
+        self.commanded[name] = ticks_ms()  # refused or not, the automation leaves it alone a while
         if not on:
             if relay.on:
                 self._off(name, "command")
             return 0
+        return self.run(name, duration_s, "command", "command", None)
+
+    def run(self, name, duration_s, owner, reason, rule):
+        """Switch a relay on for owner ("command", or the automation's rule or schedule),
+        under the same rules as a command; returns the seconds it stays on."""
         broken = self._broken_rule(name)
         if broken:
             raise Refused("interlock " + broken)
@@ -109,13 +127,19 @@ class RelayBank:
                 for other in members:
                     if other != name and other in self.relays and self.relays[other].on:
                         self._off(other, "group %s" % group)
+        relay = self.relays[name]
         seconds = relay.switch_on(duration_s)
-        self.changes.append((name, True, "command"))
+        relay.owner = owner
+        self.changes.append((name, True, reason, rule))
         return seconds
 
-    def _off(self, name, reason):
+    def _off(self, name, reason, rule=None):
         self.relays[name].off(reason)
-        self.changes.append((name, False, reason))
+        self.changes.append((name, False, reason, rule))
+
+    def stop(self, name, reason, rule):
+        """Switch a relay off by itself (the automation): reason says why, rule who."""
+        self._off(name, reason, rule)
 
     def poll(self):
         """Switch off relays whose time is up; call every loop turn."""
@@ -123,12 +147,14 @@ class RelayBank:
         for name in self.relays:
             reason = self.relays[name].due_off(now)
             if reason is not None:
-                self._off(name, reason)
+                self._off(name, reason, "max_on_s" if reason == "max_on_s" else None)
 
-    def all_off(self, reason):
+    def all_off(self, reason, commands_only=False):
+        """Every relay off (commands_only: those a command switched on), reason naming why."""
         for name in self.relays:
-            if self.relays[name].on:
-                self._off(name, reason)
+            relay = self.relays[name]
+            if relay.on and not (commands_only and relay.owner != "command"):
+                self._off(name, reason, reason)
 
     def take_changes(self):
         changes = self.changes

@@ -42,7 +42,7 @@ def test_duration_switches_off_by_itself():
     sleep_ms(350)
     relays.poll()
     assert not chip.relay_on("irrigation")
-    assert relays.take_changes()[-1] == ("irrigation", False, "timer")
+    assert relays.take_changes()[-1] == ("irrigation", False, "timer", None)
 
 
 def test_a_stop_at_max_on_s_says_so_and_a_requested_duration_says_timer():
@@ -52,7 +52,7 @@ def test_a_stop_at_max_on_s_says_so_and_a_requested_duration_says_timer():
         sleep_ms(1050)
         relays.poll()
         assert not chip.relay_on("irrigation")
-        assert relays.take_changes()[-1] == ("irrigation", False, "max_on_s"), asked
+        assert relays.take_changes()[-1] == ("irrigation", False, "max_on_s", "max_on_s"), asked
 
 
 def test_max_on_s_holds_when_a_command_forgets_or_asks_for_more():
