@@ -6,6 +6,7 @@ import machine
 
 reset = machine.reset
 reset_cause = machine.reset_cause
+DEEPSLEEP_RESET = machine.DEEPSLEEP_RESET
 unique_id = machine.unique_id
 
 
@@ -130,4 +131,7 @@ def build(cfg):
         "ntptime": ntptime,
         "reset": machine.reset,
     }
+    if cfg["power"]["mode"] == "deepsleep":  # firmware/sleep.py
+        hw["rtc"] = machine.RTC()
+        hw["deepsleep"] = machine.deepsleep
     return hw, problems

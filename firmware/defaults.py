@@ -66,6 +66,10 @@ DEFAULTS = (
     # Relays that must never be on together (switching one on switches the others off).
     ("relay_groups", ()),
     ("failsafe_s", 300),
+    # "deepsleep": a battery node that wakes every sleep_s, reads, sends, takes what waited
+    # at the broker and sleeps again, awake at most awake_s (firmware/sleep.py). Not with
+    # relays: a sleeping chip cannot time them.
+    ("power", (("mode", "always_on"), ("sleep_s", 600), ("awake_s", 20))),
     # A loop that makes no progress for this long is reset by the hardware watchdog.
     # It also bounds how long a hung loop can overrun a relay's max_on_s.
     ("watchdog_s", 30),

@@ -23,6 +23,9 @@ def reading(node, values, errors, taken, taken_s):
         sensors[key] = values.get(key)
     if values.get("wind_gust") is not None:
         sensors["wind_gust"] = values["wind_gust"]
+    if "battery_v" in values:  # fitted: null when it could not be read, as any sensor
+        sensors["battery_v"] = values["battery_v"]
+        sensors["battery_pct"] = values["battery_pct"]
     link = node.link
     cfg = node.cfg
     reading = {

@@ -94,7 +94,15 @@ class Node:
         self._ha_due = None  # when to describe the node again to a Home Assistant that came online
         spill_bytes = cfg["mqtt"]["spill_bytes"]
         self._outbox = Outbox(in_root(root, OUTBOX_PATH), spill_bytes) if spill_bytes else None
+        self.sleeper = None  # a SleepCycle on a node that sleeps between readings
         self.link = self.new_link(cfg)
+        if cfg["power"]["mode"] == "deepsleep":
+            from firmware.sleep import SleepCycle
+
+            self.sleeper = SleepCycle(cfg["power"], hw["rtc"], hw["deepsleep"])
+            self.sleeper.resume(self, cause)
+            self.link.session.clean = False
+            self.interval_ms = 86400000  # one reading per wake: power.sleep_s is the period
         self.link.session.report_outbox()
         for key, reason in problems:
             self.log("config: %s: %s" % (key, reason))
@@ -104,6 +112,8 @@ class Node:
         link = Link(cfg, self._hw["wlan"], self._hw["mac"], self.log, self.on_message, self.status_json,
                     self._outbox, queue)
         link.session.outgoing = self.fill_times
+        if self.sleeper is not None:
+            link.session.clean = False  # what comes while it sleeps waits at the broker
         self._connects_seen = 0  # its first connection is news (_on_connected)
         return link
 
@@ -150,6 +160,9 @@ class Node:
 
     def step(self):
         """One turn of the loop."""
+        if self.sleeper is not None and self.sleeper.due(self):
+            self.sleeper.sleep(self)  # does not return on a chip
+            return
         link = self.link
         link_up = link.wifi.poll()
         now = ticks_ms()
@@ -217,6 +230,19 @@ class Node:
             self._relay_changes(stops)
             for alert in self.alerts.check(values):
                 self.publish_alert(alert)
+
+    def idle_now(self):
+        """Nothing under way: no pass, job, link change, restart or pending description
+        (a node that sleeps sleeps only then)."""
+        return (self._pass is None and self.dispatcher.job is None and not self.link_change_pending()
+                and not self._restart_requested and self._ha_due is None and not self._held)
+
+    def dropped_held(self):
+        """Readings held for the clock, dropped (counted): the chip is going to sleep."""
+        count = len(self._held)
+        self.link.session.queue.dropped += count
+        self._held = []
+        return count
 
     def _may_hold(self, now):
         """Whether the pass may take its step that holds the CPU (HOLDS) in this turn:
@@ -388,6 +414,8 @@ class Node:
 
     def on_message(self, topic, msg):
         self._heard = True  # a step that holds the CPU waits for a turn without one
+        if self.sleeper is not None:
+            self.sleeper.heard()
         try:
             if topic == self.link.ha_status_topic:
                 if msg == b"online":  # Home Assistant (re)started: it wants the node again
@@ -403,11 +431,7 @@ class Node:
     def _on_connected(self):
         """Each time the broker is reached: this boot is healthy (no safe mode on the
         next), and an update on trial has proven itself."""
-        guard = self._hw.pop("boot_guard", None)
-        if guard is not None:  # once: the count is 0 now, and its code can go
-            guard.healthy()
-            del guard
-            unload("bootguard")
+        self.healthy()
         if self._trial is None:  # a link on trial is described once it is kept (step)
             self._discover()
         if not (exists(in_root(self.root, "ota-files/trial.json"))
@@ -425,6 +449,14 @@ class Node:
         if report is not None:
             self.notice("info" if report["result"] == "updated" else "warning", "ota",
                         "ota: %s %s" % (report["result"], report["version"]))
+
+    def healthy(self):
+        """This boot is healthy: no safe mode on the next (lib/bootguard)."""
+        guard = self._hw.pop("boot_guard", None)
+        if guard is not None:  # once: the count is 0 now, and its code can go
+            guard.healthy()
+            del guard
+            unload("bootguard")
 
     def _discover(self):
         """Describe the node to Home Assistant (firmware/ha_discovery.py): its device

@@ -41,7 +41,7 @@ RULES = (
     ("relays.*.pump_id", (0, 99)), ("relays.*.flow_ml_s", (0.0, 10000.0)),
     ("interlocks.*", "nonempty_name"), ("interlocks.*.sensor", sensors.KEYS),
     ("relay_groups.*", "nonempty_name"),
-    ("alerts.*", "nonempty_name"), ("alerts.*.sensor", sensors.KEYS), ("alerts.*.hysteresis", (0.0, 1000.0)),
+    ("alerts.*", "nonempty_name"), ("alerts.*.sensor", sensors.KEYS + sensors.OPTIONAL_KEYS), ("alerts.*.hysteresis", (0.0, 1000.0)),
     ("alerts.*.severity", ("warning", "critical")),  # "info" is a clear
     ("trims.*", sensors.KEYS), ("trims.*.scale", (0.01, 100.0)), ("trims.*.offset", (-1000.0, 1000.0)),
     ("signing.key", "hex_key"), ("signing.window_s", (10, 3600)),
@@ -51,6 +51,7 @@ RULES = (
     ("automation.schedules.*", "nonempty_name"), ("automation.schedules.*.at", "hhmm"),
     ("automation.schedules.*.run_s", (1, 86400)), ("automation.schedules.*.days", "weekdays"),
     ("automation.manual_hold_s", (0, 604800)),
+    ("power.mode", ("always_on", "deepsleep")), ("power.sleep_s", (10, 86400)), ("power.awake_s", (5, 600)),
 )
 
 
@@ -259,6 +260,13 @@ def _check_whole(cfg, problems):
         elif spec["min"] is not None and spec["max"] is not None and spec["min"] >= spec["max"]:
             problems.append(("alerts.%s.min" % rule, "must be below max"))
     _check_automation(cfg, problems)
+    if cfg["power"]["mode"] == "deepsleep":
+        if relays:
+            problems.append(("power.mode", "a node with relays (%s) cannot deep-sleep: a sleeping chip cannot time "
+                             "them; remove them first (relays: {name: null})" % ", ".join(sorted(relays))))
+        if not cfg["mqtt"]["spill_bytes"]:
+            problems.append(("mqtt.spill_bytes", "must not be 0 with power.mode deepsleep: readings wait on flash "
+                             "while the chip sleeps"))
     for name, _ in sensors.SENSORS:
         sensor = sensors.module(name)
         if hasattr(sensor, "check"):

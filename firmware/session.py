@@ -37,6 +37,9 @@ class Session:
         self.outbox = outbox
         self.connected = False
         self.connects = 0
+        # A new session at each connection: no stale actuator commands from a broker's
+        # queue. A node that sleeps keeps one (False): what came while it slept waits.
+        self.clean = True
         self.online_payload = None  # set by the node: a function giving the online status
         # set by the node: what a queued message becomes as it leaves (times filled in)
         self.outgoing = None
@@ -88,7 +91,7 @@ class Session:
     def _connect(self):
         client = self.client
         try:
-            client.connect(clean_session=True)  # no stale actuator commands from a broker queue
+            client.connect(clean_session=self.clean)
             self.connected = True
             # Subscribed first: the broker takes a connection's packets in order, so a
             # backend that sends a command on seeing "online" finds the node listening.
@@ -201,6 +204,12 @@ class Session:
             else:
                 client.publish(topic, payload, False, 1)  # umqtt: returns after the PUBACK
                 queue.pop()
+
+    def park(self):
+        """Before the chip sleeps (its RAM is lost): what the broker has not acknowledged
+        goes to flash, sent from there at a later wake."""
+        if self.outbox is not None and (len(self.queue) or getattr(self.client, "inflight", None)):
+            self._spill()
 
     # --- the outbox on flash: written only while offline (flash wears) ---
 

@@ -78,8 +78,10 @@ def run(root="", update=None, host=None):
     log = flash_log(root)
     cfg, problems = load_config(root)
     reason = safe_mode_reason(cfg, guard)
-    log.write("boot: reset cause %d, %d failed before, %s%s" % (
-        board.reset_cause(), guard.failed, reason or "application", ", update " + update if update else ""))
+    cause = board.reset_cause()
+    if reason is not None or update is not None or cause != board.DEEPSLEEP_RESET:  # a wake: no flash wear
+        log.write("boot: reset cause %d, %d failed before, %s%s" % (
+            cause, guard.failed, reason or "application", ", update " + update if update else ""))
     del board
     gc.collect()
     if reason is not None:

@@ -22,7 +22,7 @@ TELEMETRY = (
     # pairs later in the tuple win: its ph carries seed 004's range
     ("sensors", MORE_SENSORS + (("ph", ("$sensors.ph", 0, 14)), ("chlorine", None),
                                 ("temperature", "$sensors.temp"), ("humidity", "$sensors.humidity"))),
-    ("metadata", (("battery", None), ("signal_strength", "$meta.rssi"),
+    ("metadata", (("battery", "$sensors.battery_pct"), ("signal_strength", "$meta.rssi"),
                   ("firmware_version", "$meta.firmware_version"))),
 )
 STATUS = (("status", "$status"), ("battery", None), ("signal_strength", "$rssi"),

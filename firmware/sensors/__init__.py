@@ -15,11 +15,13 @@ from micropython import const
 
 # (config name, module) of every sensor, in the order a pass reads them.
 SENSORS = (("soil", "soil"), ("dht", "air"), ("soil_temp", "soil_temp"), ("npk", "npk"), ("ec", "ec"),
-           ("ph", "ph"), ("wind", "wind"))
+           ("ph", "ph"), ("wind", "wind"), ("battery", "battery"))
 # The telemetry names of all of them, fitted or not (a sensor not fitted is null in
 # telemetry): the KEYS of the modules above, kept here so that telemetry needs none of
 # them loaded (test_sensor_registry checks the two agree).
 KEYS = ("moisture", "temp", "humidity", "soil_temp", "n", "p", "k", "ec", "ph", "wind_speed")
+# Sent only when measured (wind_gust) or fitted (the battery's): not in every reading.
+OPTIONAL_KEYS = ("wind_gust", "battery_v", "battery_pct")
 # What a step generator yields before a step that holds the CPU for long, in C code that
 # serves nothing meanwhile (the DHT's measure(), ~270 ms): the loop runs that step right
 # after serving the socket, in a turn no message arrived in (firmware/node.py).

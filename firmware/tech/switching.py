@@ -85,7 +85,7 @@ def _hold(tech, bank, name, seconds, reader, interval_ms):
         out("stopped: %s off after %.1f s" % (name, ticks_diff(ticks_ms(), started) / 1000))
         return
     reason = "timer"
-    for changed, on, why in bank.take_changes():
+    for changed, on, why, _ in bank.take_changes():
         if changed == name and not on:
             reason = why
     out("%s off after %.1f s%s" % (name, ticks_diff(ticks_ms(), started) / 1000,

@@ -22,6 +22,9 @@ class RecordingSession:
         self.client = None
         self.retained = {}  # topic -> the last retained payload sent on it
         self.outgoing = None  # the node's: times filled in as a queued message leaves
+        self.outbox = None
+        self.clean = True  # a clean MQTT session at each connection (False: a node that sleeps)
+        self.parked = 0  # times the node moved what was unsent to flash (it sleeps)
 
     def poll(self, link_up):
         pass
@@ -44,24 +47,34 @@ class RecordingSession:
     def make_room(self, topic, payload):
         return 0  # sent at once: nothing waits, nothing is dropped
 
+    def park(self):
+        self.parked += 1
+
     def close(self, payload):
-        self.sent.append(("closed", json.loads(payload)))
+        if self.connected:  # as the real one: said only to a broker that is there
+            self.sent.append(("closed", json.loads(payload)))
 
     def on(self, topic):
         return [p for t, p in self.sent if t == topic]
 
 
-def make_node(patch=None, field=None):
+def make_node(patch=None, field=None, chip=None, root=None):
+    """A node on a new chip (chip: on that one, booting again: its RTC memory and reset
+    cause as they are), in a new folder (root: in that one)."""
     collect_often()  # as a booted device does
     cfg = config.apply(config.defaults(), dict({"device_id": "n1", "farm_id": "farm_001", "interval_s": 60},
                                       **(patch or {})))
-    chip = new_chip(field or Field(), wiring_from_config(cfg))
+    if chip is None:
+        chip = new_chip(field or Field(), wiring_from_config(cfg))
     hw, _ = board.build(cfg)
     resets = []
     hw["reset"] = lambda: resets.append(True)
     hw["console_keep"] = 1024  # the tests read what the node logged
-    node = Node(cfg, hw, root=tmpdir())
-    node.link.session = RecordingSession()
+    node = Node(cfg, hw, root=root or tmpdir())
+    recording = RecordingSession()
+    recording.clean = node.link.session.clean
+    recording.queue.dropped = node.link.session.queue.dropped  # a wake from deep sleep restored it
+    node.link.session = recording
     node.link.session.outgoing = node.fill_times
     node.resets = resets
     return chip, node

@@ -10,15 +10,17 @@ def test_the_registry_lists_every_module_and_their_keys():
         assert module.NAME == name
         assert len(module.UNITS) == len(module.KEYS) == len(module.DECIMALS)
         keys.extend(module.KEYS)
-    # wind_gust is sent only when measured; every other key is in every reading
-    assert list(sensors.KEYS) == [key for key in keys if key != "wind_gust"]
+    # wind_gust is sent only when measured, the battery's only when fitted; every other
+    # key is in every reading
+    assert list(sensors.KEYS) == [key for key in keys if key not in sensors.OPTIONAL_KEYS]
+    assert sorted(sensors.OPTIONAL_KEYS) == sorted(set(keys) - set(sensors.KEYS))
 
 
 def test_every_rule_names_a_setting_and_is_a_rule_schema_knows():
     for name, _ in sensors.SENSORS:
         module = sensors.module(name)
         settings = dict(module.SETTINGS)
-        assert settings["enabled"] is True
+        assert settings["enabled"] is (name != "battery")  # a battery is an option
         for key, rule in module.RULES:
             assert key in settings, (name, key)
             assert schema.rule_check(rule, settings[key]) is None, (name, key)  # the default obeys it

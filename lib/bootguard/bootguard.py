@@ -1,10 +1,12 @@
 # Counts the boots in a row that did not reach a healthy state, so that a device in a
 # crash loop can stop starting the code that crashes it. The count lives in RTC user
 # memory: it survives resets (machine.reset, watchdog, panic) but not a power cut, so it
-# costs no flash writes and unplugging the device starts afresh.
+# costs no flash writes and unplugging the device starts afresh. The guard owns the first
+# SIZE bytes of that memory; what others keep after them is left as it is.
 from micropython import const
 
 _MAGIC = const(b"BGv1")  # memory that does not start with this is another's or garbage: count 0
+SIZE = const(5)
 
 
 class BootGuard:
@@ -21,12 +23,12 @@ class BootGuard:
 
     def _stored(self):
         data = self._rtc.memory()
-        if len(data) == len(_MAGIC) + 1 and data[: len(_MAGIC)] == _MAGIC:
+        if len(data) >= SIZE and data[: len(_MAGIC)] == _MAGIC:
             return data[len(_MAGIC)]
         return 0
 
     def _store(self, count):
-        self._rtc.memory(_MAGIC + bytes((min(count, 255),)))
+        self._rtc.memory(_MAGIC + bytes((min(count, 255),)) + self._rtc.memory()[SIZE:])
 
     def boot(self):
         """Call once, first thing at boot: this boot counts as failed until healthy()."""
