@@ -60,7 +60,8 @@ class SleepCycle:
         """Whether the wake is over: its work done, or awake_s spent."""
         now = ticks_ms()
         if ticks_diff(now, self._deadline) >= 0:
-            return node.dispatcher.job is None  # an update being fetched ends by its own bounds
+            # An update being fetched, or a new broker being tried, ends by its own bounds.
+            return node.dispatcher.job is None and not node.link_change_pending()
         session = node.link.session
         if session.connects != self._connects:  # connected (again): the quiet is timed from now
             self._connects = session.connects

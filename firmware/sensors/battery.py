@@ -15,7 +15,7 @@ RULES = (("pin", "adc1"), ("samples", (1, 64)), ("ratio", (1.0, 20.0)), ("empty_
 _OPEN_UV = const(50000)  # an input left open reads at the rail: no divider on it
 
 # ratio: battery volts per volt at the pin (2.0 for two equal resistors)
-SETTINGS = (("enabled", False), ("pin", 35), ("samples", 9), ("ratio", 2.0), ("empty_v", 3.3), ("full_v", 4.2))
+SETTINGS = (("enabled", False), ("pin", 39), ("samples", 9), ("ratio", 2.0), ("empty_v", 3.3), ("full_v", 4.2))
 
 
 def check(spec, problems):
