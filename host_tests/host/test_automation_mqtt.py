@@ -3,10 +3,7 @@ while no broker is there (past the failsafe), and every start and stop arrives o
 broker is back, in order, in telemetry and as alerts. Both runtimes at once; loopback
 only, bounded in time."""
 import json
-import threading
 import time
-
-import paho.mqtt.client as mqtt
 
 from telemetry_check import Collector, check_stream
 
@@ -15,31 +12,17 @@ RULE = {"relay": "irrigation", "sensor": "moisture", "on_below": 25, "off_above"
         "min_rest_s": 2}
 
 
-class Alerts:
-    """Every alert on topic, in arrival order, through a persistent QoS 1 session (what a
-    backend keeps while the broker is down)."""
-
-    def __init__(self, broker, topic, client_id):
-        self.messages = []
-        self._lock = threading.Lock()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
-        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
-        self.client.on_message = self._on_message
-        self.client.reconnect_delay_set(0.2, 1)
-        self.client.connect(broker.host, broker.port, keepalive=5)
-        self.client.loop_start()
+class Alerts(Collector):
+    """Every alert on topic, in arrival order, through the same persistent QoS 1 session
+    as telemetry's (what a backend keeps while the broker is down)."""
 
     def _on_message(self, client, userdata, message):
         with self._lock:
-            self.messages.append(json.loads(message.payload))
+            self.received.append(json.loads(message.payload))
 
     def about_relays(self):
         with self._lock:
-            return [m["message"] for m in self.messages if m["sensor"] is None]
-
-    def close(self):
-        self.client.loop_stop()
-        self.client.disconnect()
+            return [m["message"] for m in self.received if m["sensor"] is None]
 
 
 def wait(condition, timeout_s, what):
