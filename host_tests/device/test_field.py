@@ -126,3 +126,48 @@ def test_steering_speed():
 def test_missing_steering_file_steers_nothing():
     field = Field(steer_path=tmpdir() + "/absent.json")
     assert field.value("ph") == 6.8 and field.steer_error is None
+
+
+def after(field, hours):
+    """The same field, hours later (as a node's sleep file resumes it)."""
+    field.resume(field.state(), hours * 3600)
+    return field
+
+
+def test_battery_drains_by_night_and_charges_by_day():
+    night = after(Field(start_hour=19.0), 8)  # 19:00 to 03:00: the drain alone
+    assert abs(night.value("battery_v") - (3.95 - 8 * 0.005)) < 0.002, night.value("battery_v")
+    day = after(Field(start_hour=8.0), 8)  # 08:00 to 16:00: the panel outdoes the drain
+    assert 4.03 < day.value("battery_v") < 4.06, day.value("battery_v")
+    assert 15.9 < day.hour() < 16.1
+
+
+def test_battery_stays_within_a_cells_limits():
+    assert after(Field(start_hour=8.0, battery_v=4.19), 8).value("battery_v") == 4.2
+    assert after(Field(start_hour=19.0, battery_v=3.02), 8).value("battery_v") == 3.0
+
+
+def test_a_field_resumed_after_a_sleep_goes_on_where_it_was():
+    slept = after(Field(start_hour=7.0, moisture=60.0, battery_v=3.7), 3)  # to 10:00
+    state = json.loads(json.dumps(slept.state()))  # as the sleep file keeps it
+    woken = Field(start_hour=7.0)  # a new process's field...
+    woken.resume(state, 2 * 3600)  # ...the same one, two hours of sleep on
+    assert 11.9 < woken.hour() < 12.1, woken.hour()
+    moisture = woken.value("moisture")
+    assert state["moisture"] - 1.6 < moisture < state["moisture"] - 1.2, (state, moisture)  # ~0.7 %/h at 29 C
+    battery_v = woken.value("battery_v")
+    assert state["battery_v"] + 0.01 < battery_v < state["battery_v"] + 0.03, (state, battery_v)  # the morning sun
+
+
+def test_battery_is_steered_like_the_other_values():
+    path = tmpdir() + "/field.json"
+    field = Field(steer_path=path)
+    assert abs(field.value("battery_v") - 3.95) < 0.001  # a new cell, by default
+    steer(path, {"battery_v": 3.5, "faults": {"battery": "unplugged"}})
+    assert field.value("battery_v") == 3.5 and field.fault_of("battery") == "unplugged"
+    field.set("battery_v", 3.3)  # a program's override comes first
+    assert field.value("battery_v") == 3.3
+    field.fault("battery", "stuck")
+    field.set("battery_v", None)
+    assert field.value("battery_v") == 3.3  # stuck at what it read
+    assert field.snapshot()["battery_v"] == 3.3

@@ -363,3 +363,34 @@ def test_pin_and_adc_objects_are_static_as_on_an_esp32():
     assert machine.Pin(25) is not relay
     simchip.new_chip()  # another board: its own
     assert machine.Pin(26) is not relay
+
+
+def battery_chip(**battery):
+    return simchip.new_chip(Field(), wiring=simchip.wiring_from_config({"sensors": {"battery": battery}}))
+
+
+def test_a_fitted_batterys_divider_puts_its_share_of_the_cell_on_its_pin():
+    chip = battery_chip(enabled=True, pin=33, ratio=2.0)
+    chip.field.set("battery_v", 4.0)
+    adc = machine.ADC(machine.Pin(33), atten=machine.ADC.ATTN_11DB)
+    assert abs(adc.read_uv() - 2000000) < 5000, adc.read_uv()
+    assert 33 in simchip.wired_gpios(chip.wiring)
+    chip.field.fault("battery", "unplugged")  # the lower resistor pulls the pin to ground
+    assert adc.read_uv() < 50000
+    chip = battery_chip(enabled=True, pin=33, ratio=3.0)
+    chip.field.set("battery_v", 3.6)
+    assert abs(machine.ADC(machine.Pin(33), atten=machine.ADC.ATTN_11DB).read_uv() - 1200000) < 5000
+
+
+def test_a_battery_not_fitted_is_not_wired():
+    chip = battery_chip(enabled=False)  # on pin 39 by default
+    chip.field.set("battery_v", 4.0)
+    assert machine.ADC(machine.Pin(39), atten=machine.ADC.ATTN_11DB).read_uv() < 50000  # an open input
+    assert 39 not in simchip.wired_gpios(chip.wiring)
+    chip = battery_chip(enabled=True)
+    chip.field.set("battery_v", 4.0)
+    assert abs(machine.ADC(machine.Pin(39), atten=machine.ADC.ATTN_11DB).read_uv() - 2000000) < 5000
+    assert 39 in simchip.wired_gpios(chip.wiring)
+    chip = battery_chip(enabled=True, pin=35)  # fitted on EC's pin: the battery is what it reads
+    chip.field.set("battery_v", 4.0)
+    assert abs(machine.ADC(machine.Pin(35), atten=machine.ADC.ATTN_11DB).read_uv() - 2000000) < 5000

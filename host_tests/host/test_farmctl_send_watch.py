@@ -207,3 +207,40 @@ def test_fleet_names_devices_of_profiles_that_share_topics():
     assert fleet.take("iot/node/n1/telemetry", {"node_id": "n1", "sensors": {"temperature": 21.5}}) == (
         "n1", "telemetry")
     assert "temp=21.5" in fleet.table()
+
+
+def test_a_sleeping_node_shows_when_it_wakes_and_is_not_taken_for_a_silent_one():
+    fleet = Fleet("farmnode", {"prefix": "farm"}, speed=2)  # a sim at twice the speed
+    started = time.monotonic()
+    for device in ("node-01", "node-02", "node-03"):
+        fleet.take(f"farm/{device}/status", {"status": "online", "device_id": device})
+        fleet.take(f"farm/{device}/telemetry", {"device_id": device, "seq": 1,
+                                                 "sensors": {"moisture": 40, "battery_v": 3.91}})
+    fleet.take("farm/node-01/status", {"status": "sleeping", "device_id": "node-01", "next_wake_s": 600})
+    fleet.take("farm/node-03/status", {"status": "offline", "device_id": "node-03", "reason": "lwt"})
+    later = started + 60  # its telemetry a minute old, 240 s of its 300 left
+    row = table_row(fleet.table(later), "node-01")
+    assert "sleeping (next wake in 240 s)" in row and "batt=3.91" in row, row
+    assert fleet.counts(later).startswith("3 devices: 1 offline, 1 online, 1 sleeping;"), fleet.counts(later)
+    # The device to look at is the one offline, then the silent one; not the sleeper.
+    shown = [line.split()[0] for line in fleet.summary(2, later).splitlines()[2:4]]
+    assert shown == ["node-03", "node-02"], fleet.summary(2, later)
+    assert "sleeping (waking)" in table_row(fleet.table(started + 300 + 10), "node-01")
+    assert fleet.summary(1, started + 300 + 10).splitlines()[2].startswith("node-03 ")
+    # Its wake long past and still no word: it needs a look.
+    late = started + 300 + 45
+    assert "sleeping (wake 45 s late)" in table_row(fleet.table(late), "node-01")
+    assert "1 late to wake" in fleet.counts(late)
+    assert fleet.summary(1, late).splitlines()[2].startswith("node-01 "), fleet.summary(1, late)
+    # Awake again: online, its wake forgotten.
+    fleet.take("farm/node-01/status", {"status": "online", "device_id": "node-01"})
+    assert table_row(fleet.table(late), "node-01").split()[1] == "online"
+    assert fleet.line("node-01", "status") == "node-01 status online"
+
+
+def test_a_sleeping_status_without_a_wake_time_is_shown_as_it_came():
+    fleet = Fleet("farmnode", {"prefix": "farm"})
+    fleet.take("farm/node-01/status", {"status": "sleeping", "device_id": "node-01", "next_wake_s": 600})
+    fleet.take("farm/node-01/status", {"status": "sleeping", "device_id": "node-01", "next_wake_s": "soon"})
+    assert fleet.line("node-01", "status") == "node-01 status sleeping"
+    assert fleet.well("node-01", time.monotonic() + 3600)

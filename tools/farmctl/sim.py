@@ -182,7 +182,7 @@ def run(args, out=sys.stdout):
         # The nodes' rows are there from the start; others on a shared broker join them.
         prefix = (settings.config.get("mqtt") or {}).get("prefix", "farm")
         fleet = Fleet(settings.profile, {"prefix": prefix, "org_id": settings.config.get("org_id", "org-demo")},
-                      devices=farm_ids)
+                      devices=farm_ids, speed=args.speed)  # a sleeping node wakes at the field's speed
         tty = out.isatty()
         big = args.devices > LOG_ROWS
         monitor = Monitor((host, port), fleet, "sim", echo=None if tty or big else out)

@@ -11,7 +11,11 @@ On a terminal the table is redrawn in place every second; otherwise each status 
 telemetry message is printed as a line as it arrives, and the table at the end.
 `--once S` listens S seconds, prints the table once and exits. A fleet taller than the
 terminal is summed up instead: devices by status and by age of their last telemetry,
-then the devices most in need of a look (not online, then the longest silent)."""
+then the devices most in need of a look (not online, then the longest silent).
+
+A device in deep sleep says so in its retained status ("sleeping", with next_wake_s):
+it shows with when it wakes, and counts as well, not silent, unless its wake is more
+than SLEEP_GRACE_S late."""
 import argparse
 import json
 import shutil
@@ -34,9 +38,13 @@ COLUMNS = (
     ("EC", ("ec", "ec_salinity")),
     ("pH", ("ph", "soil_ph")),
     ("wind", ("wind_speed",)),
+    ("batt", ("battery_v",)),
 )
 # Payload fields that name the device, in the order they are trusted.
 ID_KEYS = ("device_id", "node_id", "publisher_id")
+# A sleeping device's wake takes a boot, Wi-Fi and the broker before it says online:
+# later than this past its next_wake_s, it needs a look.
+SLEEP_GRACE_S = 30
 
 
 # --- the fleet table (shared with sim) ---
@@ -89,9 +97,12 @@ class TopicPattern:
 class Fleet:
     """One row per device, from status and telemetry messages of one profile.
     known: placeholder values to subscribe under; devices: {device_id: farm_id} to list
-    before they are heard from. Not thread-safe (Monitor locks)."""
+    before they are heard from; speed: the devices' simulated seconds per real second
+    (a sim's field speed: a sleeping node's next_wake_s passes that much faster).
+    Not thread-safe (Monitor locks)."""
 
-    def __init__(self, profile, known, devices=None):
+    def __init__(self, profile, known, devices=None, speed=1.0):
+        self.speed = float(speed)
         topics = topic_templates(profile)
         self.status_topic = TopicPattern(topics["status"], known)
         self.telemetry_topic = TopicPattern(topics["telemetry"], known)
@@ -122,6 +133,12 @@ class Fleet:
         row = self._row(device)
         if kind == "status":
             row["status"] = payload["status"]
+            wake_s = payload.get("next_wake_s")
+            if row["status"] == "sleeping" and isinstance(wake_s, (int, float)) and not isinstance(wake_s, bool):
+                # From when it arrived: a retained one may be older (its wake then shows late).
+                row["wake_at"] = time.monotonic() + wake_s / self.speed
+            else:
+                row["wake_at"] = None
             return device, kind
         row["values"] = flatten(payload)
         relays = payload.get("relays")
@@ -140,7 +157,31 @@ class Fleet:
         return device
 
     def _row(self, device):
-        return self.rows.setdefault(device, {"status": "-", "at": None, "values": {}, "relays": {}})
+        return self.rows.setdefault(device, {"status": "-", "at": None, "values": {}, "relays": {},
+                                             "wake_at": None})
+
+    def status(self, device, now=None):
+        """The device's status as shown: a sleeping one's with when it wakes (waking:
+        its wake has come, and it has SLEEP_GRACE_S to say online)."""
+        row = self.rows[device]
+        if row["status"] != "sleeping" or row["wake_at"] is None:
+            return row["status"]
+        wake_in = row["wake_at"] - (time.monotonic() if now is None else now)
+        if wake_in >= 0:
+            return f"sleeping (next wake in {wake_in:.0f} s)"
+        if wake_in >= -SLEEP_GRACE_S:
+            return "sleeping (waking)"
+        return f"sleeping (wake {-wake_in:.0f} s late)"
+
+    def well(self, device, now=None):
+        """Online, or asleep with its wake not long past: nothing to look at."""
+        row = self.rows[device]
+        if row["status"] == "online":
+            return True
+        if row["status"] != "sleeping":
+            return False
+        now = time.monotonic() if now is None else now
+        return row["wake_at"] is None or now - row["wake_at"] <= SLEEP_GRACE_S
 
     def readings(self, device):
         values = self.rows[device]["values"]
@@ -153,7 +194,7 @@ class Fleet:
     def line(self, device, kind):
         """One message as a line of a log: `node-01 telemetry moist%=...`."""
         if kind == "status":
-            return f"{device} status {self.rows[device]['status']}"
+            return f"{device} status {self.status(device)}"
         return f"{device} telemetry {self.readings(device)}"
 
     def table(self, now=None, devices=None):
@@ -165,30 +206,39 @@ class Fleet:
             seq = row["values"].get("seq")
             age = "-" if row["at"] is None else f"{now - row['at']:.0f}s"
             relays = " ".join(f"{k}={v}" for k, v in row["relays"].items()) or "-"
-            lines.append((device, row["status"], "-" if seq is None else str(seq), age, relays,
+            lines.append((device, self.status(device, now), "-" if seq is None else str(seq), age, relays,
                           self.readings(device)))
         return align(lines)
 
     def summary(self, limit, now=None):
         """The table of a fleet with more than limit devices: a count line, then the
-        limit devices most in need of a look, not online first, then the longest silent."""
+        limit devices most in need of a look, not well first (see well()), then the
+        longest silent (a device asleep is not: its silence is its sleep)."""
         now = time.monotonic() if now is None else now
 
         def attention(device):
             row = self.rows[device]
-            silent = float("inf") if row["at"] is None else int(now - row["at"])
-            return row["status"] == "online", -silent, device
+            well = self.well(device, now)
+            if well and row["status"] == "sleeping":
+                silent = 0
+            else:
+                silent = float("inf") if row["at"] is None else int(now - row["at"])
+            return well, -silent, device
 
         shown = sorted(self.rows, key=attention)[:limit]
         return "\n".join([self.counts(now), self.table(now, shown), f"... and {len(self.rows) - len(shown)} more"])
 
     def counts(self, now=None):
-        """One line: devices by status, and how many sent telemetry in the last 10 s."""
+        """One line: devices by status (sleeping ones late for their wake apart), and
+        how many sent telemetry in the last 10 s."""
         now = time.monotonic() if now is None else now
         statuses = {}
         recent = 0
-        for row in self.rows.values():
-            statuses[row["status"]] = statuses.get(row["status"], 0) + 1
+        for device, row in self.rows.items():
+            status = row["status"]
+            if status == "sleeping" and not self.well(device, now):
+                status = "late to wake"
+            statuses[status] = statuses.get(status, 0) + 1
             recent += row["at"] is not None and now - row["at"] <= 10
         by_status = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
         return f"{len(self.rows)} devices: {by_status}; {recent} sent telemetry in the last 10 s"

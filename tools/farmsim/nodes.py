@@ -6,6 +6,8 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 from farmsim import HARNESS
@@ -18,6 +20,7 @@ FLEET_SCRIPT = HARNESS / "virtual_fleet.py"
 # share of the garbage between collections (once a second, see farmsim/harness/virtual_fleet.py).
 FLEET_HEAP_BASE_KB = 384
 FLEET_HEAP_PER_NODE_KB = 48
+DEEPSLEEP_RESET = 4  # machine.DEEPSLEEP_RESET: the reset cause of a wake from deep sleep
 
 
 def split(count, per_process):
@@ -101,6 +104,12 @@ class NodeProcess:
 
 
 class VirtualNode(NodeProcess):
+    """One node in its own process. A node in deep sleep has no process, as a sleeping
+    chip runs no program: the harness ends it, leaving its sleep file (sleep_path: how
+    long, and the field's state); this object starts it again at the wake, ms/speed
+    seconds later, with reset cause DEEPSLEEP_RESET and the RTC memory kept. A thread
+    per node waits for its process to end, then for the wake."""
+
     def __init__(self, workdir, config, secrets, runtime="micropython", field_file=None,
                  speed=1.0, seed=1, start_hour=9.0, extra_path=(), deployed=False, boot_button=False):
         """deployed: the firmware and lib/ are copied into the node's own filesystem,
@@ -109,23 +118,120 @@ class VirtualNode(NodeProcess):
         write_device_files(self.root, config, secrets)
         self.runtime = runtime
         self.field_file = field_file
+        self.speed = float(speed)
+        self.sleep_path = self.root.parent / f"{self.root.name}.sleep"
         # RTC memory (the boot counter of safe mode) outlives the process, as it outlives a reset.
         self.options = ["--speed", str(speed), "--seed", str(seed), "--start-hour", str(start_hour),
                         "--rtc", str(self.root.parent / f"{self.root.name}.rtc"),
-                        "--boot-button", "1" if boot_button else "0"]
+                        "--boot-button", "1" if boot_button else "0", "--sleep", str(self.sleep_path)]
         self.extra_path = [str(p) for p in extra_path]
         self.deployed = deployed
         if deployed:
             deploy_sources(self.root)
             self.extra_path += [str(self.root), str(self.root / "lib")]
         self.log_path = self.root / "console.log"
+        self.wakes = 0  # wakes from deep sleep, each a start with DEEPSLEEP_RESET
+        self._lock = threading.Lock()  # the process, the sleep and the watch, between threads
+        self._watch = None  # (thread, cancel Event) of the current boot
+        self._boot_number = 0  # which boot the watch belongs to: an older one lets go
+        self._sleep = None  # (ms, wake at time.monotonic(), or None: no timed wake) while asleep
+        self._stopped = True
 
     def start(self, reset_cause=1):
+        """Boot with reset_cause (machine's: 1 power on, 2 hard...). A node asleep boots
+        now, as a sleeping chip's reset pin wakes it: its timed wake is dropped."""
+        with self._lock:
+            self._let_go()
+            self.sleep_path.unlink(missing_ok=True)  # the field goes on only at a wake
+            return self._boot(reset_cause)
+
+    def _boot(self, reset_cause):
+        """Start the process and its watch (the lock held)."""
         args = [str(self.root), *self.options, "--reset-cause", str(reset_cause)]
         if self.field_file:
             args += ["--field", str(self.field_file)]
         argv, env = command(SCRIPT, self.runtime, args, extra_path=self.extra_path, compiled=not self.deployed)
-        return self._launch(argv, env, self.root)
+        self._launch(argv, env, self.root)
+        self._stopped = False
+        self._boot_number += 1
+        cancel = threading.Event()
+        thread = threading.Thread(target=self._watch_boot, args=(self._boot_number, self.process, cancel),
+                                  name=f"{self.root.name} watch", daemon=True)
+        self._watch = (thread, cancel)
+        thread.start()
+        return self
+
+    def _let_go(self):
+        """The current boot's watch ends and a pending wake is dropped (the lock held);
+        returns the watch's thread, to join once its process is ended."""
+        self._boot_number += 1
+        self._sleep = None
+        watch, self._watch = self._watch, None
+        if watch is None:
+            return None
+        watch[1].set()
+        return watch[0]
+
+    def _watch_boot(self, boot_number, process, cancel):
+        """The watch's thread: when the process ends in deep sleep, the wake."""
+        process.wait()
+        with self._lock:
+            sleep = self._asleep() if boot_number == self._boot_number else None
+        if sleep is None:
+            return  # an end of another kind: the caller restarts it, or not
+        wake_at = sleep[1]
+        if cancel.wait(None if wake_at is None else max(0.0, wake_at - time.monotonic())):
+            return  # stopped, or started again, while asleep
+        with self._lock:
+            if boot_number == self._boot_number:
+                self._sleep = None
+                self.wakes += 1
+                self._boot(DEEPSLEEP_RESET)
+
+    def _asleep(self):
+        """The sleep the process ended in, or None (the lock held): it ended with exit
+        status 0 and left the sleep file (harness/virtual_node.py removes the last
+        one at each boot). Noted once, by whoever sees it first."""
+        if self._sleep is None and not self._stopped and self.process is not None and self.process.poll() == 0:
+            try:
+                ms = int(json.loads(self.sleep_path.read_text())["sleep_ms"])
+            except (OSError, ValueError, KeyError, TypeError):
+                return None
+            self._sleep = (ms, time.monotonic() + ms / 1000 / self.speed if ms > 0 else None)
+        return self._sleep
+
+    def running(self):
+        """Its process runs, or the node sleeps until its wake: not one to restart."""
+        with self._lock:
+            return super().running() or self._asleep() is not None
+
+    def sleeping(self):
+        """In deep sleep: its process ended there, and the wake has not come yet."""
+        with self._lock:
+            return not super().running() and self._asleep() is not None
+
+    def stop(self, timeout_s=5):
+        """Stop cleanly (see NodeProcess.stop); a node asleep stays off: its wake is dropped."""
+        thread = self._stop_watching()
+        super().stop(timeout_s)
+        self._join(thread)
+
+    def kill(self, sig=signal.SIGKILL):
+        """A power cut (see NodeProcess.kill); a node asleep stays off: its wake is dropped."""
+        thread = self._stop_watching()
+        super().kill(sig)
+        self._join(thread)
+
+    def _stop_watching(self):
+        with self._lock:
+            self._stopped = True
+            return self._let_go()
+
+    def _join(self, thread):
+        """The watch's thread ends as soon as its process has (bounded all the same)."""
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(10)
+        self.sleep_path.unlink(missing_ok=True)
 
 
 class VirtualFleet(NodeProcess):

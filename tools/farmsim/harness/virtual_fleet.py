@@ -10,10 +10,12 @@
 # Each node is booted with the hooks the firmware offers a host (firmware/startup.py):
 # its turns are the fleet's, its idle wait only notes how long it would idle (the process
 # idles for all of them at once, in one poll() over their sockets), one Heap serves them
-# all, its console lines are prefixed with its name. When the stop file appears, every
-# When the lifeline (FD, lifeline.py) is cut, by the simulator or by its death, every
-# node sends what it has, says offline and the process ends; stats (heap, each node's
-# seq) are written every STATS_MS and at the end.
+# all, its console lines are prefixed with its name. When the lifeline (FD, lifeline.py)
+# is cut, by the simulator or by its death, every node sends what it has, says offline
+# and the process ends; stats (heap, each node's seq) are written every STATS_MS and at
+# the end. A node in deep sleep (machine.deepsleep) has no turns until its wake, the
+# sleep later (at the fleet's speed), when it boots with DEEPSLEEP_RESET on the field it
+# slept in, its RTC memory kept; one asleep at the stop stays asleep, saying nothing.
 import gc
 import json
 import os
@@ -44,6 +46,10 @@ DRAIN_MS = 3000  # at stop, how long nodes may take to get their readings acknow
 ERROR_PAUSE_MS = 200  # Node.run's pause after a failed turn
 CRASH_PAUSE_MS = 5000  # a boot that raised: tried again after this, as after a reset
 HANG_MS = 60000  # no turn completed for this long: the process is hung, end it
+# The longest a deep sleep lasts here (real time), and how far off the next look at one
+# with no wake (machine.deepsleep() without a time) is: ticks wrap (at 2**30 ms on
+# MicroPython), so no due may be more than half their range ahead.
+_LONGEST_DUE_MS = 24 * 3600 * 1000
 RESET_CAUSES = {"hard": machine.HARD_RESET, "soft": machine.SOFT_RESET, "deepsleep": machine.DEEPSLEEP_RESET}
 USAGE = "usage: virtual_fleet.py FLEET.json [--parent-fd FD]"
 
@@ -72,19 +78,29 @@ class Member:
         self.wind_due = None  # when chip.wind_step() is next due; None: no anemometer
         self.boots = 0
         self.final = None  # the stats entry taken when it stopped
+        self.sleep_ms = None  # while in deep sleep: how long for (its due is the wake)
+        self.wakes = 0
+        self.device_id = self.name  # the node's own, once it has run (the stats of its sleep)
 
     def boot(self, reset_cause):
-        """Power on: a fresh chip on a fresh field model, then firmware/startup.py."""
+        """Power on: a fresh chip, then firmware/startup.py; on a fresh field model, or
+        at a wake from deep sleep on the one it slept in (the field went on meanwhile)."""
         self.shut_chip()
         self.node = self.app = self.timer = self.held_until = None
         cfg, _ = config.load(self.root)
-        field = Field(seed=self.spec["seed"], speed=self.shared["speed"],
-                      start_hour=self.spec["start_hour"], steer_path=self.shared["field"])
+        woken = reset_cause == machine.DEEPSLEEP_RESET and self.chip is not None
+        if woken:
+            field = self.chip.field
+        else:
+            field = Field(seed=self.spec["seed"], speed=self.shared["speed"],
+                          start_hour=self.spec["start_hour"], steer_path=self.shared["field"])
         chip = simchip.Chip(field, simchip.wiring_from_config(cfg), mac=self.mac)
         set_access_points(chip, networks(cfg["wifi"]))
         chip.logging = False
         chip.wind_thread = False  # the scheduler delivers its anemometer edges
         chip.reset_cause = reset_cause
+        if woken:
+            chip.wake_reason = machine.TIMER_WAKE
         chip.keep_rtc_in(self.spec["rtc"])
         chip.on_hold = self.hold
         self.chip = simchip.use(chip)
@@ -98,6 +114,7 @@ class Member:
             return
         if isinstance(self.app, Node):
             self.node = self.app
+            self.device_id = self.node.link.device_id
             self.node.announce()  # as Node.run begins
         self.due = self.wind_due = ticks_ms()
 
@@ -146,6 +163,14 @@ class Member:
         """One turn of this node's loop (what Node.run does each time round)."""
         simchip.use(self.chip)
         self.asked = None
+        if self.sleep_ms is not None:  # its due: the wake
+            if self.sleep_ms == 0:  # none: it waits on
+                self.due = ticks_add(now, _LONGEST_DUE_MS)
+                return
+            self.sleep_ms = None
+            self.wakes += 1
+            self.boot(machine.DEEPSLEEP_RESET)
+            return
         if self.held_until is not None:
             if ticks_diff(self.held_until, now) > 0:
                 self.due = self.held_until  # still inside a held CPU (a socket woke it)
@@ -167,7 +192,7 @@ class Member:
                 self.timer[2] = ticks_add(now, self.timer[0])
                 self.timer[1](None)
         except machine.ResetRequested as reset:
-            self.reset(reset.kind)
+            self.reset(reset.kind, reset.sleep_ms)
             return
         except Exception as exc:  # as Node.run: a bug must not stop the loop (nor the others)
             node = self.node
@@ -192,12 +217,31 @@ class Member:
         if self.held_until is not None and ticks_diff(self.held_until, self.due) > 0:
             self.due = self.held_until
 
-    def reset(self, kind):
-        """machine.reset() and the like: what app.run does on its way out, then boot."""
+    def reset(self, kind, sleep_ms=None):
+        """machine.reset() and the like: what app.run does on its way out, then boot.
+        machine.deepsleep(): the firmware has let go of the broker itself; it sleeps."""
+        if kind == "deepsleep":
+            self.sleep(sleep_ms or 0)
+            return
         if self.node is not None:
             self.node.relays.all_off("stopped")
             self.node.shutdown("restart")
         self.boot(RESET_CAUSES.get(kind, machine.HARD_RESET))
+
+    def sleep(self, ms):
+        """Deep sleep: no turns, nothing of the application left, the chip off but for
+        its RTC memory (kept in its file), its pins undriven: the relays drop out. The
+        wake is the member's due, the sleep later at the fleet's speed (a real day at
+        most; ms 0: never, as a chip with no wake source)."""
+        self.print("deepsleep: %d ms" % ms)
+        self.node = self.app = self.timer = self.held_until = None
+        self.wind_due = None
+        self.shut_chip()
+        for relay in self.chip.field.actuators:
+            self.chip.field.set_actuator(relay, False)
+        self.sleep_ms = ms
+        real_ms = min(_LONGEST_DUE_MS, int(ms / self.shared["speed"])) if ms > 0 else _LONGEST_DUE_MS
+        self.due = ticks_add(ticks_ms(), real_ms)
 
     def settled(self):
         """Every reading taken is acknowledged by the broker (nothing queued or in flight)."""
@@ -208,14 +252,17 @@ class Member:
 
     def stats(self):
         node = self.node
+        if self.sleep_ms is not None:
+            return {"device": self.device_id, "running": "sleeping", "boots": self.boots, "wakes": self.wakes,
+                    "sleep_ms": self.sleep_ms, "wake_in_ms": max(0, ticks_diff(self.due, ticks_ms()))}
         if node is None:
             return {"device": self.name, "running": "maintenance" if self.app is not None else "down",
                     "boots": self.boots}
         session = node.link.session
-        return {"device": node.link.device_id, "running": "app", "boots": self.boots, "boot_id": node.boot_id,
-                "seq": node.seq, "connected": session.connected, "dropped": session.queue.dropped,
-                "queued": len(session.queue), "inflight": len(getattr(session.client, "inflight", ())),
-                "loop_errors": node.loop_errors}
+        return {"device": node.link.device_id, "running": "app", "boots": self.boots, "wakes": self.wakes,
+                "boot_id": node.boot_id, "seq": node.seq, "connected": session.connected,
+                "dropped": session.queue.dropped, "queued": len(session.queue),
+                "inflight": len(getattr(session.client, "inflight", ())), "loop_errors": node.loop_errors}
 
     def stop(self):
         """Say offline and let go, as app.run does when its loop ends."""
@@ -338,8 +385,14 @@ class Fleet:
         self.stop()
 
     def stop(self):
-        """Each node stops once what it took is acknowledged (or DRAIN_MS is over)."""
-        running = list(self.members)
+        """Each node stops once what it took is acknowledged (or DRAIN_MS is over); one
+        in deep sleep at once, asleep (a wake now would only say offline)."""
+        running = []
+        for member in self.members:
+            if member.sleep_ms is None:
+                running.append(member)
+            else:
+                member.stop()
         deadline = ticks_add(ticks_ms(), DRAIN_MS)
         while running:
             self.round(running)

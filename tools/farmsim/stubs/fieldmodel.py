@@ -1,7 +1,8 @@
 # A model of the field a node stands in: the physical values its probes would see.
 # Soil moisture dries with time (faster when hot) and rises while the irrigation valve
 # is open; air temperature and humidity follow the day; wind blows with gusts;
-# nutrients, EC and pH drift slowly and rise while fertigation runs. Per-sensor faults
+# nutrients, EC and pH drift slowly and rise while fertigation runs; the node's battery
+# drains slowly and a small solar panel charges it by day. Per-sensor faults
 # can be switched on. Values and faults can be steered from outside a running process
 # through a JSON file (see Field.steer_path). Runs on CPython and MicroPython alike.
 import json
@@ -10,19 +11,26 @@ import time
 
 from ticks import ticks_diff, ticks_ms
 
-VALUE_NAMES = ("moisture", "temp", "humidity", "n", "p", "k", "ec", "ph", "wind_speed", "soil_temp")
-SENSORS = ("soil", "dht", "soil_temp", "npk", "ec", "ph", "wind")
+VALUE_NAMES = ("moisture", "temp", "humidity", "n", "p", "k", "ec", "ph", "wind_speed", "soil_temp", "battery_v")
+SENSORS = ("soil", "dht", "soil_temp", "npk", "ec", "ph", "wind", "battery")
 # "hang": the read never returns (a wedged driver or bus), what the watchdog is for.
 FAULTS = ("timeout", "crc", "unplugged", "stuck", "hang")
 # The values each sensor reports: what a "stuck" fault freezes.
 SENSOR_VALUES = {"soil": ("moisture",), "dht": ("temp", "humidity"), "soil_temp": ("soil_temp",),
-                 "npk": ("n", "p", "k"), "ec": ("ec",), "ph": ("ph",), "wind": ("wind_speed",)}
+                 "npk": ("n", "p", "k"), "ec": ("ec",), "ph": ("ph",), "wind": ("wind_speed",),
+                 "battery": ("battery_v",)}
 _STEER_POLL_MS = 200
 
 # Soil water balance, in % of volumetric moisture per simulated hour.
 _DRY_PER_HOUR_AT_25C = 0.6
 _WET_PER_HOUR_IRRIGATING = 30.0
 _MOISTURE_LIMITS = (3.0, 97.0)
+# The node's Li-ion cell (terminal volts): a steady drain, and a small panel's charge
+# that follows the sun (none at night, most at noon). Over a day the two about cancel.
+_BATTERY_DRAIN_V_PER_HOUR = 0.005
+_BATTERY_SUN_V_PER_HOUR = 0.02  # at noon
+_BATTERY_LIMITS = (3.0, 4.2)
+_BATTERY_STEP_H = 0.25  # the sun's share integrated in steps this long (at most a day's)
 
 
 def _now_s():
@@ -34,9 +42,10 @@ class Field:
 
     seed: makes noise and gusts repeatable; speed: simulated seconds per real second;
     start_hour: local time of day when the model starts; steer_path: a JSON file re-read
-    when it changes: {"moisture": 12.5, ..., "faults": {"dht": "timeout"}, "speed": 60}."""
+    when it changes: {"moisture": 12.5, ..., "faults": {"dht": "timeout"}, "speed": 60};
+    moisture, battery_v: what the soil and the battery start at."""
 
-    def __init__(self, seed=1, speed=1.0, start_hour=9.0, steer_path=None, moisture=45.0):
+    def __init__(self, seed=1, speed=1.0, start_hour=9.0, steer_path=None, moisture=45.0, battery_v=3.95):
         self._rng = (seed * 2654435761 + 12345) & 0x7FFFFFFF
         self.speed = float(speed)
         self.start_hour = start_hour
@@ -59,6 +68,7 @@ class Field:
         self._nutrients = [38.0, 15.0, 152.0]
         self._ec = 1.06
         self._ph = 6.8
+        self._battery_v = battery_v
 
     # --- time ---
 
@@ -70,8 +80,9 @@ class Field:
         self._since = _now_s()
         self.speed = float(speed)
 
-    def hour(self):
-        return (self.start_hour + self.sim_seconds() / 3600) % 24
+    def hour(self, sim_s=None):
+        """Local time of day (hours) now, or at simulated second sim_s."""
+        return (self.start_hour + (self.sim_seconds() if sim_s is None else sim_s) / 3600) % 24
 
     # --- steering ---
 
@@ -186,6 +197,26 @@ class Field:
         if "speed" in data and float(data["speed"]) != self.speed:
             self.set_speed(data["speed"])
 
+    # --- across a deep sleep ---
+
+    def state(self):
+        """The model's clock and what it integrated, for a process that ends while its
+        node sleeps: the next one resumes the same field, not a new one."""
+        self._advance()
+        return {"sim_s": self._updated_s, "moisture": self._moisture, "nutrients": list(self._nutrients),
+                "ec": self._ec, "battery_v": self._battery_v}
+
+    def resume(self, state, gap_s):
+        """Go on from state(), gap_s simulated seconds later (the sleep): the gap is
+        integrated on the next read, with the actuators as they are now (off)."""
+        self._moisture = float(state["moisture"])
+        self._nutrients = [float(v) for v in state["nutrients"]]
+        self._ec = float(state["ec"])
+        self._battery_v = float(state["battery_v"])
+        self._updated_s = float(state["sim_s"])
+        self._banked_s = self._updated_s + gap_s
+        self._since = _now_s()
+
     # --- actuators ---
 
     def set_actuator(self, name, on):
@@ -200,7 +231,8 @@ class Field:
 
     def _advance(self):
         now = self.sim_seconds()
-        hours = (now - self._updated_s) / 3600
+        since = self._updated_s
+        hours = (now - since) / 3600
         if hours <= 0:
             return
         self._updated_s = now
@@ -214,6 +246,21 @@ class Field:
             self._ec = min(4.0, self._ec + 0.6 * hours)
             for i, per_hour in enumerate((20.0, 8.0, 30.0)):
                 self._nutrients[i] = min(1999.0, self._nutrients[i] + per_hour * hours)
+        self._charge(since, hours)
+
+    def _charge(self, since_s, hours):
+        """The battery over the hours from simulated second since_s: in steps, as the
+        sun's charge changes over a long span (a node read rarely, or a fast field)."""
+        steps = min(int(24 / _BATTERY_STEP_H), int(hours / _BATTERY_STEP_H) + 1)
+        step_h = hours / steps
+        low, high = _BATTERY_LIMITS
+        volts = self._battery_v
+        for i in range(steps):
+            hour = self.hour(since_s + (i + 0.5) * step_h * 3600)
+            sun = max(0.0, math.sin(2 * math.pi * (hour - 6.0) / 24))  # up 06:00 to 18:00
+            volts += (_BATTERY_SUN_V_PER_HOUR * sun - _BATTERY_DRAIN_V_PER_HOUR) * step_h
+            volts = min(high, max(low, volts))
+        self._battery_v = volts
 
     def _air_temp(self):
         # Coolest near 05:00, warmest near 15:00.
@@ -239,6 +286,9 @@ class Field:
             return self._ph
         if name == "wind_speed":
             return self._wind()
+        if name == "battery_v":
+            self._advance()
+            return self._battery_v
         raise ValueError("unknown value %r" % name)
 
     def _wind(self):

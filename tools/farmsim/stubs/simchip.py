@@ -37,6 +37,8 @@ DEFAULT_WIRING = {
     "ec": {"pin": 35, "bus": "adc", "i2c_addr": 0x64},
     "ph": {"pin": 36, "bus": "adc", "i2c_addr": 0x63},
     "wind": {"pin": 27},
+    # Wired only when fitted ("enabled", as in the config; firmware/sensors/battery.py).
+    "battery": {"enabled": False, "pin": 39, "ratio": 2.0},
     "i2c": {"scl": 22, "sda": 21},
     "relays": {"irrigation": {"pin": 26, "active_low": False},
                "fertigation": {"pin": 25, "active_low": False}},
@@ -51,6 +53,9 @@ EC_V_PER_MS = 0.5  # the analog EC board: 2 mS/cm per volt
 RAIL_V = 3.3  # an open analog input floats to the top rail here
 NPK_REGISTERS = (0x1E, 0x1F, 0x20)
 KMH_PER_HZ = 2.4  # the common one-pulse-per-turn cup anemometer
+# The battery's divider (battery volts / ratio at the pin). Unplugged, its lower
+# resistor pulls the pin to ground: near 0 V, not the rail.
+BATTERY_OPEN_V = 0.01
 
 
 def merge_wiring(wiring):
@@ -71,6 +76,8 @@ def wired_gpios(wiring):
     for key in wiring:
         specs = wiring[key].values() if key == "relays" else [wiring[key]]
         for spec in specs:
+            if key == "battery" and not spec.get("enabled"):
+                continue  # not fitted: nothing of it is wired
             for field in ("pin", "tx", "rx", "de", "scl", "sda"):
                 if type(spec.get(field)) is int and spec[field] not in gpios:
                     gpios.append(spec[field])
@@ -79,7 +86,8 @@ def wired_gpios(wiring):
 
 def wiring_from_config(cfg):
     """The wiring a firmware config describes, so the simulated board matches it; a
-    partial config (a device's config.json) gives the default wiring where it is silent."""
+    partial config (a device's config.json) gives the default wiring where it is silent.
+    The battery's divider is wired only when the config enables it."""
     sensors = cfg.get("sensors", {})
     wiring = {name: dict(sensors[name]) for name in sensors}
     wiring["i2c"] = dict(cfg.get("i2c", {}))
@@ -569,6 +577,9 @@ class Chip:
     # --- analog ---
 
     def sensor_on_adc(self, gpio):
+        battery = self.wiring["battery"]
+        if battery.get("enabled") and battery.get("pin") == gpio:
+            return "battery"  # first: fitted on purpose, even on another probe's pin
         for sensor in ("soil", "ec", "ph"):
             spec = self.wiring[sensor]
             if spec.get("pin") == gpio and spec.get("bus", "adc") == "adc":
@@ -581,6 +592,8 @@ class Chip:
         sensor = self.sensor_on_adc(gpio)
         if sensor is None:
             return abs(field._noise(0.02))  # an unconnected input near ground
+        if sensor == "battery":
+            return self._battery_volts()
         if field.fault_of(sensor) in ("unplugged", "timeout", "crc"):
             return RAIL_V
         if sensor == "soil":
@@ -592,6 +605,13 @@ class Chip:
             return PH_OFFSET_V - slope * (field.value("ph") - 7) + field._noise(0.0005)
         ec_t = field.value("ec") * (1 + 0.02 * (temp - 25))
         return ec_t * EC_V_PER_MS + field._noise(0.001)
+
+    def _battery_volts(self):
+        field = self.field
+        if field.fault_of("battery") in ("unplugged", "timeout", "crc"):
+            return BATTERY_OPEN_V
+        ratio = max(1.0, float(self.wiring["battery"].get("ratio") or 1.0))  # a divider only divides
+        return field.value("battery_v") / ratio + field._noise(0.002)
 
     # --- Wi-Fi ---
 
