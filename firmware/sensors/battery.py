@@ -12,7 +12,7 @@ DECIMALS = (2, 0)  # the resolution published: places after the point
 RULES = (("pin", "adc1"), ("samples", (1, 64)), ("ratio", (1.0, 20.0)), ("empty_v", (0.5, 60.0)),
          ("full_v", (0.5, 60.0)))
 
-_OPEN_UV = const(50000)  # an input left open reads at the rail: no divider on it
+_OPEN_UV = const(50000)  # a battery gone: the divider pulls the pin to ground
 
 # ratio: battery volts per volt at the pin (2.0 for two equal resistors)
 SETTINGS = (("enabled", False), ("pin", 39), ("samples", 9), ("ratio", 2.0), ("empty_v", 3.3), ("full_v", 4.2))
