@@ -244,3 +244,18 @@ def test_a_sleeping_status_without_a_wake_time_is_shown_as_it_came():
     fleet.take("farm/node-01/status", {"status": "sleeping", "device_id": "node-01", "next_wake_s": "soon"})
     assert fleet.line("node-01", "status") == "node-01 status sleeping"
     assert fleet.well("node-01", time.monotonic() + 3600)
+
+
+def test_a_log_line_shows_a_readings_relays_and_an_alert_as_it_came():
+    fleet = Fleet("farmnode", {"prefix": "farm"})
+    assert fleet.subscriptions() == ["farm/+/alert", "farm/+/status", "farm/+/telemetry"]
+    event = fleet.take("farm/n1/telemetry", {"device_id": "n1", "seq": 3, "sensors": {"moisture": 40.1},
+                                             "relays": {"irrigation": 1}})
+    assert event == ("n1", "telemetry")
+    assert fleet.line(*event).startswith("n1 telemetry moist%=40.1 ") and fleet.line(*event).endswith(
+        " | irrigation=1")
+    alert = {"severity": "info", "message": "irrigation started: dry: moisture 40.1 < 46", "device_id": "n1"}
+    event = fleet.take("farm/n1/alert", alert)
+    assert fleet.line(*event) == "n1 alert info: irrigation started: dry: moisture 40.1 < 46"
+    assert fleet.alerts == ["n1 alert info: irrigation started: dry: moisture 40.1 < 46"]
+    assert fleet.rows["n1"]["values"]["seq"] == 3  # an alert is not a reading

@@ -3,6 +3,8 @@ import argparse
 import io
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 from farmctl.sim import Settings, next_steps
 
@@ -64,3 +66,34 @@ def test_the_hint_says_how_to_see_the_farm_in_home_assistant(tmp_path):
     assert "Home Assistant: add its MQTT integration with broker 127.0.0.1 port 4321" in hint("farmnode")
     assert "Home Assistant" not in hint("farmnode", {"homeassistant": {"discovery": False}})
     assert "Home Assistant" not in hint("iotnode")  # a seed profile: no discovery
+
+
+def test_the_autonomous_example_irrigates_through_a_broker_outage_and_its_alerts_arrive_after(tmp_path):
+    """examples/autonomous.json with --outage: the field dries while the sim's broker is
+    stopped, the node's rule irrigates it anyway, and the start and stop arrive once the
+    broker is back, in order, after the table's own view of the outage."""
+    field = tmp_path / "field.json"
+    field.write_text('{"moisture": 50}')
+    example = Path(__file__).resolve().parents[2] / "examples" / "autonomous.json"
+    log = tmp_path / "sim.log"
+    with open(log, "w") as out:
+        sim = subprocess.Popen([sys.executable, "-m", "farmctl", "sim", "--config", str(example), "--devices", "1",
+                                "--runtime", "cpython", "--field", str(field), "--duration", "40",
+                                "--outage", "10:16"], stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
+        try:
+            time.sleep(14)  # the broker is down from 10 s
+            field.write_text('{"moisture": 40}')  # dry: the rule starts, with no broker to ask
+            time.sleep(6)
+            field.write_text('{"moisture": 50}')  # wet: it stops
+            assert sim.wait(60) == 0, log.read_text()
+        finally:
+            sim.kill()
+    text = log.read_text()
+    back = text.index("outage: broker back")
+    assert text.index("outage: broker stopped") < back, text
+    started = text.index("node-01 alert info: irrigation started: dry: moisture 40")
+    stopped = text.index("node-01 alert info: irrigation stopped: dry: moisture 50")
+    assert back < started < stopped, text
+    watered = [line for line in text[back:].splitlines()
+               if line.startswith("node-01 telemetry") and "irrigation=1 " in line and " moist%=40" in line]
+    assert watered, text  # the readings of the outage, with the valve open, arrived too

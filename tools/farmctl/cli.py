@@ -25,6 +25,17 @@ def cmd_broker(args):
     return 0
 
 
+def outage(text):
+    """--outage AT:FOR, seconds: (at, for)."""
+    try:
+        at, length = (float(part) for part in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: want AT:FOR in seconds, e.g. 60:120") from None
+    if at < 0 or length <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: AT must be 0 or more and FOR above 0")
+    return at, length
+
+
 def cmd_sim(args):
     """A simulated farm on a local broker, shown live until Ctrl-C."""
     from farmctl import sim
@@ -58,6 +69,9 @@ def build_parser():
     sim.add_argument("--secrets", metavar="FILE",
                      help="a device secrets.json (the parts a sim can use: Wi-Fi, MQTT account, signing key)")
     sim.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    sim.add_argument("--outage", metavar="AT:FOR", type=outage,
+                     help="stop the sim's broker AT seconds after the start, for FOR seconds (the nodes go on "
+                          "by themselves, their messages arrive afterwards)")
     sim.add_argument("--keep", action="store_true", help="keep the nodes' files and logs")
     sim.add_argument("--per-process", type=int, metavar="K",
                      help="nodes per process (default: 1 up to 10 nodes, else 50)")

@@ -139,14 +139,16 @@ def run_loop_until(client, done, deadline):
     return True
 
 
-def connect(address, name, on_connect=None, on_message=None, timeout_s=CONNECT_TIMEOUT_S, prepare=None):
+def connect(address, name, on_connect=None, on_message=None, timeout_s=CONNECT_TIMEOUT_S, prepare=None,
+            persistent=False):
     """A paho client connected to the broker at address (host, port), its CONNACK received.
     on_connect(client) runs on every (re)connection, for the subscriptions; prepare(client)
-    once before connecting (TLS, credentials)."""
+    once before connecting (TLS, credentials); persistent: a session the broker keeps
+    across this client's reconnections (its QoS 1 messages wait for it)."""
     import paho.mqtt.client as mqtt
 
     host, port = address
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id(name))
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id(name), clean_session=not persistent)
     client.on_socket_open = _no_delay
     client.on_message = on_message
     answers = []

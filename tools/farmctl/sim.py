@@ -11,7 +11,12 @@ your own node: its relays, interlocks, profile, calibration and alerts, on every
 (device ids still numbered node-01, node-02...; farm_id and org_id numbered unless the
 file sets them). Both are checked first, by the firmware's own validator: a file the
 device would refuse stops the sim before any node starts (exit 2). From the secrets,
-what cannot work here is left out: the nodes reach the sim's broker, without TLS."""
+what cannot work here is left out: the nodes reach the sim's broker, without TLS.
+
+--outage AT:FOR stops the sim's own broker AT seconds after the start for FOR seconds:
+the nodes go on by themselves (an automation's runs, readings kept on flash), and what
+they sent meanwhile arrives, in order, once it is back (the table's session with the
+broker is kept for it)."""
 import argparse
 import copy
 import shutil
@@ -153,9 +158,40 @@ def describe(process):
     return process.root.name
 
 
+class Outage:
+    """The sim's broker stopped at `at` seconds for `length` seconds, then started again
+    on its port (its persistence keeps the sessions)."""
+
+    def __init__(self, broker, at, length, out):
+        self.broker = broker
+        self.at = at
+        self.length = length
+        self.out = out
+        self.down_since = None
+        self.done = False
+
+    def step(self, elapsed):
+        if self.done:
+            return
+        if self.down_since is None and elapsed >= self.at:
+            self.broker.stop()
+            self.down_since = elapsed
+            self.out.write(f"outage: broker stopped for {self.length:g} s; the nodes go on by themselves\n")
+        elif self.down_since is not None and elapsed - self.down_since >= self.length:
+            # Not tethered again: the parent-death hook runs between fork and exec, unsafe
+            # now that threads run; the sim's finally stops it as before.
+            self.broker.tethered = False
+            self.broker.start()
+            self.done = True
+            self.out.write("outage: broker back; what the nodes kept arrives now, in order\n")
+        self.out.flush()
+
+
 def run(args, out=sys.stdout):
     stop_on_signals()
     try:
+        if args.outage and args.broker:
+            raise SimUsage("--outage stops the sim's own broker: not with --broker")
         settings = Settings(args, out)  # before anything starts: a bad file starts nothing
     except SimUsage as exc:
         print(f"farmctl sim: {exc}", file=sys.stderr)
@@ -164,6 +200,7 @@ def run(args, out=sys.stdout):
     broker = None
     processes = []
     monitor = None
+    outage = None
     try:
         if args.broker:
             try:
@@ -185,7 +222,10 @@ def run(args, out=sys.stdout):
                       devices=farm_ids, speed=args.speed)  # a sleeping node wakes at the field's speed
         tty = out.isatty()
         big = args.devices > LOG_ROWS
-        monitor = Monitor((host, port), fleet, "sim", echo=None if tty or big else out)
+        monitor = Monitor((host, port), fleet, "sim", echo=None if tty or big else out,
+                          persistent=broker is not None)  # our broker: a session it keeps through --outage
+        if args.outage:
+            outage = Outage(broker, *args.outage, out)
         for process in processes:
             process.start()
         grouping = f" in {len(processes)} processes" if len(processes) < args.devices else ""
@@ -197,6 +237,8 @@ def run(args, out=sys.stdout):
         started = last_summary = time.monotonic()
         while args.duration is None or time.monotonic() - started < args.duration:
             time.sleep(1)
+            if outage is not None:
+                outage.step(time.monotonic() - started)
             for process in processes:
                 if not process.running():  # a device that died reboots, as its watchdog would
                     out.write(f"{describe(process)} exited ({process.process.returncode}); restarting\n")

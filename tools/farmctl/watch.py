@@ -7,8 +7,9 @@ subscribed with a wildcard in place of the device (for farmnode, `farm/+/status`
 `farm/+/telemetry`). A device is named by its topic, else by its payload (device_id,
 node_id, publisher_id; by farm_id for a profile whose topics name only the farm).
 
-On a terminal the table is redrawn in place every second; otherwise each status and
-telemetry message is printed as a line as it arrives, and the table at the end.
+On a terminal the table is redrawn in place every second, with the last alerts under
+it; otherwise each status, telemetry and alert message is printed as a line as it
+arrives (a reading with its relays' states), and the table at the end.
 `--once S` listens S seconds, prints the table once and exits. A fleet taller than the
 terminal is summed up instead: devices by status and by age of their last telemetry,
 then the devices most in need of a look (not online, then the longest silent).
@@ -40,6 +41,7 @@ COLUMNS = (
     ("wind", ("wind_speed",)),
     ("batt", ("battery_v",)),
 )
+ALERTS_SHOWN = 5  # under the table on a terminal: the last alerts (an automation's starts and stops)
 # Payload fields that name the device, in the order they are trusted.
 ID_KEYS = ("device_id", "node_id", "publisher_id")
 # A sleeping device's wake takes a boot, Wi-Fi and the broker before it says online:
@@ -106,6 +108,8 @@ class Fleet:
         topics = topic_templates(profile)
         self.status_topic = TopicPattern(topics["status"], known)
         self.telemetry_topic = TopicPattern(topics["telemetry"], known)
+        self.alert_topic = TopicPattern(topics["alert"], known) if topics.get("alert") else None
+        self.alerts = []  # the last ALERTS_SHOWN alerts, as lines
         self.rows = {}
         self.farm_devices = {}  # farm_id -> device_id, for payloads that name only the farm
         for device_id, farm_id in (devices or {}).items():
@@ -114,16 +118,22 @@ class Fleet:
                 self.farm_devices[farm_id] = device_id
 
     def subscriptions(self):
-        return sorted({self.status_topic.filter, self.telemetry_topic.filter})
+        topics = {self.status_topic.filter, self.telemetry_topic.filter}
+        if self.alert_topic is not None:
+            topics.add(self.alert_topic.filter)
+        return sorted(topics)
 
     def take(self, topic, payload):
-        """Update the fleet from one message; (device, "status" | "telemetry") or None
-        when the message is neither (a command's answer, another topic)."""
+        """Update the fleet from one message; (device, "status" | "telemetry" | "alert")
+        or None when the message is none of them (a command's answer, another topic)."""
         if not isinstance(payload, dict) or is_answer(payload):
             return None
         fields = self.status_topic.match(topic)
+        alert = None if self.alert_topic is None else self.alert_topic.match(topic)
         if fields is not None and isinstance(payload.get("status"), str):
             kind = "status"
+        elif alert is not None and isinstance(payload.get("message"), str):
+            kind, fields = "alert", alert
         else:
             kind = "telemetry"
             fields = self.telemetry_topic.match(topic)
@@ -140,6 +150,9 @@ class Fleet:
             else:
                 row["wake_at"] = None
             return device, kind
+        if kind == "alert":
+            self.alerts = (self.alerts + [self.line(device, kind, payload)])[-ALERTS_SHOWN:]
+            return device, kind, payload
         row["values"] = flatten(payload)
         relays = payload.get("relays")
         row["relays"] = relays if isinstance(relays, dict) else {}
@@ -191,11 +204,15 @@ class Fleet:
             cells.append(f"{title}={'-' if value is None else value}")
         return " ".join(cells)
 
-    def line(self, device, kind):
-        """One message as a line of a log: `node-01 telemetry moist%=...`."""
+    def line(self, device, kind, payload=None):
+        """One message as a line of a log: `node-01 telemetry moist%=... | irrigation=1`,
+        `node-01 alert info: irrigation started: dry: moisture 45.1 < 46`."""
         if kind == "status":
             return f"{device} status {self.status(device)}"
-        return f"{device} telemetry {self.readings(device)}"
+        if kind == "alert":
+            return f"{device} alert {payload.get('severity', '?')}: {payload['message']}"
+        relays = " ".join(f"{name}={state}" for name, state in self.rows[device]["relays"].items())
+        return f"{device} telemetry {self.readings(device)}{' | ' + relays if relays else ''}"
 
     def table(self, now=None, devices=None):
         """The rows of devices, in that order (default: every device, sorted)."""
@@ -261,12 +278,14 @@ class Monitor:
     gets one line per message (for a log, not a terminal), or None. prepare: TLS and
     account, as link.connect takes it."""
 
-    def __init__(self, address, fleet, name, echo=None, prepare=None):
+    def __init__(self, address, fleet, name, echo=None, prepare=None, persistent=False):
+        """persistent: a session the broker keeps while the monitor is away (a broker
+        outage the sim makes): what the nodes send as it comes back is not missed."""
         self.fleet = fleet
         self.echo = echo
         self.lock = threading.Lock()
         self.client = connect(address, name, on_connect=self._subscribe, on_message=self._on_message,
-                              prepare=prepare)
+                              prepare=prepare, persistent=persistent)
         self.client.reconnect_delay_set(0.5, 5)
         self.client.loop_start()
 
@@ -299,6 +318,8 @@ class Monitor:
         with self.lock:
             big = limit is not None and len(self.fleet.rows) > limit
             text = self.fleet.summary(limit) if big else self.fleet.table()
+            if tty and self.fleet.alerts:
+                text += "\n\nlast alerts:\n" + "\n".join(self.fleet.alerts)
         out.write(("\x1b[H\x1b[2J" if tty else "") + text + "\n" + (footer + "\n" if footer else ""))
         out.flush()
 
