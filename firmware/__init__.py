@@ -50,7 +50,7 @@ HIDDEN_KEYS = ("wifi.password", "wifi.networks", "mqtt.password", "signing.key")
 
 # What reading, checking or changing a config loads: a running node unloads it once done.
 CONFIG_CODE = ("firmware.link_trial", "firmware.reconfig", "firmware.config", "firmware.schema",
-               "firmware.defaults")
+               "firmware.automation_config", "firmware.defaults")
 
 
 def release_config(fitted):

@@ -231,19 +231,6 @@ class Node:
             for alert in self.alerts.check(values):
                 self.publish_alert(alert)
 
-    def idle_now(self):
-        """Nothing under way: no pass, job, link change, restart or pending description
-        (a node that sleeps sleeps only then)."""
-        return (self._pass is None and self.dispatcher.job is None and not self.link_change_pending()
-                and not self._restart_requested and self._ha_due is None and not self._held)
-
-    def dropped_held(self):
-        """Readings held for the clock, dropped (counted): the chip is going to sleep."""
-        count = len(self._held)
-        self.link.session.queue.dropped += count
-        self._held = []
-        return count
-
     def _may_hold(self, now):
         """Whether the pass may take its step that holds the CPU (HOLDS) in this turn:
         the socket has just been served, and no message arrived since the last turn
@@ -418,7 +405,10 @@ class Node:
             self.sleeper.heard()
         try:
             if topic == self.link.ha_status_topic:
-                if msg == b"online":  # Home Assistant (re)started: it wants the node again
+                # Home Assistant (re)started: it wants the node again. Not a node that
+                # sleeps: it describes itself at each wake, where the retained "online"
+                # comes again with every subscription.
+                if msg == b"online" and self.sleeper is None:
                     self._ha_due = ticks_add(ticks_ms(), _HA_REPLY_MAX_MS * os.urandom(1)[0] // 255)
                 return
             if topic == self.link.config_topic:  # bytes, as the client gives it

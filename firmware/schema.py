@@ -46,11 +46,7 @@ RULES = (
     ("trims.*", sensors.KEYS), ("trims.*.scale", (0.01, 100.0)), ("trims.*.offset", (-1000.0, 1000.0)),
     ("signing.key", "hex_key"), ("signing.window_s", (10, 3600)),
     ("clock.utc_offset_min", (-720, 840)),
-    ("automation.rules.*", "nonempty_name"), ("automation.rules.*.sensor", sensors.KEYS),
-    ("automation.rules.*.max_run_s", (1, 86400)), ("automation.rules.*.min_rest_s", (0, 604800)),
-    ("automation.schedules.*", "nonempty_name"), ("automation.schedules.*.at", "hhmm"),
-    ("automation.schedules.*.run_s", (1, 86400)), ("automation.schedules.*.days", "weekdays"),
-    ("automation.manual_hold_s", (0, 604800)),
+    ("automation.manual_hold_s", (0, 604800)),  # its rules' and schedules': firmware/automation_config.py
     ("power.mode", ("always_on", "deepsleep")), ("power.sleep_s", (10, 86400)), ("power.awake_s", (5, 600)),
 )
 
@@ -80,16 +76,10 @@ def _named(rule, value):
             if reason:
                 return reason
         return None
-    if rule == "hhmm":
-        if len(value) != 5 or value[2] != ":" or not (value[:2] + value[3:]).isdigit() \
-                or int(value[:2]) > 23 or int(value[3:]) > 59:
-            return 'must be a local time "HH:MM" (00:00 to 23:59), got %r' % value
-        return None
-    if rule == "weekdays":
-        if not value or any(type(day) is not int or not 0 <= day <= 6 for day in value) \
-                or len(set(value)) != len(value):
-            return "must list weekdays 0 (Monday) to 6 (Sunday), each once, at least one"
-        return None
+    if rule in ("hhmm", "weekdays"):
+        from firmware import automation_config
+
+        return automation_config.named(rule, value)
     if rule == "hex_key":
         # The value is never echoed: a reason reaches logs and answers, a key must not.
         if value and (len(value) != 64 or any(ch not in "0123456789abcdefABCDEF" for ch in value)):
@@ -130,6 +120,11 @@ def _rule_of(pattern):
             return None
         table = sensors.module(parts[1]).RULES
         pattern = parts[2]
+    elif pattern.startswith("automation.rules.") or pattern.startswith("automation.schedules."):
+        from firmware import automation_config  # loaded only for a config that has entries
+
+        table = automation_config.RULES
+        pattern = pattern[11:]
     for key, rule in table:
         if key == pattern:
             return rule
@@ -259,7 +254,11 @@ def _check_whole(cfg, problems):
             problems.append(("alerts.%s" % rule, "needs a min, a max or both"))
         elif spec["min"] is not None and spec["max"] is not None and spec["min"] >= spec["max"]:
             problems.append(("alerts.%s.min" % rule, "must be below max"))
-    _check_automation(cfg, problems)
+    automation = cfg["automation"]
+    if automation["rules"] or automation["schedules"]:
+        from firmware import automation_config
+
+        automation_config.check(cfg, problems)
     if cfg["power"]["mode"] == "deepsleep":
         if relays:
             problems.append(("power.mode", "a node with relays (%s) cannot deep-sleep: a sleeping chip cannot time "
@@ -271,24 +270,6 @@ def _check_whole(cfg, problems):
         sensor = sensors.module(name)
         if hasattr(sensor, "check"):
             sensor.check(cfg["sensors"][name], problems)
-
-
-def _check_automation(cfg, problems):
-    relays = cfg["relays"]
-    automation = cfg["automation"]
-    for kind in ("rules", "schedules"):
-        entries = automation[kind]
-        for name in entries:
-            relay = entries[name]["relay"]
-            if relay not in relays:
-                problems.append(("automation.%s.%s.relay" % (kind, name), "no relay named %r" % relay))
-            elif kind == "schedules" and entries[name]["run_s"] > relays[relay]["max_on_s"]:
-                problems.append(("automation.schedules.%s.run_s" % name, "must not be above relays.%s.max_on_s (%d)"
-                                 % (relay, relays[relay]["max_on_s"])))
-    for name in automation["rules"]:
-        spec = automation["rules"][name]
-        if spec["on_below"] >= spec["off_above"]:
-            problems.append(("automation.rules.%s.on_below" % name, "must be below off_above"))
 
 
 def check(cfg):

@@ -68,10 +68,13 @@ class SleepCycle:
             self._quiet_from = now
         if not session.connected or self._quiet_from is None or ticks_diff(now, self._quiet_from) < _QUIET_MS:
             return False
-        client = session.client
-        return (node.seq > self._seq_at_wake and node.idle_now() and not len(session.queue)
+        # A reading sent, nothing under way (a pass, a job, a link change, a restart, a
+        # description, readings held for the clock), nothing unacknowledged.
+        return (node.seq > self._seq_at_wake and node._pass is None and node.dispatcher.job is None
+                and not node.link_change_pending() and not node._restart_requested and node._ha_due is None
+                and not node._held and not len(session.queue)
                 and not (session.outbox is not None and session.outbox.size)
-                and not getattr(client, "inflight", None))
+                and not getattr(session.client, "inflight", None))
 
     def sleep(self, node):
         """Say so, keep what is unsent on flash, write the boot's record, and sleep."""
@@ -81,8 +84,10 @@ class SleepCycle:
         # Readings every sleep_s: the wake's own time is taken off the sleep.
         sleep_ms = max(_SHORTEST_SLEEP_MS, self.sleep_ms - elapsed)
         next_wake_s = (sleep_ms + 999) // 1000
-        if node.dropped_held():
-            node.log("sleep: readings held for the clock dropped (no NTP answer in this wake)")
+        if node._held:  # a profile that needs a time: no NTP answer in this wake
+            session.queue.dropped += len(node._held)
+            node._held = []
+            node.log("sleep: readings held for the clock dropped")
         session.park()  # what did not reach the broker: on flash, sent at a later wake
         node.log.event("sleep: %d s after %d ms awake%s" % (next_wake_s, elapsed,
                                                             "" if session.connected else ", broker not reached"))
