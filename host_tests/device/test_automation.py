@@ -5,7 +5,7 @@
 import sys
 
 from fieldmodel import Field
-from firmware import config
+from firmware import config, unload
 from firmware.automation import NO_CLOCK, Automation
 from firmware.errors import ConfigError
 from firmware.relays import Relay, RelayBank
@@ -280,6 +280,9 @@ def test_the_automation_config_is_checked_whole_and_its_code_loaded_only_while_i
     assert found == {"automation.rules.dry.relay": "no relay named 'sprinkler'",
                      "automation.rules.wet.on_below": "must be below off_above",
                      "automation.schedules.long.run_s": "must not be above relays.fertigation.max_on_s (600)"}
+    unload("firmware.automation_config")
+    config.apply(config.defaults(), {"automation": {"manual_hold_s": 60}})
+    assert "firmware.automation_config" not in sys.modules  # its entries' rules: only for entries
     field, chip, node = automated()
     assert node.automation is None and "firmware.automation" not in sys.modules
     assert send(node, {"command": "config", "parameters": {"automation": {"rules": {"dry": DRY}}}})["success"]
