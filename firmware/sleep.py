@@ -89,8 +89,9 @@ class SleepCycle:
             node._held = []
             node.log("sleep: readings held for the clock dropped")
         session.park()  # what did not reach the broker: on flash, sent at a later wake
-        node.log.event("sleep: %d s after %d ms awake%s" % (next_wake_s, elapsed,
-                                                            "" if session.connected else ", broker not reached"))
+        # The console only: a line on flash at every wake would wear it.
+        node.log("sleep: %d s after %d ms awake%s" % (next_wake_s, elapsed,
+                                                      "" if session.connected else ", broker not reached"))
         session.close(node.status_json("sleeping", {"next_wake_s": next_wake_s}))
         node.healthy()  # a wake that did its work is no failed boot (safe mode counts those)
         head = self._rtc.memory()[:_AFTER]
