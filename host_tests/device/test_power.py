@@ -2,14 +2,17 @@
 # broker kept, says "sleeping" and sleeps; RTC memory carries the boot across wakes; a
 # node with relays cannot sleep; the battery's voltage. On the stubs with a recorded
 # session; with mosquitto and the simulator waking the node: host_tests/host/test_power_mqtt.py.
+import json
+
 import machine
 from bootguard import BootGuard
 from fieldmodel import Field
-from firmware import config
+from firmware import config, startup
 from firmware.errors import ConfigError
 from firmware.sensors.battery import Battery
 from nodekit import make_node
-from testkit import drive, raises
+from simchip import new_chip
+from testkit import drive, exists, raises, read_text, tmpdir, write_text
 from ticks import ticks_add, ticks_diff, ticks_ms
 
 SLEEPER = {"power": {"mode": "deepsleep", "sleep_s": 600, "awake_s": 20},
@@ -131,3 +134,17 @@ def test_the_battery_reads_volts_through_its_divider_and_a_share_between_empty_a
         assert errors == ({} if volts is not None else {"battery": "unplugged"})
     err = raises(ConfigError, config.apply, config.defaults(), {"sensors": {"battery": {"empty_v": 4.2}}})
     assert dict(err.problems) == {"sensors.battery.empty_v": "must be below full_v"}
+
+
+def test_a_wake_writes_nothing_to_the_flash_log_a_reset_does():
+    root = tmpdir()
+    write_text(root + "/config.json", json.dumps(dict(SLEEPER, device_id="n1")))
+    chip = new_chip()
+    chip.reset_cause = machine.DEEPSLEEP_RESET
+    node = startup.run(root, host={"turns": True})
+    node.sleeper._deadline = ticks_add(ticks_ms(), 300)  # awake_s, shortened: no Wi-Fi here
+    until_asleep(node)
+    assert not exists(startup.flash_log_path(root)), read_text(startup.flash_log_path(root))
+    chip.reset_cause = machine.HARD_RESET
+    startup.run(root, host={"turns": True})
+    assert "boot: reset cause 2, 0 failed before, application" in startup.flash_log(root).tail(1)[0]
