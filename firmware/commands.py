@@ -312,7 +312,7 @@ class Dispatcher:
             seconds = number(params, "intervalMs", 1000, 86400000) / 1000
         else:
             seconds = number(params, "interval_s", 1, 86400)
-        self.node.apply_config({"interval_s": int(seconds)})
+        self.node.set_interval(int(seconds))
         return {"interval_s": int(seconds)}
 
     def do_restart(self, params):

@@ -11,7 +11,6 @@ from firmware import in_root
 from firmware.defaults import DEFAULTS, MISSING, NAMED, SECRET_KEYS, child, entry, equal, is_object, tree
 from firmware.defaults import public  # noqa: F401 (part of the config API)
 from firmware.errors import ConfigError
-from firmware.schema import check, type_name, validate  # noqa: F401 (the config API)
 from micropython import const
 
 CONFIG_FILE = "config.json"
@@ -23,6 +22,23 @@ _MAX_DROP_ROUNDS = const(4)
 def defaults():
     """A new config at its defaults."""
     return tree()
+
+
+# The rules (firmware/schema.py) are loaded when a config is checked, not to save one
+# already checked (a set_interval).
+
+def check(cfg):
+    """All problems of a complete config, as a list of (key, reason)."""
+    from firmware import schema
+
+    return schema.check(cfg)
+
+
+def validate(cfg):
+    """cfg, or ConfigError naming every bad key."""
+    from firmware import schema
+
+    return schema.validate(cfg)
 
 
 # --- merging ---
@@ -81,6 +97,8 @@ def apply(cfg, patch):
     untouched, and shares with the result what the patch leaves alone (neither is to be
     changed in place after). Raises ConfigError naming every bad key."""
     if type(patch) is not dict:
+        from firmware.schema import type_name
+
         raise ConfigError([("config", "must be an object, got %s" % type_name(patch))])
     return validate(merge(cfg, canonical(patch), "", True))
 

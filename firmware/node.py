@@ -488,6 +488,15 @@ class Node:
             if self._link_to_try is None:  # else the trial still needs the config code
                 release_config(self.reader.fitted())
 
+    def set_interval(self, seconds):
+        """The set_interval command: interval_s alone, saved (firmware/reconfig.py)."""
+        from firmware import reconfig
+
+        try:
+            reconfig.set_interval(self, seconds)
+        finally:
+            release_config(self.reader.fitted())
+
     def reset_config(self):
         from firmware import reconfig
 

@@ -98,6 +98,25 @@ def apply(node, patch):
     return {"changed": keys}
 
 
+def set_interval(node, seconds):
+    """interval_s alone (the set_interval command, its range checked there): a number in
+    range cannot make a valid config invalid, so no whole-config check (its garbage is
+    the highest a running node's heap goes); saved, then applied."""
+    if node.link_change_pending():
+        raise ConfigError([("config", "a broker change is still being tried")])
+    before = node.cfg["interval_s"]
+    if seconds == before:
+        return
+    node.cfg["interval_s"] = seconds
+    try:
+        config.save(node.cfg, node.root, checked=True)
+    except BaseException:
+        node.cfg["interval_s"] = before  # not saved: not taken
+        raise
+    node.set_interval_ms(seconds * 1000)
+    node.relays.max_age_ms = 2 * node.interval_ms
+
+
 def reset(node):
     """Back to the defaults (keeping Wi-Fi and broker secrets), saved; then a restart,
     as the defaults may wire things differently."""

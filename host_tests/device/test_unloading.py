@@ -26,7 +26,7 @@ def test_unload_forgets_a_module_and_its_package_attribute():
 def test_a_config_change_leaves_no_config_code_loaded():
     _, node = make_node({"sensors": {"npk": {"enabled": False}}})
     release_config(node.reader.fitted())
-    answer = send(node, {"command_id": "i1", "command": "set_interval", "parameters": {"interval_s": 30}})
+    answer = send(node, {"command_id": "i1", "command": "config", "parameters": {"interval_s": 30}})
     assert answer["success"] and node.cfg["interval_s"] == 30
     assert loaded(*CONFIG_CODE) == []
     assert loaded("firmware.sensors.npk") == []  # checked with the rest, not fitted: let go
