@@ -7,7 +7,7 @@ import json
 import machine
 from bootguard import BootGuard
 from fieldmodel import Field
-from firmware import config, startup
+from firmware import config, messages, startup
 from firmware.errors import ConfigError
 from firmware.sensors.battery import Battery
 from nodekit import make_node
@@ -148,3 +148,20 @@ def test_a_wake_writes_nothing_to_the_flash_log_a_reset_does():
     chip.reset_cause = machine.HARD_RESET
     startup.run(root, host={"turns": True})
     assert "boot: reset cause 2, 0 failed before, application" in startup.flash_log(root).tail(1)[0]
+
+
+def test_a_fitted_battery_is_in_telemetry_and_in_seed_004s_metadata():
+    readings_of = {}
+    for profile in ("farmnode", "dese"):
+        chip, node = make_node({"profile": profile, "org_id": "o1", "sensors": {"battery": {"enabled": True}}})
+        node.clock.synced = True  # seed 004 wants a time
+        topic = node.link.profile.topics["telemetry"]
+        started = ticks_ms()
+        while not node.link.session.on(topic) and ticks_diff(ticks_ms(), started) < 3000:
+            node.step()
+        readings_of[profile] = node.link.session.on(topic)[0]
+    sensors = readings_of["farmnode"]["sensors"]
+    assert 3.0 <= sensors["battery_v"] <= 4.2 and type(sensors["battery_pct"]) is int, sensors
+    assert readings_of["dese"]["metadata"]["battery"] == sensors["battery_pct"], readings_of["dese"]
+    chip, node = make_node()
+    assert "battery_v" not in messages.reading(node, {"moisture": 40.0}, {}, (None, None), 0)["sensors"]
