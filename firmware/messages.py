@@ -66,8 +66,9 @@ def status(node, link, state, fields):
         info["ip"] = wifi.ip()
         info["rssi"] = wifi.rssi()
         info["ts"] = clock.iso()
-        if node.automation is not None and node.automation.waiting():
-            info["schedules"] = node.automation.waiting()  # why no schedule runs
+        waiting = node.automation.waiting() if node.automation is not None else None
+        if waiting:
+            info["schedules"] = waiting  # why no schedule runs
     info.update(fields)
     if link.profile.spec.STATUS is None:
         return info  # the canonical status: exactly info

@@ -95,14 +95,14 @@ class Node:
         spill_bytes = cfg["mqtt"]["spill_bytes"]
         self._outbox = Outbox(in_root(root, OUTBOX_PATH), spill_bytes) if spill_bytes else None
         self.sleeper = None  # a SleepCycle on a node that sleeps between readings
-        self.link = self.new_link(cfg)
         if cfg["power"]["mode"] == "deepsleep":
             from firmware.sleep import SleepCycle
 
             self.sleeper = SleepCycle(cfg["power"], hw["rtc"], hw["deepsleep"])
-            self.sleeper.resume(self, cause)
-            self.link.session.clean = False
             self.interval_ms = 86400000  # one reading per wake: power.sleep_s is the period
+        self.link = self.new_link(cfg)
+        if self.sleeper is not None:
+            self.sleeper.resume(self, cause)  # the boot it slept in: its queue's drop count too
         self.link.session.report_outbox()
         for key, reason in problems:
             self.log("config: %s: %s" % (key, reason))

@@ -104,17 +104,12 @@ def set_interval(node, seconds):
     the highest a running node's heap goes); saved, then applied."""
     if node.link_change_pending():
         raise ConfigError([("config", "a broker change is still being tried")])
-    before = node.cfg["interval_s"]
-    if seconds == before:
+    if seconds == node.cfg["interval_s"]:
         return
-    node.cfg["interval_s"] = seconds
-    try:
-        config.save(node.cfg, node.root, checked=True)
-    except BaseException:
-        node.cfg["interval_s"] = before  # not saved: not taken
-        raise
-    node.set_interval_ms(seconds * 1000)
-    node.relays.max_age_ms = 2 * node.interval_ms
+    new = dict(node.cfg)  # the rest shared: one small dict
+    new["interval_s"] = seconds
+    config.save(new, node.root, checked=True)
+    take_live(node, new, ["interval_s"])
 
 
 def reset(node):

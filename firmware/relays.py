@@ -83,7 +83,7 @@ class RelayBank:
             if self.relays[name].on:
                 broken = self._broken_rule(name)
                 if broken:
-                    self._off(name, "interlock " + broken, broken.split(":")[0])
+                    self.stop(name, "interlock " + broken, broken.split(":")[0])
 
     def fresh(self, sensor):
         """The last reading of sensor, or None when missing or older than max_age_ms."""
@@ -111,7 +111,7 @@ class RelayBank:
         self.commanded[name] = ticks_ms()  # refused or not, the automation leaves it alone a while
         if not on:
             if relay.on:
-                self._off(name, "command")
+                self.stop(name, "command")
             return 0
         return self.run(name, duration_s, "command", "command", None)
 
@@ -126,20 +126,17 @@ class RelayBank:
             if name in members:
                 for other in members:
                     if other != name and other in self.relays and self.relays[other].on:
-                        self._off(other, "group %s" % group)
+                        self.stop(other, "group %s" % group)
         relay = self.relays[name]
         seconds = relay.switch_on(duration_s)
         relay.owner = owner
         self.changes.append((name, True, reason, rule))
         return seconds
 
-    def _off(self, name, reason, rule=None):
+    def stop(self, name, reason, rule=None):
+        """Switch a relay off: reason says why, rule what did it by itself (None: a command)."""
         self.relays[name].off(reason)
         self.changes.append((name, False, reason, rule))
-
-    def stop(self, name, reason, rule):
-        """Switch a relay off by itself (the automation): reason says why, rule who."""
-        self._off(name, reason, rule)
 
     def poll(self):
         """Switch off relays whose time is up; call every loop turn."""
@@ -147,14 +144,14 @@ class RelayBank:
         for name in self.relays:
             reason = self.relays[name].due_off(now)
             if reason is not None:
-                self._off(name, reason, "max_on_s" if reason == "max_on_s" else None)
+                self.stop(name, reason, "max_on_s" if reason == "max_on_s" else None)
 
     def all_off(self, reason, commands_only=False):
         """Every relay off (commands_only: those a command switched on), reason naming why."""
         for name in self.relays:
             relay = self.relays[name]
             if relay.on and not (commands_only and relay.owner != "command"):
-                self._off(name, reason, reason)
+                self.stop(name, reason, reason)
 
     def take_changes(self):
         changes = self.changes
