@@ -57,10 +57,12 @@ class Automation:
         """Why the schedules cannot run now, or None."""
         return NO_CLOCK if self.schedules and not self.clock.synced else None
 
-    def poll(self, log, paused=False):
-        """One turn: runs that are over stopped, then (every _LOOK_MS) what is due started.
-        paused: the broker is gone and the automation is not to go on offline."""
-        now = ticks_ms()
+    def poll(self, log, now, paused=False):
+        """One turn at ticks_ms now: runs that are over stopped, then (every _LOOK_MS) what
+        is due started. paused: the broker is gone and the automation is not to go on
+        offline. The node hands the RelayBank the same now just after, so a run's end is
+        never behind its relay's own timer (set a moment later): the rule's reason is the
+        one published."""
         self._end_runs(now)
         if paused or ticks_diff(now, self._next_look) < 0:
             return

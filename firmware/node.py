@@ -188,7 +188,7 @@ class Node:
             release_config(self.reader.fitted())  # the trial saved the config, or went back
             if self.link.session.connected:  # the new link, kept (a link gone back to reconnects)
                 self._discover()  # not during the trial: its config code was still loaded
-        self._safety(now)
+        self._safety(ticks_ms())  # now: the turn's connect or NTP may have taken a while
         self.reader.poll()
         if self.dispatcher.job is not None and self._pass is None:  # a job (calibration, OTA) has the buses
             self.dispatcher.step_job()
@@ -247,8 +247,8 @@ class Node:
         automation = self.automation
         offline_automation = automation is not None and self.cfg["automation"]["offline"]
         if automation is not None:  # first: a run it ends is stopped with its own reason
-            automation.poll(self.log, self._failsafe_tripped and not offline_automation)
-        relays.poll()
+            automation.poll(self.log, now, self._failsafe_tripped and not offline_automation)
+        relays.poll(now)
         if self.link.session.connected:
             self._offline_since = now
             self._failsafe_tripped = False

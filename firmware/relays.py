@@ -138,9 +138,10 @@ class RelayBank:
         self.relays[name].off(reason)
         self.changes.append((name, False, reason, rule))
 
-    def poll(self):
-        """Switch off relays whose time is up; call every loop turn."""
-        now = ticks_ms()
+    def poll(self, now=None):
+        """Switch off relays whose time is up at ticks_ms now; call every loop turn."""
+        if now is None:
+            now = ticks_ms()
         for name in self.relays:
             reason = self.relays[name].due_off(now)
             if reason is not None:

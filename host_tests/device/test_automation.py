@@ -95,6 +95,21 @@ def test_a_run_never_lasts_past_the_relays_max_on_s():
     assert info_alerts(node)[-1] == "irrigation stopped: dry: max_on_s reached"
 
 
+def test_a_run_whose_end_and_its_relays_timer_fall_in_one_turn_stops_with_the_rules_reason():
+    """The relay's own timer is set a moment after the run's end: judged at one instant,
+    the rule's stop comes first (on a loaded machine the timer had won, and the stop went
+    out as a bare "timer" with no alert)."""
+    field, chip, node = automated({"dry": dict(DRY, max_run_s=1, min_rest_s=60)})
+    run_until(node, lambda: chip.relay_on("irrigation"))
+    node.relays.take_changes()
+    node._safety(ticks_add(ticks_ms(), 1500))  # one turn, both past due
+    assert not chip.relay_on("irrigation")
+    assert info_alerts(node)[-1] == "irrigation stopped: dry: max_run_s reached", info_alerts(node)
+    console = node.log.lines()
+    assert any(line.endswith("relay irrigation off (dry: max_run_s reached)") for line in console), console[-4:]
+    assert not any("(timer)" in line for line in console), console
+
+
 def test_a_missing_reading_stops_the_rule_and_a_stale_one_does_not_start_it():
     field, chip, node = automated({"dry": DRY})
     run_until(node, lambda: chip.relay_on("irrigation"))
@@ -105,11 +120,11 @@ def test_a_missing_reading_stops_the_rule_and_a_stale_one_does_not_start_it():
     field.set("moisture", 18.0)
     run_until(node, lambda: chip.relay_on("irrigation"))
     node.relays._read_at = ticks_add(ticks_ms(), -2001)  # the last reading, older than two intervals
-    node.automation.poll(node.log)
+    node.automation.poll(node.log, ticks_ms())
     assert not chip.relay_on("irrigation")
     assert node.relays.changes[-1] == ("irrigation", False, "dry: no recent moisture reading", "dry")
     node.automation.look_now()
-    node.automation.poll(node.log)
+    node.automation.poll(node.log, ticks_ms())
     assert not chip.relay_on("irrigation")  # dry, but not known to be
 
 
@@ -199,7 +214,7 @@ def schedule_bank(clock, schedule, utc_offset_min=0):
 
 def look(automation):
     automation.look_now()
-    automation.poll(lambda line: None)
+    automation.poll(lambda line: None, ticks_ms())
 
 
 def test_a_schedule_runs_at_its_local_time_on_its_days_once_a_day():
