@@ -219,20 +219,26 @@ def test_a_fleet_member_sleeps_without_turns_and_boots_at_its_wake(tmp_path, mon
     member = fleet.members[0]
     field = member.chip.field
     field.set_actuator("irrigation", True)
+    before = ticks_ms()
     fleet.round(fleet.members)  # its turn: to sleep, 20 s at 10x: 2 s
+    after = ticks_ms()
     assert seen == [(1, 1, 0)], seen  # and no shutdown: the firmware let go of the broker itself
     assert member.node is None and member.app is None and member.chip.closed
     assert not member.chip.field.actuators["irrigation"]  # its pins undriven: the relay drops out
-    assert 1900 <= ticks_diff(member.due, ticks_ms()) <= 2000  # the scheduler's next look: the wake
+    # The scheduler's next look: the wake, 2 s after a moment within the turn.
+    assert ticks_diff(member.due, before) >= 2000 and ticks_diff(member.due, after) <= 2000
+    left_before = ticks_diff(member.due, ticks_ms())
     fleet.write_stats()
+    left_after = ticks_diff(member.due, ticks_ms())
     entry = json.loads((tmp_path / "stats.json").read_text())["members"][0]
     assert entry["running"] == "sleeping" and entry["device"] == "sleepy-1" and entry["sleep_ms"] == 20_000
-    assert 1800 <= entry["wake_in_ms"] <= 2000
+    assert max(0, left_after) <= entry["wake_in_ms"] <= left_before  # however loaded the machine
+    wake = member.due
     started = time.monotonic()
     while len(seen) == 1:
         assert time.monotonic() - started < 3, "no wake"
         fleet.round(fleet.members)  # idles until the wake (idle_ms at most)
-    assert 1.6 <= time.monotonic() - started <= 2.5
+    assert ticks_diff(ticks_ms(), wake) >= 0  # not before its time
     assert seen[1] == (2, DEEPSLEEP_RESET, 4), seen  # RTC memory kept, TIMER_WAKE
     assert member.wakes == 1 and member.boots == 2
     assert member.chip.field is field  # a new chip in the same field
