@@ -69,6 +69,8 @@ def status(node, link, state, fields):
         waiting = node.automation.waiting() if node.automation is not None else None
         if waiting:
             info["schedules"] = waiting  # why no schedule runs
+    elif state == "sleeping" and clock.synced:
+        info["ts"] = clock.iso()  # a backend times the wake from it, not from when it came
     info.update(fields)
     if link.profile.spec.STATUS is None:
         return info  # the canonical status: exactly info

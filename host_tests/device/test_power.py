@@ -47,6 +47,11 @@ def test_a_wake_reads_sends_says_sleeping_and_sleeps_the_rest_of_sleep_s():
     assert closed == [{"status": "sleeping", "device_id": "n1", "next_wake_s": (asleep.sleep_ms + 999) // 1000}]
     assert session.parked == 1
     assert BootGuard(machine.RTC()).count() == 0  # a wake that did its work is no failed boot
+    chip, node = make_node(SLEEPER, chip=chip)
+    node.clock.synced = True  # with a set clock, its status says when it was sent
+    until_asleep(node)
+    closed = [p for t, p in node.link.session.sent if t == "closed"]
+    assert len(closed) == 1 and closed[0]["ts"].endswith("Z") and closed[0]["next_wake_s"] > 0, closed
 
 
 def test_a_wake_from_deep_sleep_continues_the_boot_and_a_reset_starts_a_new_one():

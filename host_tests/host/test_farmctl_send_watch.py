@@ -6,6 +6,7 @@ import hmac
 import json
 import re
 import time
+from datetime import datetime, timezone
 
 import pytest
 
@@ -236,6 +237,22 @@ def test_a_sleeping_node_shows_when_it_wakes_and_is_not_taken_for_a_silent_one()
     fleet.take("farm/node-01/status", {"status": "online", "device_id": "node-01"})
     assert table_row(fleet.table(late), "node-01").split()[1] == "online"
     assert fleet.line("node-01", "status") == "node-01 status online"
+
+
+def test_a_sleeping_nodes_wake_is_timed_from_its_status_ts_when_it_has_one():
+    fleet = Fleet("farmnode", {"prefix": "farm"})
+    started = time.monotonic()
+    sent = datetime.fromtimestamp(time.time() - 100, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    fleet.take("farm/node-01/status", {"status": "sleeping", "device_id": "node-01", "next_wake_s": 600,
+                                       "ts": sent})  # retained, sent 100 s before we came
+    left = int(table_row(fleet.table(started), "node-01").split("next wake in ")[1].split()[0])
+    assert 497 <= left <= 500, left
+    ahead = datetime.fromtimestamp(time.time() + 3600, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for ts in (ahead, "not a time", 12):  # a clock ahead of ours, or no time: from when it came
+        fleet.take("farm/node-01/status", {"status": "sleeping", "device_id": "node-01", "next_wake_s": 600,
+                                           "ts": ts})
+        left = int(table_row(fleet.table(time.monotonic()), "node-01").split("next wake in ")[1].split()[0])
+        assert 598 <= left <= 600, (ts, left)
 
 
 def test_a_sleeping_status_without_a_wake_time_is_shown_as_it_came():

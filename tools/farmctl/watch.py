@@ -23,6 +23,7 @@ import shutil
 import sys
 import threading
 import time
+from datetime import datetime
 
 from farmctl.link import BrokerError, add_link_options, broker_link, connect, topic_values
 from firmware.profiles import topic_templates
@@ -96,6 +97,19 @@ class TopicPattern:
         return fields
 
 
+def status_age_s(payload, now=None):
+    """How long ago a status was sent, by its "ts" (ISO 8601 UTC): 0 without one, or when
+    the device's clock is ahead of ours."""
+    ts = payload.get("ts")
+    if not isinstance(ts, str):
+        return 0.0
+    try:
+        sent = datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+    return max(0.0, (time.time() if now is None else now) - sent)
+
+
 class Fleet:
     """One row per device, from status and telemetry messages of one profile.
     known: placeholder values to subscribe under; devices: {device_id: farm_id} to list
@@ -145,8 +159,8 @@ class Fleet:
             row["status"] = payload["status"]
             wake_s = payload.get("next_wake_s")
             if row["status"] == "sleeping" and isinstance(wake_s, (int, float)) and not isinstance(wake_s, bool):
-                # From when it arrived: a retained one may be older (its wake then shows late).
-                row["wake_at"] = time.monotonic() + wake_s / self.speed
+                # From when it was sent (its ts: a retained one may be older), else from when it came.
+                row["wake_at"] = time.monotonic() - status_age_s(payload) + wake_s / self.speed
             else:
                 row["wake_at"] = None
             return device, kind
