@@ -65,7 +65,8 @@ class Session:
                 if not self._ours:
                     self._keep_alive()
             except Exception as exc:
-                self._lost(exc)
+                if self.connected:  # else already lost, and said why, by a publish it made
+                    self._lost(exc)
         elif link_up and ticks_diff(ticks_ms(), self._next_try) >= 0:
             self._connect()
 
@@ -84,7 +85,8 @@ class Session:
                 if self.client.wait_msg(ms) is not None:
                     self.flush()
             except Exception as exc:
-                self._lost(exc)
+                if self.connected:  # as in poll()
+                    self._lost(exc)
         else:
             sleep_ms(ms)
 

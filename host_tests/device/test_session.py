@@ -66,3 +66,26 @@ def test_whatever_the_client_raises_is_a_lost_link_logged_and_tried_again():
     client.check_failure = IndexError("index out of range")
     session.poll(True)
     assert not session.connected and "connection lost: IndexError" in logs[-1], logs
+
+
+def test_a_link_lost_by_an_answer_sent_while_reading_is_said_once_with_its_own_cause():
+    """A command's answer, published from inside check_msg, fails: that is the cause
+    logged, not the "not connected" the read that goes on meets next."""
+    client = UmqttLike([])
+    logs = []
+    session = Session(client, "farm/n1/status", "offline", ["farm/n1/commands"], None, logs.append)
+    session.online_payload = lambda: "online"
+    session.poll(True)
+
+    def failing_publish(topic, msg, retain=False, qos=0):
+        raise OSError(110, "write timed out after 5000 ms")
+
+    def answering_read():
+        session.publish("farm/n1/command_response", "{}")  # what the node's callback does
+        raise OSError(107, "not connected")  # the client, closed by the failed write
+
+    client.publish = failing_publish
+    client.check_msg = answering_read
+    session.poll(True)
+    lost = [line for line in logs if "connection lost" in line]
+    assert not session.connected and len(lost) == 1 and "write timed out" in lost[0], logs

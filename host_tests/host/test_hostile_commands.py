@@ -125,7 +125,9 @@ def test_hostile_commands_never_move_a_relay_nor_stop_the_node(broker, nodes, ru
     unanswered = [payload[:120] for command_id, payload in payloads
                   if len(payload) + 40 < MAX_PACKET and command_id is not None and command_id not in answered_ids
                   and not (runtime == "micropython" and (b"NaN" in payload or b"Infinity" in payload))]
-    assert closing_ping and closing_ping["success"] is True, (closing_ping, node.console()[-1500:])
+    # Said whole (a tuple would be cut short): what the node and the broker logged.
+    assert closing_ping and closing_ping["success"] is True, "closing ping: %r\nconsole:\n%s\nbroker:\n%s" % (
+        closing_ping, node.console()[-3000:], "\n".join(broker.log().splitlines()[-15:]))
     # A message the node has no room for is dropped and counted (meta.rx_dropped), not lost silently.
     last = backend.wait_for(lambda t, d, r: t.endswith("/telemetry"))
     oversize = sum(1 for _, payload in payloads if len(payload) + 40 >= MAX_PACKET)
