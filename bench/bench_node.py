@@ -57,6 +57,16 @@ def print_origins(firmware_module):
     print("FROM stubs %s lib %s firmware %s" % (machine.__file__, ticks.__file__, firmware_module.__file__))
 
 
+def run_as_main(root, update=None):
+    """What main.py does: the node built, the boot's code let go, then its loop."""
+    from firmware import startup, unload
+
+    device = startup.run(root, update)
+    del startup
+    unload("firmware.startup", "firmware.app")
+    device.run_application()
+
+
 def main():
     root, ssid, password = sys.argv[1], sys.argv[2], sys.argv[3]
     if sys.argv[4:5] == ["rom"]:
@@ -77,7 +87,8 @@ def main():
     from firmware import startup
 
     print_origins(startup)
-    startup.run(root, update)
+    del startup
+    run_as_main(root, update)
 
 
 if __name__ == "__main__":

@@ -143,7 +143,8 @@ def main():
     measure_objects()
     micropython.qstr_info()
     bench_node.print_origins(startup)
-    startup.run(root)
+    del startup
+    bench_node.run_as_main(root)
 
 
 if __name__ == "__main__":

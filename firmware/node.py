@@ -35,6 +35,9 @@ _HELD_MAX = const(10)  # readings held for the clock (a profile that needs a tim
 _HOLD_WAIT_MS = const(1000)
 _RESET_CAUSES = const(("?", "power_on", "hard", "watchdog", "deepsleep", "soft"))
 _HA_REPLY_MAX_MS = const(5000)  # Home Assistant came online: a fleet answers spread over this
+# A technician who stopped the loop with Ctrl-C has this long at the REPL before the
+# watchdog (which cannot be stopped once started) puts the device back to work.
+TECHNICIAN_WATCHDOG_S = const(1800)
 
 
 class Node:
@@ -306,6 +309,28 @@ class Node:
                 self.log("loop: %s %s" % (type(exc).__name__, exc))
                 self._pass = None
                 sleep_ms(200)  # not session.wait: what failed may be in the session
+
+    def run_application(self):
+        """The device's application (main.py, once the boot's code is let go): the loop
+        until Ctrl-C; then every relay off, the node shut down, the watchdog stretched
+        for the technician, and maintenance beside the REPL (returned: it keeps the
+        device's status). What escapes from here resets the device (main.py)."""
+        reason = "restart"
+        try:
+            self.run()
+        except KeyboardInterrupt:
+            from firmware import board
+
+            reason = "maintenance"
+            board.watchdog(TECHNICIAN_WATCHDOG_S)
+        finally:
+            self.relays.all_off("stopped")  # nothing enforces max_on_s once the loop is gone
+            self.shutdown(reason)
+        print("farmnode stopped (Ctrl-C); the watchdog restarts it in %d min unless machine.reset() "
+              "comes first" % (TECHNICIAN_WATCHDOG_S // 60))
+        from firmware.maintenance import Maintenance
+
+        return Maintenance(self.cfg, self._hw["wlan"], "technician at the REPL")
 
     # --- what it says ---
 

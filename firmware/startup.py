@@ -3,7 +3,8 @@
 # last boots failed before reaching the broker.
 # firmware.board is imported where it is used, not kept: the application unloads it
 # once the board is set up. What this boot made for itself (the boot guard, the flash
-# log) is handed over, not kept here: run() stays on the stack under the node's loop.
+# log) is handed over to the node, and run() returns it: main.py runs the node's loop
+# with this module let go.
 import gc
 
 from firmware import in_root, release_config, unload
@@ -57,14 +58,14 @@ def safe_mode_reason(cfg, guard):
 
 
 def run(root="", update=None, host=None):
-    """Start the application (returns only if it is stopped, e.g. by Ctrl-C), or
-    maintenance (returns at once, leaving the REPL; the returned object keeps it going).
+    """The application's node, built (main.py lets this module and firmware.app go,
+    then calls node.run_application()), or maintenance, started (the returned object
+    keeps it going beside the REPL).
     update: what lib/ota's Swap.boot() did; an update on trial has its own boot count
     and rollback, which safe mode must not pre-empt.
-    host: None on a device. A simulator running several nodes in one process hands in
-    what it does for them instead of the chip, as a dict: "turns": True (the node is
-    built and returned; the host runs it: node.run(until) or node.step()), "collect":
-    False (the process keeps its own collection policy: its heap holds every node),
+    host: None on a device. A simulator running several nodes in one process (and
+    running their turns itself: node.run(until) or node.step()) hands in what it does
+    for them instead of the chip, as a dict: "collect": False (the process keeps its own collection policy: its heap holds every node),
     "periodic" (board.periodic's stand-in, for maintenance's timer), and for the node
     (firmware/node.py) "heap", "idle" and "print"."""
     from firmware import board
@@ -99,4 +100,4 @@ def run(root="", update=None, host=None):
     unload("flashlog")
     from firmware import app
 
-    return app.run(cfg, problems, root, boot, host)
+    return app.build(cfg, problems, root, boot, host)

@@ -84,6 +84,46 @@ def test_safe_mode_when_the_boot_button_is_held_or_boots_keep_failing():
     assert startup.safe_mode_reason(_cfg(), guard) == "3 boots in a row failed before reaching the broker"
 
 
+class CtrlCAfter:
+    """The watchdog of a loop a technician stops with Ctrl-C after `turns` turns; what
+    is loaded meanwhile noted."""
+
+    def __init__(self, turns):
+        self.turns = turns
+        self.loaded = None
+
+    def feed(self):
+        self.turns -= 1
+        if self.turns == 0:
+            import sys
+
+            self.loaded = [name for name in ("firmware.startup", "firmware.app") if name in sys.modules]
+            raise KeyboardInterrupt
+
+
+def test_the_application_runs_without_the_boot_code_and_ctrl_c_leaves_maintenance():
+    """main.py: the node built, startup and app let go, then run_application(): Ctrl-C
+    switches every relay off, says offline ("maintenance") and returns maintenance."""
+    from firmware import unload
+
+    root = tmpdir()
+    write_text(root + "/config.json", json.dumps({"device_id": "n1"}))
+    chip = new_chip()
+    node = startup.run(root)
+    unload("firmware.startup", "firmware.app")  # as main.py does
+    stopper = CtrlCAfter(3)
+    node.watchdog = stopper
+    node.relays.set("irrigation", True)
+    device = node.run_application()
+    try:
+        assert stopper.loaded == [], stopper.loaded  # the loop ran with the boot's code let go
+        assert isinstance(device, Maintenance) and device.reason == "technician at the REPL"
+        assert not node.relays.relays["irrigation"].on and not chip.pin(26).level  # nothing runs untimed
+        assert not node.link.session.connected
+    finally:
+        device.stop()
+
+
 def test_startup_in_safe_mode_returns_maintenance_with_the_reason():
     root = tmpdir()
     write_text(root + "/config.json", json.dumps({"device_id": "n1"}))

@@ -146,12 +146,12 @@ def test_a_wake_writes_nothing_to_the_flash_log_a_reset_does():
     write_text(root + "/config.json", json.dumps(dict(SLEEPER, device_id="n1")))
     chip = new_chip()
     chip.reset_cause = machine.DEEPSLEEP_RESET
-    node = startup.run(root, host={"turns": True})
+    node = startup.run(root)
     node.sleeper._deadline = ticks_add(ticks_ms(), 300)  # awake_s, shortened: no Wi-Fi here
     until_asleep(node)
     assert not exists(startup.flash_log_path(root)), read_text(startup.flash_log_path(root))
     chip.reset_cause = machine.HARD_RESET
-    startup.run(root, host={"turns": True})
+    startup.run(root)
     assert "boot: reset cause 2, 0 failed before, application" in startup.flash_log(root).tail(1)[0]
 
 

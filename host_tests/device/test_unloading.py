@@ -59,12 +59,12 @@ def test_startup_reads_the_config_and_lets_its_code_go():
 
 
 def test_a_node_keeps_no_boot_code_once_it_reached_its_broker():
-    # startup.run stays on the stack under the node's loop: what it made for the boot
-    # (the boot guard, the flash log) goes to the node, which lets each go when done.
+    # What startup.run made for the boot (the boot guard, the flash log) goes to the
+    # node, which lets each go when done.
     root = tmpdir()
     write_text(root + "/config.json", json.dumps({"device_id": "n1"}))
     new_chip()
-    node = startup.run(root, host={"turns": True})
+    node = startup.run(root)
     assert loaded("flashlog") == []  # the boot line is on flash, its code let go
     assert "boot: reset cause" in read_text(root + "/log.txt")
     node._on_connected()  # the broker reached: this boot is healthy

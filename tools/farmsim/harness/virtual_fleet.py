@@ -123,7 +123,7 @@ class Member:
         # "collect": not a device's collection policy: the heap holds every node of the
         # process (a collection after every 2 KiB allocated would scan all of them each
         # time); _SharedHeap collects it at most every COLLECT_MS.
-        return {"turns": True, "collect": False, "heap": self.heap, "idle": self.idle,
+        return {"collect": False, "heap": self.heap, "idle": self.idle,
                 "print": self.print, "periodic": self.periodic}
 
     def idle(self, ms):
@@ -218,7 +218,7 @@ class Member:
             self.due = self.held_until
 
     def reset(self, kind, sleep_ms=None):
-        """machine.reset() and the like: what app.run does on its way out, then boot.
+        """machine.reset() and the like: what run_application does on its way out, then boot.
         machine.deepsleep(): the firmware has let go of the broker itself; it sleeps."""
         if kind == "deepsleep":
             self.sleep(sleep_ms or 0)
@@ -265,7 +265,7 @@ class Member:
                 "inflight": len(getattr(session.client, "inflight", ())), "loop_errors": node.loop_errors}
 
     def stop(self):
-        """Say offline and let go, as app.run does when its loop ends."""
+        """Say offline and let go, as run_application does when its loop ends."""
         simchip.use(self.chip)
         self.final = self.stats()
         try:

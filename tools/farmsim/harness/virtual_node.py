@@ -127,8 +127,8 @@ def main():
     chip = make_chip(cfg, options, networks(cfg["wifi"]))
     lifeline = lifeline_from_argv(options, power_off)
     try:
-        # The node's turns are this script's (app.run's loop, until the lifeline is cut).
-        device = startup.run(root, update, host={"turns": True})
+        # The node's turns are this script's (its loop, until the lifeline is cut).
+        device = startup.run(root, update)
         if hasattr(device, "step"):
             device.run(until=lambda: lifeline.cut)
             device.relays.all_off("stopped")
