@@ -330,7 +330,7 @@ class Node:
               "comes first" % (TECHNICIAN_WATCHDOG_S // 60))
         from firmware.maintenance import Maintenance
 
-        return Maintenance(self.cfg, self._hw["wlan"], "technician at the REPL")
+        return Maintenance(self.cfg, self._hw["wlan"], "technician at the REPL").start()
 
     # --- what it says ---
 

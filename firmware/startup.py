@@ -65,9 +65,10 @@ def run(root="", update=None, host=None):
     and rollback, which safe mode must not pre-empt.
     host: None on a device. A simulator running several nodes in one process (and
     running their turns itself: node.run(until) or node.step()) hands in what it does
-    for them instead of the chip, as a dict: "collect": False (the process keeps its own collection policy: its heap holds every node),
-    "periodic" (board.periodic's stand-in, for maintenance's timer), and for the node
-    (firmware/node.py) "heap", "idle" and "print"."""
+    for them instead of the chip, as a dict: "collect": False (the process keeps its
+    own collection policy: its heap holds every node), "periodic" (board.periodic's
+    stand-in, for maintenance's timer), and for the node (firmware/node.py) "heap",
+    "idle" and "print"."""
     from firmware import board
 
     if host is None or host.get("collect", True):

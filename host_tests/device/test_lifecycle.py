@@ -118,6 +118,7 @@ def test_the_application_runs_without_the_boot_code_and_ctrl_c_leaves_maintenanc
     try:
         assert stopper.loaded == [], stopper.loaded  # the loop ran with the boot's code let go
         assert isinstance(device, Maintenance) and device.reason == "technician at the REPL"
+        assert device._timer is not None  # started: served in the background, the REPL free
         assert not node.relays.relays["irrigation"].on and not chip.pin(26).level  # nothing runs untimed
         assert not node.link.session.connected
     finally:
