@@ -201,8 +201,17 @@ class Session:
             if self.outgoing is not None:
                 payload = self.outgoing(payload)
             if self._ours:
-                queue.pop()  # our client keeps it from here until its PUBACK, across reconnects
-                client.publish(topic, payload, False, 1)
+                # Our client keeps it from its in-flight table on, until the PUBACK and
+                # across reconnects; a publish that failed before that (no heap for the
+                # entry) leaves it here, sent after the reconnect.
+                flying = len(client.inflight)
+                try:
+                    client.publish(topic, payload, False, 1)
+                except Exception:
+                    if len(client.inflight) > flying:
+                        queue.pop()
+                    raise
+                queue.pop()
             else:
                 client.publish(topic, payload, False, 1)  # umqtt: returns after the PUBACK
                 queue.pop()

@@ -89,3 +89,33 @@ def test_a_link_lost_by_an_answer_sent_while_reading_is_said_once_with_its_own_c
     session.poll(True)
     lost = [line for line in logs if "connection lost" in line]
     assert not session.connected and len(lost) == 1 and "write timed out" in lost[0], logs
+
+
+class HeapShortClient(FakeClient):
+    """Ours, with no heap for one publish's in-flight entry: nothing is sent."""
+
+    def __init__(self):
+        super().__init__()
+        self.short = False
+
+    def publish(self, topic, msg, retain=False, qos=0):
+        if self.short:
+            self.short = False
+            raise MemoryError("memory allocation failed, allocating 64 bytes")
+        super().publish(topic, msg, retain, qos)
+
+
+def test_a_message_the_client_had_no_heap_to_take_is_sent_after_the_reconnect():
+    client = HeapShortClient()
+    logs = []
+    session = Session(client, "farm/n1/status", "offline", [], None, logs.append)
+    session.online_payload = lambda: "online"
+    session.poll(True)
+    client.short = True
+    session.enqueue("farm/n1/telemetry", '{"seq": 0}')
+    assert not session.connected and "MemoryError" in logs[-1], logs
+    session.enqueue("farm/n1/telemetry", '{"seq": 1}')
+    session._next_try = ticks_ms()
+    session.poll(True)
+    sent = [msg for topic, msg in client.delivered if topic == "farm/n1/telemetry"]
+    assert session.connected and sent == ['{"seq": 0}', '{"seq": 1}'], sent  # none lost, in order
