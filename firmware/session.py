@@ -65,8 +65,7 @@ class Session:
                 if not self._ours:
                     self._keep_alive()
             except Exception as exc:
-                if self.connected:  # else already lost, and said why, by a publish it made
-                    self._lost(exc)
+                self._lost(exc)
         elif link_up and ticks_diff(ticks_ms(), self._next_try) >= 0:
             self._connect()
 
@@ -85,8 +84,7 @@ class Session:
                 if self.client.wait_msg(ms) is not None:
                     self.flush()
             except Exception as exc:
-                if self.connected:  # as in poll()
-                    self._lost(exc)
+                self._lost(exc)
         else:
             sleep_ms(ms)
 
@@ -117,6 +115,8 @@ class Session:
         return True
 
     def _lost(self, exc):
+        if not self.connected:
+            return  # lost already, and said why (a publish inside the read that goes on)
         self.connected = False
         self._close_quietly()
         self._log("mqtt: connection lost: %s" % describe(exc))

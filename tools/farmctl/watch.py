@@ -97,7 +97,7 @@ class TopicPattern:
         return fields
 
 
-def status_age_s(payload, now=None):
+def status_age_s(payload):
     """How long ago a status was sent, by its "ts" (ISO 8601 UTC): 0 without one, or when
     the device's clock is ahead of ours."""
     ts = payload.get("ts")
@@ -107,7 +107,7 @@ def status_age_s(payload, now=None):
         sent = datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return 0.0
-    return max(0.0, (time.time() if now is None else now) - sent)
+    return max(0.0, time.time() - sent)
 
 
 class Fleet:
