@@ -11,6 +11,7 @@ the commands come 100 to 300 ms apart (300 of them span two DHT intervals): the 
 measure() holds the CPU ~270 ms (tools/farmsim/stubs/dht.py, as drivers/dht/dht.c), and
 a command that arrives meanwhile waits for it.
 Alone: python bench/command_latency.py [COMMANDS] [idle|passes]"""
+import checkout  # noqa: F401, I001  first: the farmctl of this checkout (bench/checkout.py)
 import json
 import os
 import random

@@ -1,6 +1,7 @@
 """What the heap-floor and loop-latency benchmarks share: the device code compiled with
 mpy-cross as it is deployed, a device-side script run from it under a given heap, and
 paho on a private mosquitto (a listener that stamps arrivals, a backend that sends)."""
+import checkout  # noqa: F401, I001  first: the farmctl of this checkout (bench/checkout.py)
 import collections
 import copy
 import json

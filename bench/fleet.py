@@ -9,6 +9,7 @@ processes and of mosquitto, memory (RSS, and the MicroPython heap), achieved msg
 
 Human progress first; the last line of stdout is one JSON object with the figures.
 Bounded: a hard timeout, and every process it started is stopped on exit or Ctrl-C."""
+import checkout  # noqa: F401, I001  first: the farmctl of this checkout (bench/checkout.py)
 import argparse
 import json
 import os

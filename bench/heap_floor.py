@@ -37,6 +37,7 @@ Alone: python bench/heap_floor.py [--target firmware|romfs|bare|both] [--cycles 
         [--reconnects N] [--resolution-kib K] [--low-kib L] [--high-kib H]
         [--micropython standard|stock|frozen|PATH] [--src DIR]
 Progress goes to stderr; the last stdout line is the result as JSON."""
+import checkout  # noqa: F401, I001  first: the farmctl of this checkout (bench/checkout.py)
 import argparse
 import json
 import os

@@ -14,6 +14,7 @@ bare baselines, from the device code compiled as deployed (devicerun.Build):
              publish -> the answer's arrival at paho.
 
 Alone: python bench/loop_latency.py [SAMPLES]"""
+import checkout  # noqa: F401, I001  first: the farmctl of this checkout (bench/checkout.py)
 import sys
 import tempfile
 import time

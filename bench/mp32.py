@@ -20,6 +20,7 @@ firmware or lib module or manifest.py changes, or one is added or removed).
 
 Alone: python bench/mp32.py [--src DIR] [--kind standard|stock|frozen]...
 prints each kind and its binary, one a line."""
+import checkout  # noqa: F401, I001  first: the farmctl of this checkout (bench/checkout.py)
 import argparse
 import fcntl
 import hashlib

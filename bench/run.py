@@ -11,6 +11,7 @@ none is estimated; a figure that could not be measured says so.
 --micropython-src (or MICROPYTHON_SRC): a MicroPython source tree, from which mp32.py
 builds (once, cached outside the repo) the 32-bit unix ports whose heap floors stand
 beside the 64-bit ones; without it the table says how to get one."""
+import checkout  # noqa: F401, I001  first: the farmctl of this checkout (bench/checkout.py)
 import argparse
 import datetime
 import json

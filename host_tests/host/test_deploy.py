@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from farmctl.cli import main
-from farmctl.deploy import (DEVICE_FILES_SNIPPET, ENTRY_POINTS, FROZEN_VERSION_SNIPPET, DeployError, deploy,
+from farmctl.deploy import (DEVICE_FILES_SNIPPET, ENTRY_POINTS, FROZEN_VERSION_SNIPPET, DeployError, build, deploy,
                             settings_files)
 from farmsim.runtime import find_micropython
 
@@ -140,3 +140,16 @@ def test_on_an_image_with_the_firmware_frozen_in_only_the_entry_points_and_setti
     device = FakeDevice({}, None)
     deploy("fake", config, secrets, reset=False, device=device)
     assert "firmware/__init__.mpy" in device.written and not device.removed
+
+
+@pytest.mark.parametrize("lines, shown", [(False, 'File "faulty.py", line 1, in divide'),
+                                          (True, 'File "faulty.py", line 4, in divide')])
+def test_mpy_files_leave_their_line_tables_off_unless_asked(tmp_path, lines, shown):
+    # The tables cost heap on a stock image, which loads .mpy code into RAM: a traceback
+    # still names the file and the function.
+    source = tmp_path / "faulty.py"
+    source.write_text("def divide(x):\n    # a comment\n    y = x + 1\n    return y / 0\n\n\ndivide(1)\n")
+    files = build({"faulty.py": source}, tmp_path / "out", compiled=True, lines=lines)
+    result = subprocess.run([find_micropython(), "-c", "import faulty"], cwd=files["faulty.mpy"].parent,
+                            capture_output=True, text=True, timeout=30)
+    assert shown in result.stdout and "ZeroDivisionError" in result.stdout, result.stdout + result.stderr

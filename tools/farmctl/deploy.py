@@ -1,6 +1,8 @@
 """`farmctl deploy`: put the firmware on a device over its serial port. firmware/ and
-lib/ are compiled with mpy-cross (for the device's .mpy version) unless --py; with
-boot.py, main.py and the config they are copied with mpremote's transport, only the
+lib/ are compiled with mpy-cross (for the device's .mpy version) unless --py, without
+their line-number tables unless --lines (a stock ESP32 loads .mpy code into its heap,
+where the tables of the resident modules cost ~3 KiB; tracebacks then name the file and
+the function, with "line 1"); with boot.py, main.py and the config they are copied with mpremote's transport, only the
 files whose sha256 differs from the device's; files of firmware/ and lib/ that are no
 longer part of the firmware are removed (a stale .py would be imported before its .mpy).
 Then the device is reset.
@@ -117,9 +119,11 @@ def firmware_sources():
     return files
 
 
-def build(sources, out_dir, compiled):
+def build(sources, out_dir, compiled, lines=False):
     """{device path: local file to send}: .py compiled to .mpy under out_dir, except
-    boot.py and main.py, which the device runs as sources."""
+    boot.py and main.py, which the device runs as sources; lines: keep each module's
+    line-number table (for tracebacks; it costs heap on the device)."""
+    flags = [] if lines else ["-X", "no-source-lines"]
     files = {}
     for target, source in sources.items():
         if not compiled or target in ("boot.py", "main.py"):
@@ -128,7 +132,7 @@ def build(sources, out_dir, compiled):
         mpy_target = target[:-3] + ".mpy"
         out = Path(out_dir) / mpy_target
         out.parent.mkdir(parents=True, exist_ok=True)
-        result = subprocess.run([_mpy_cross(), "-o", str(out), "-s", Path(target).name, str(source)],
+        result = subprocess.run([_mpy_cross(), *flags, "-o", str(out), "-s", Path(target).name, str(source)],
                                 capture_output=True, text=True)
         if result.returncode != 0:
             raise DeployError(f"mpy-cross failed on {source}: {result.stderr.strip()}")
@@ -252,7 +256,7 @@ ENTRY_POINTS = ("boot.py", "main.py", "config.json", "secrets.json")
 
 
 def deploy(port, config_path=None, secrets_path=None, sources_only=False, reset=True, out=None,
-           ca_path=None, over_frozen=False, device=None):
+           ca_path=None, over_frozen=False, device=None, lines=False):
     out = out or sys.stdout
     started = time.monotonic()
     extra = settings_files(config_path, secrets_path, ca_path, out)
@@ -277,7 +281,7 @@ def deploy(port, config_path=None, secrets_path=None, sources_only=False, reset=
             sources = {path: local for path, local in sources.items() if path in ENTRY_POINTS}
         with tempfile.TemporaryDirectory(prefix="farmctl-deploy-") as build_dir:
             files = {path: Path(local).read_bytes()
-                     for path, local in build(sources, build_dir, not sources_only).items()}
+                     for path, local in build(sources, build_dir, not sources_only, lines).items()}
         files.update(extra)
         changed = [path for path, data in files.items()
                    if on_device.get(path) != hashlib.sha256(data).hexdigest()]
@@ -312,6 +316,8 @@ def register(sub):
     parser.add_argument("--ca", metavar="FILE", help="the broker's CA, copied to the path mqtt.ca names "
                                                      "(default: that file beside --secrets)")
     parser.add_argument("--py", action="store_true", help="deploy the sources instead of .mpy files")
+    parser.add_argument("--lines", action="store_true",
+                        help="keep line numbers in the .mpy files' tracebacks (~3 KiB more heap on the device)")
     parser.add_argument("--no-reset", action="store_true", help="leave the device at the REPL")
     parser.add_argument("--over-frozen", action="store_true",
                         help="on an image with the firmware frozen in, send the firmware as files anyway "
@@ -322,7 +328,7 @@ def register(sub):
 def run(args):
     try:
         return deploy(args.port, args.config, args.secrets, args.py, not args.no_reset, ca_path=args.ca,
-                      over_frozen=args.over_frozen)
+                      over_frozen=args.over_frozen, lines=args.lines)
     except DeployError as exc:
         print(f"farmctl deploy: {exc}", file=sys.stderr)
         return 1

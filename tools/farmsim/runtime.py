@@ -45,7 +45,7 @@ def compiled_sys_path(root=ROOT):
                if target not in ("boot.py", "main.py")}
     for stub in sorted(STUBS.glob("*.py")):
         sources["stubs/" + stub.name] = stub
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(b"no-source-lines\0")  # build's default: a cache made with them is not this
     for target in sorted(sources):
         digest.update(target.encode() + b"\0" + Path(sources[target]).read_bytes() + b"\0")
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "farmnode" / "mpy"
