@@ -60,3 +60,17 @@ def release_config(fitted):
 
     unload(*CONFIG_CODE)
     sensors.unload_unfitted(fitted)
+
+
+def reconfigure(node, change, *args):
+    """A config change of firmware/reconfig.py on node (change: "apply" a patch,
+    "set_interval", "reset"), then the config code let go, unless a broker link is
+    still to be tried or on trial: that still needs it (firmware/link_trial.py)."""
+    from firmware import reconfig
+
+    try:
+        return getattr(reconfig, change)(node, *args)
+    finally:
+        del reconfig
+        if not node.link_change_pending():
+            release_config(node.reader.fitted())

@@ -12,7 +12,7 @@ import json
 import sys
 from hashlib import sha256
 
-from firmware import unload
+from firmware import messages, reconfigure, unload
 from firmware.errors import CommandError, ConfigError, Refused
 from firmware.params import number, shown, state, valid_id
 from micropython import const
@@ -274,7 +274,7 @@ class Dispatcher:
         if command_id is not None and remember and command not in _NO_EFFECT:
             text = json.dumps(answer)  # kept, and sent as it is where the backend takes it so
             self.answered.remember(command_id, command, success, text)
-        self.node.send_response(answer, dialect, text)
+        messages.send_response(self.node, answer, dialect, text)
         if not success:
             self.node.log("command %s refused: %s" % (shown(command), error))
         return answer
@@ -287,12 +287,12 @@ class Dispatcher:
             return False
         command, succeeded, text = kept
         if text is not None:
-            self.node.send_response(json.loads(text), dialect, text)  # its ts too: when it ran
+            messages.send_response(self.node, json.loads(text), dialect, text)  # its ts too: when it ran
             return True
-        self.node.send_response({"command_id": command_id, "device_id": self.node.link.device_id,
-                                 "command": command, "success": succeeded, "response": {"repeat": True},
-                                 "error": None if succeeded else "refused the first time it came",
-                                 "ts": self.node.clock.iso()}, dialect)
+        messages.send_response(self.node, {"command_id": command_id, "device_id": self.node.link.device_id,
+                                           "command": command, "success": succeeded, "response": {"repeat": True},
+                                           "error": None if succeeded else "refused the first time it came",
+                                           "ts": self.node.clock.iso()}, dialect)
         return True
 
     # --- the commands a node runs all the time (PROTOCOL.md, Commands) ---
@@ -305,14 +305,14 @@ class Dispatcher:
         return {"pong": True, "uptime_s": self.node.uptime_s()}
 
     def do_status(self, params):
-        return self.node.status_info()
+        return messages.status(self.node, self.node.link, "online", {})
 
     def do_set_interval(self, params):
         if "intervalMs" in params and "interval_s" not in params:
             seconds = number(params, "intervalMs", 1000, 86400000) / 1000
         else:
             seconds = number(params, "interval_s", 1, 86400)
-        self.node.set_interval(int(seconds))
+        reconfigure(self.node, "set_interval", int(seconds))
         return {"interval_s": int(seconds)}
 
     def do_restart(self, params):

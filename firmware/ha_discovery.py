@@ -98,3 +98,26 @@ def payload(node):
     args = (link.device_id, link.mac, link.profile.topics, keys, sorted(node.relays.relays),
             bool(node.cfg["signing"]["key"]))
     return TextPayload(lambda: pieces(*args))
+
+
+def describe(node):
+    """Send the node's device config, retained. A device config this node sent before on
+    another topic (a new prefix, device id) or no longer wants (discovery turned off) is
+    removed: an empty retained message."""
+    link = node.link
+    topic = link.discovery_topic
+    if node.discovered != topic:
+        forget(node)
+    if topic is None:
+        return
+    # QoS 0: sent again on every connection anyway, and not kept for a PUBACK, so this
+    # code leaves the heap at once (a config command may follow "online" closely).
+    # Home Assistant takes a config it already has as a no-op.
+    if link.session.publish(topic, payload(node), True, 0):
+        node.discovered = topic
+
+
+def forget(node):
+    """Remove the device config this node sent (a reset to the defaults, a new topic)."""
+    if node.discovered is not None and node.link.session.publish(node.discovered, b"", True, 1):
+        node.discovered = None

@@ -3,7 +3,7 @@
 # new config is saved once the new broker is reached, and if it is not reached within
 # mqtt.fallback_s the node goes back to the old link and raises an alert there.
 # Loaded only when such a change comes; the config code stays loaded while it lasts.
-from firmware import config, reconfig
+from firmware import config, messages, reconfig
 from ticks import ticks_add, ticks_diff, ticks_ms
 
 
@@ -63,6 +63,6 @@ class LinkTrial:
         _carry_inflight(failed.session.client, node.link.session.client)
         reconfig.take_live(node, cfg)
         mqtt = failed.session.client
-        node.notice("warning", "config", "config: new broker %s:%s not reached in %d s; back on the old config"
-                    % (mqtt.server, mqtt.port, cfg["mqtt"]["fallback_s"]))
+        messages.notice(node, "warning", "config", "config: new broker %s:%s not reached in %d s; back on the old config"
+                        % (mqtt.server, mqtt.port, cfg["mqtt"]["fallback_s"]))
         return True

@@ -1,9 +1,13 @@
 # What the node says (PROTOCOL.md): telemetry, status, alerts and command answers, in
-# their canonical form, then in the profile's format. The loop (firmware/node.py) says
-# when; the link (firmware/link.py) carries them.
-from firmware import VERSION
+# their canonical form, then in the profile's format, handed to the link's session. The
+# loop (firmware/node.py) says when; the link (firmware/link.py) carries them.
+import json
+
+from firmware import VERSION, unload
 from firmware.profiles import render
 from firmware.sensors import KEYS
+from jsontext import dumps as json_text
+from jsontext import pieces as json_pieces
 
 
 def _total(values, keys):
@@ -82,13 +86,13 @@ def status(node, link, state, fields):
     return link.profile.status(info, extra)
 
 
-def alert(profile, alert, device_id, ts):
+def _alert(profile, alert, device_id, ts):
     alert["device_id"] = device_id
     alert["ts"] = ts
     return render(profile.alert, alert) if profile.alert else alert
 
 
-def response(profile, answer, dialect, farm_id):
+def _response(profile, answer, dialect, farm_id):
     """A command's answer as the profile's backend takes it."""
     if profile.ack == "status" and dialect == "actuate":
         result = answer["response"] or {}
@@ -102,3 +106,65 @@ def response(profile, answer, dialect, farm_id):
     if profile.response is not None:
         return render(profile.response, answer)
     return answer
+
+
+# --- handed to the link's session ---
+
+def send_reading(link, reading):
+    """A reading queued for its telemetry topic, in the profile's format."""
+    session = link.session
+    topic = link.topic("telemetry")
+    reading["meta"]["dropped"] = session.queue.dropped  # as of now: a held reading waited
+    # json_text: a value rounded to 0.1 goes out as 70.9, not as a double's repr
+    text = json_text(link.profile.telemetry(reading))
+    # meta.dropped exact in every reading: what its own push would drop goes first
+    # and is counted in it (the text may grow by a digit: room is made again)
+    while session.make_room(topic, text):
+        reading["meta"]["dropped"] = session.queue.dropped
+        text = json_text(link.profile.telemetry(reading))
+    session.enqueue(topic, text)
+
+
+def send_alert(node, alert):
+    """An alert logged, and queued where the backend takes alerts."""
+    node.log("alert %s: %s" % (alert["severity"], alert["message"]))
+    link = node.link
+    topic = link.topic("alert")
+    if topic is None:
+        return  # this backend takes no alerts: the log has them
+    clock = node.clock
+    ts = clock.iso() if clock.synced else clock.pending(node.boot_id, node.uptime_s())[0]
+    link.session.enqueue(topic, json_text(_alert(link.profile, alert, link.device_id, ts)))
+
+
+def notice(node, severity, rule, message):
+    """An alert about the node itself (an update, a config), not about a reading: kept
+    in the flash log too."""
+    node.log.to_flash("%s %s: %s" % (severity, rule, message))  # send_alert logs it too
+    send_alert(node, {"severity": severity, "sensor": None, "value": None, "threshold": None,
+                      "rule": rule, "message": message})
+
+
+def send_response(node, answer, dialect, text=None):
+    """A command's answer (firmware/commands.py). text: the answer as JSON when the caller
+    made it already; sent as it is where the backend takes the answer as it is (one
+    string per answer, not two)."""
+    link = node.link
+    topic = link.topic("command_response")
+    if topic is None:
+        return  # this backend takes no answers (the log has refusals)
+    payload = _response(link.profile, answer, dialect, node.cfg["farm_id"])
+    if answer["command"] == "get_config":
+        # A whole config: streamed to the socket as it is written, never one ~2 KB
+        # string (the block a fragmented heap lacks first), nor a copy of the config
+        # (its response is the node's own, with its secrets omitted). Held for its
+        # PUBACK, it holds no more than that; sent again after a reconnect, it says
+        # what the config is then.
+        from text_payload import TextPayload
+
+        link.session.publish(topic, TextPayload(lambda: json_pieces(payload)), False, 1)
+        del TextPayload
+        unload("text_payload")  # what is in flight keeps its class
+    else:
+        link.session.publish(topic, text if text is not None and payload is answer else json.dumps(payload),
+                             False, 1)

@@ -9,7 +9,7 @@ import json
 import os
 
 from atomicfile import exists
-from firmware import VERSION, in_root, messages, release_config, unload
+from firmware import VERSION, in_root, messages, reconfigure, release_config, unload
 from firmware.alerts import Alerts
 from firmware.clock import Clock
 from firmware.commands import Dispatcher
@@ -19,8 +19,6 @@ from firmware.link import Link
 from firmware.relays import RelayBank
 from firmware.sensors import HOLDS
 from firmware.sensors.reader import SensorReader
-from jsontext import dumps as json_text
-from jsontext import pieces as json_pieces
 from micropython import const
 from outbox import DEFAULT_PATH as OUTBOX_PATH
 from outbox import Outbox
@@ -93,7 +91,7 @@ class Node:
         self._trial = None  # a LinkTrial while a new broker link is tried
         self.calibration_points = {}  # sensor -> points of a calibration in progress
         self._connects_seen = 0
-        self._discovered = None  # the topic of the Home Assistant device config last sent
+        self.discovered = None  # the topic of the Home Assistant device config last sent
         self._ha_due = None  # when to describe the node again to a Home Assistant that came online
         spill_bytes = cfg["mqtt"]["spill_bytes"]
         self._outbox = Outbox(in_root(root, OUTBOX_PATH), spill_bytes) if spill_bytes else None
@@ -232,7 +230,7 @@ class Node:
             self.publish_reading(values, errors)
             self._relay_changes(stops)
             for alert in self.alerts.check(values):
-                self.publish_alert(alert)
+                messages.send_alert(self, alert)
 
     def _may_hold(self, now):
         """Whether the pass may take its step that holds the CPU (HOLDS) in this turn:
@@ -277,9 +275,9 @@ class Node:
         for name, on, reason, rule in changes:
             self.log("relay %s %s (%s)" % (name, "on" if on else "off", reason))
             if rule is not None:
-                self.publish_alert({"severity": "info", "sensor": None, "value": None, "threshold": None,
-                                    "rule": rule, "message": "%s %s: %s" % (name, "started" if on else "stopped",
-                                                                             reason)})
+                messages.send_alert(self, {"severity": "info", "sensor": None, "value": None, "threshold": None,
+                                           "rule": rule, "message": "%s %s: %s" % (name, "started" if on else "stopped",
+                                                                                    reason)})
 
     def _wait(self, ms):
         """Idle up to ms, woken by a message (Session.wait), or as the host says."""
@@ -352,7 +350,7 @@ class Node:
                 self.link.session.queue.dropped += 1
             self._held.append((reading, self._pass_uptime_s))
             return
-        self._send_reading(reading)
+        messages.send_reading(self.link, reading)
 
     def _send_held(self):
         """The clock is set: the readings that waited for it, back-dated, in order."""
@@ -360,67 +358,11 @@ class Node:
         self._held = []
         for reading, taken_s in held:
             reading["ts"], reading["unix"] = self.clock.stamp(self.uptime_s() - taken_s)
-            self._send_reading(reading)
-
-    def _send_reading(self, reading):
-        link = self.link
-        session = link.session
-        topic = link.topic("telemetry")
-        reading["meta"]["dropped"] = session.queue.dropped  # as of now: a held reading waited
-        # json_text: a value rounded to 0.1 goes out as 70.9, not as a double's repr
-        text = json_text(link.profile.telemetry(reading))
-        # meta.dropped exact in every reading: what its own push would drop goes first
-        # and is counted in it (the text may grow by a digit: room is made again)
-        while session.make_room(topic, text):
-            reading["meta"]["dropped"] = session.queue.dropped
-            text = json_text(link.profile.telemetry(reading))
-        session.enqueue(topic, text)
+            messages.send_reading(self.link, reading)
 
     def status_json(self, state, fields, link=None):
+        """The status payload as JSON: the Will, online, offline, sleeping (firmware/messages.py)."""
         return json.dumps(messages.status(self, link or self.link, state, fields))
-
-    def publish_alert(self, alert):
-        self.log("alert %s: %s" % (alert["severity"], alert["message"]))
-        link = self.link
-        topic = link.topic("alert")
-        if topic is None:
-            return  # this backend takes no alerts: the log has them
-        clock = self.clock
-        ts = clock.iso() if clock.synced else clock.pending(self.boot_id, self.uptime_s())[0]
-        payload = messages.alert(link.profile, alert, link.device_id, ts)
-        link.session.enqueue(topic, json_text(payload))
-
-    def notice(self, severity, rule, message):
-        """An alert about the node itself (an update, a config), not about a reading."""
-        self.log.to_flash("%s %s: %s" % (severity, rule, message))  # publish_alert logs it too
-        self.publish_alert({"severity": severity, "sensor": None, "value": None, "threshold": None,
-                            "rule": rule, "message": message})
-
-    def send_response(self, answer, dialect, text=None):
-        """text: the answer as JSON when the caller made it already; sent as it is where
-        the backend takes the answer as it is (one string per answer, not two)."""
-        link = self.link
-        topic = link.topic("command_response")
-        if topic is None:
-            return  # this backend takes no answers (the log has refusals)
-        payload = messages.response(link.profile, answer, dialect, self.cfg["farm_id"])
-        if answer["command"] == "get_config":
-            # A whole config: streamed to the socket as it is written, never one ~2 KB
-            # string (the block a fragmented heap lacks first), nor a copy of the config
-            # (its response is the node's own, with its secrets omitted). Held for its
-            # PUBACK, it holds no more than that; sent again after a reconnect, it says
-            # what the config is then.
-            from text_payload import TextPayload
-
-            link.session.publish(topic, TextPayload(lambda: json_pieces(payload)), False, 1)
-            del TextPayload
-            unload("text_payload")  # what is in flight keeps its class
-        else:
-            link.session.publish(topic, text if text is not None and payload is answer else json.dumps(payload),
-                                 False, 1)
-
-    def status_info(self):
-        return messages.status(self, self.link, "online", {})
 
     # --- what comes in ---
 
@@ -462,8 +404,8 @@ class Node:
         del Swap, swap
         unload("ota", "ota_files")
         if report is not None:
-            self.notice("info" if report["result"] == "updated" else "warning", "ota",
-                        "ota: %s %s" % (report["result"], report["version"]))
+            messages.notice(self, "info" if report["result"] == "updated" else "warning", "ota",
+                            "ota: %s %s" % (report["result"], report["version"]))
 
     def healthy(self):
         """This boot is healthy: no safe mode on the next (lib/bootguard)."""
@@ -474,62 +416,20 @@ class Node:
             unload("bootguard")
 
     def _discover(self):
-        """Describe the node to Home Assistant (firmware/ha_discovery.py): its device
-        config, retained. A device config this node sent before on another topic (a new
-        prefix, device id) or no longer wants (discovery turned off) is removed: an empty
-        retained message."""
-        link = self.link
-        topic = link.discovery_topic
-        session = link.session
-        if self._discovered != topic:
-            self.forget_discovery()
-        if topic is None:
-            return
+        """Describe the node to Home Assistant; the code that does it leaves the heap at
+        once (firmware/ha_discovery.py)."""
         from firmware import ha_discovery
 
-        # QoS 0: sent again on every connection anyway, and not kept for a PUBACK, so its
-        # code leaves the heap at once (a config command may follow "online" closely).
-        # Home Assistant takes a config it already has as a no-op.
-        if session.publish(topic, ha_discovery.payload(self), True, 0):
-            self._discovered = topic
+        ha_discovery.describe(self)
         del ha_discovery
         unload("firmware.ha_discovery", "text_payload")
 
-    def forget_discovery(self):
-        """Remove the device config this node sent (a reset to the defaults, a new topic)."""
-        if self._discovered is not None and self.link.session.publish(self._discovered, b"", True, 1):
-            self._discovered = None
-
-    # --- config changes (firmware/reconfig.py, loaded for each and unloaded after) ---
-
     def apply_config(self, patch):
         """Validate patch over the config as a whole (ConfigError names every bad key),
-        then apply it: at once, by trying the new broker link, or by a restart."""
-        from firmware import reconfig
-
-        try:
-            return reconfig.apply(self, patch)
-        finally:
-            if self._link_to_try is None:  # else the trial still needs the config code
-                release_config(self.reader.fitted())
-
-    def set_interval(self, seconds):
-        """The set_interval command: interval_s alone, saved (firmware/reconfig.py)."""
-        from firmware import reconfig
-
-        try:
-            reconfig.set_interval(self, seconds)
-        finally:
-            release_config(self.reader.fitted())
-
-    def reset_config(self):
-        from firmware import reconfig
-
-        self.forget_discovery()  # a device made again from the defaults, not the old one
-        try:
-            reconfig.reset(self)
-        finally:
-            release_config(self.reader.fitted())
+        then apply it: at once, by trying the new broker link, or by a restart
+        (firmware/reconfig.py, loaded for it). firmware/calibration.py saves its points
+        so, here and from the technician's REPL (firmware/tech)."""
+        return reconfigure(self, "apply", patch)
 
     def _start_trial(self):
         """Move to the link a config asked for, with a way back (firmware/link_trial.py).
@@ -541,8 +441,9 @@ class Node:
             self._trial = LinkTrial(self, *to_try)
         except Exception as exc:  # e.g. no heap for a second link
             release_config(self.reader.fitted())
-            self.notice("warning", "config", "config: the new link could not be tried (%s %s); back on the old config"
-                        % (type(exc).__name__, exc))
+            messages.notice(self, "warning", "config",
+                            "config: the new link could not be tried (%s %s); back on the old config"
+                            % (type(exc).__name__, exc))
 
     def link_change_pending(self):
         return self._trial is not None or self._link_to_try is not None

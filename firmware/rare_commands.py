@@ -2,7 +2,7 @@
 # one command and unloaded after (after its job ends, for those that take time), so
 # that their code is not in the heap the rest of the time. Each is f(node, params) and
 # returns the answer's response, or steps to run over the loop (lib/coop).
-from firmware import HIDDEN_KEYS
+from firmware import HIDDEN_KEYS, reconfigure
 from firmware.commands import MAX_DURATION_S
 
 # What these commands import, unloaded with this module when the command is done.
@@ -19,7 +19,7 @@ def config(node, params):
 
 
 def reset_config(node, params):
-    node.reset_config()
+    reconfigure(node, "reset")
     return {"reset": True, "restarting": True}
 
 

@@ -4,7 +4,7 @@
 # topics) are tried with a way back (firmware/link_trial.py); those that change the
 # wiring need a restart (relays are off at boot, by design). Loaded for a change and
 # unloaded after, with the config code.
-from firmware import config
+from firmware import config, unload
 from firmware.errors import ConfigError
 from micropython import const
 
@@ -115,6 +115,11 @@ def set_interval(node, seconds):
 def reset(node):
     """Back to the defaults (keeping Wi-Fi and broker secrets), saved; then a restart,
     as the defaults may wire things differently."""
+    from firmware import ha_discovery
+
+    ha_discovery.forget(node)  # a device made again from the defaults, not the old one
+    del ha_discovery
+    unload("firmware.ha_discovery")
     cfg = config.reset(node.cfg)
     config.save(cfg, node.root)
     node.cfg = cfg

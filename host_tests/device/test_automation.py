@@ -5,7 +5,7 @@
 import sys
 
 from fieldmodel import Field
-from firmware import config, unload
+from firmware import config, messages, unload
 from firmware.automation import NO_CLOCK, Automation
 from firmware.errors import ConfigError
 from firmware.relays import Relay, RelayBank
@@ -260,7 +260,7 @@ def test_no_schedule_runs_without_a_set_clock_and_the_status_says_why():
     run_until(node, lambda: len(telemetry(node)) >= count + 2)
     assert not chip.relay_on("irrigation")
     assert telemetry(node)[-1]["meta"]["schedules"] == NO_CLOCK
-    assert node.status_info()["schedules"] == NO_CLOCK
+    assert messages.status(node, node.link, "online", {})["schedules"] == NO_CLOCK
     # Set, with local time at the start of the schedule: it runs.
     now = node.clock
     now.synced = True
@@ -269,7 +269,7 @@ def test_no_schedule_runs_without_a_set_clock_and_the_status_says_why():
     answer = send(node, {"command": "config", "parameters": {"clock": {"utc_offset_min": offset}}})
     assert answer["success"], answer
     run_until(node, lambda: chip.relay_on("irrigation"))
-    assert "schedules" not in node.status_info() and info_alerts(node)[-1].startswith("irrigation started: morning")
+    assert "schedules" not in messages.status(node, node.link, "online", {}) and info_alerts(node)[-1].startswith("irrigation started: morning")
 
 
 def test_the_automation_config_is_checked_whole_and_its_code_loaded_only_while_it_has_work():

@@ -5,7 +5,7 @@ import json
 from binascii import unhexlify
 
 from fieldmodel import Field
-from firmware import config
+from firmware import config, messages
 from firmware.alerts import Alerts
 from firmware.signing import sign
 from nodekit import calm, make_node, send
@@ -69,22 +69,27 @@ def test_going_back_from_a_link_that_failed_happens_once_even_if_an_error_cuts_i
     old_link = node.link
     notices = []
 
-    def notice_once_failing(severity, rule, message):
+    def notice_once_failing(node, severity, rule, message):
         notices.append(message)
         if len(notices) == 1:
             raise MemoryError("memory allocation failed, allocating 104 bytes")
 
-    node.notice = notice_once_failing
-    node.on_message(b"farm/n1/commands", json.dumps({"command": "config", "parameters": {"mqtt": {"port": 1}}}).encode())
-    answer = old_link.session.on("farm/n1/command_response")[-1]  # nothing listens on port 1
-    assert answer["success"] is True and answer["response"]["reconnect"] is True, answer
-    started = ticks_ms()
-    errors = 0
-    while (node.link_change_pending() or node.link is not old_link) and ticks_diff(ticks_ms(), started) < 8000:
-        try:
-            node.step()
-        except MemoryError:
-            errors += 1  # the loop logs it and goes on (Node.run)
+    notice = messages.notice
+    messages.notice = notice_once_failing
+    try:
+        node.on_message(b"farm/n1/commands",
+                        json.dumps({"command": "config", "parameters": {"mqtt": {"port": 1}}}).encode())
+        answer = old_link.session.on("farm/n1/command_response")[-1]  # nothing listens on port 1
+        assert answer["success"] is True and answer["response"]["reconnect"] is True, answer
+        started = ticks_ms()
+        errors = 0
+        while (node.link_change_pending() or node.link is not old_link) and ticks_diff(ticks_ms(), started) < 8000:
+            try:
+                node.step()
+            except MemoryError:
+                errors += 1  # the loop logs it and goes on (Node.run)
+    finally:
+        messages.notice = notice
     assert errors == 1 and node.link is old_link and not node.link_change_pending()
     assert len(notices) == 1 and "back on the old config" in notices[0]  # not a second time
     assert node.cfg["mqtt"]["port"] == 1883

@@ -3,6 +3,7 @@
 import json
 import time
 
+from firmware import messages
 from firmware.clock import Clock
 from firmware.session import Session
 from nodekit import make_node
@@ -124,8 +125,8 @@ def test_an_alert_raised_before_ntp_leaves_stamped_when_the_clock_is_set_by_then
     node.clock.synced = False
     session = node.link.session
     session.outgoing = None  # the recorder keeps what the node queued, as it was queued
-    node.publish_alert({"severity": "info", "sensor": None, "value": None, "threshold": None,
-                        "rule": "r", "message": "m"})
+    messages.send_alert(node, {"severity": "info", "sensor": None, "value": None, "threshold": None,
+                               "rule": "r", "message": "m"})
     topic, text = session.texts[-1]
     assert '"@@t:' in text
     node.clock.synced = True
