@@ -6,6 +6,7 @@ import collections
 import copy
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -65,13 +66,28 @@ class Build:
         port.path = port._path()
         return port
 
+    def laid_out(self, root):
+        """This build run in root as from a device's filesystem: the parts not frozen in of
+        firmware/ and lib/ copied there and imported by relative paths ("" and "lib"; a
+        device's are "" and "/lib"). MicroPython interns each module's __file__ for good,
+        modules loaded per use too: from the build's absolute temporary paths, ~40 bytes
+        more each than a device's ("firmware/node.mpy"), over 1 KiB in all."""
+        run = copy.copy(self)
+        for part in ("firmware", "lib"):
+            if part not in self.frozen:
+                shutil.copytree(self.out / part, Path(root) / part, dirs_exist_ok=True)
+        run.path = [str(self.out / "harness"), *([str(self.out / "stubs")] if "stubs" not in self.frozen else []),
+                    *([""] if "firmware" not in self.frozen else []), *(["lib"] if "lib" not in self.frozen else []),
+                    ".frozen"]
+        return run
+
     def misplaced(self, origins):
         """origins: {part: the __file__ of one of its modules}, as the device printed them.
         In words, the first part not imported from where this build's binary should take it
-        (frozen in, or a file), or None. A frozen module's __file__ is its path in the
-        manifest (relative); a file's is absolute (MICROPYPATH, a ROMFS mount)."""
+        (frozen in, or a file), or None. A frozen module's __file__ is its source's path in
+        the manifest (.py); a file's is the compiled one's (.mpy)."""
         for part, file in origins.items():
-            if file.startswith("/") == (part in self.frozen):
+            if file.endswith(".py") != (part in self.frozen):
                 return "%s imported from %s, not %s" % (part, file, "frozen" if part in self.frozen else "a file")
         return None
 

@@ -94,8 +94,9 @@ def firmware_attempt(build, traffic, workdir, heap_kib, cycles, reconnects, name
     device_id = "node-%s" % name
     root = node_root(workdir, device_id, traffic.broker, INTERVALS_S[0])
     started = time.monotonic()
-    run = DeviceRun(build, module, [root, SSID, PASSWORD, *extra], root / "console.log", heap_kib=heap_kib,
-                    cwd=root)
+    # From a ROMFS image the modules' paths are the image's (/rom, as on a device).
+    run = DeviceRun(build if "rom" in extra else build.laid_out(root), module, [root, SSID, PASSWORD, *extra],
+                    root / "console.log", heap_kib=heap_kib, cwd=root)
     device = Device(traffic, run, "farm/%s/" % device_id, "command_response")
     files = FileServer()
     reason = None
