@@ -418,6 +418,8 @@ class Node:
     def _discover(self):
         """Describe the node to Home Assistant; the code that does it leaves the heap at
         once (firmware/ha_discovery.py)."""
+        if self.link.discovery_topic is None and self.discovered is None:
+            return  # nothing to describe, nor to take back: its code stays out of the heap
         from firmware import ha_discovery
 
         ha_discovery.describe(self)

@@ -73,3 +73,22 @@ def test_a_node_keeps_no_boot_code_once_it_reached_its_broker():
     assert read_text(root + "/log.txt").rstrip().endswith("relay irrigation off: max_on_s")
     assert loaded("flashlog") == []
     node.shutdown("test")
+
+
+def test_home_assistant_discovery_code_is_loaded_only_by_a_node_that_uses_it():
+    described = []
+
+    class DiscoverySpy:  # stands in for firmware.ha_discovery: what would import it gets this
+        @staticmethod
+        def describe(node):
+            described.append(node.link.device_id)
+
+    for discovery in (True, False):
+        _, node = make_node({"device_id": "ha-%s" % discovery, "homeassistant": {"discovery": discovery}})
+        sys.modules["firmware.ha_discovery"] = DiscoverySpy
+        setattr(sys.modules["firmware"], "ha_discovery", DiscoverySpy)
+        try:
+            node._on_connected()
+        finally:
+            unload("firmware.ha_discovery")
+    assert described == ["ha-True"]  # a node that never described itself has nothing to take back
