@@ -67,10 +67,10 @@ class Build:
         return port
 
     def laid_out(self, root):
-        """This build run in root as from a device's filesystem: the parts not frozen in of
-        firmware/ and lib/ copied there and imported by relative paths ("" and "lib"; a
+        """This build run in root as from a device's filesystem: firmware/ and lib/ (those
+        not frozen in) copied there and imported by relative paths ("" and "lib"; a
         device's are "" and "/lib"). MicroPython interns each module's __file__ for good,
-        modules loaded per use too: from the build's absolute temporary paths, ~40 bytes
+        a module loaded per use too: the build's absolute temporary paths cost ~40 bytes
         more each than a device's ("firmware/node.mpy"), over 1 KiB in all."""
         run = copy.copy(self)
         for part in ("firmware", "lib"):

@@ -2,10 +2,10 @@
 lib/ are compiled with mpy-cross (for the device's .mpy version) unless --py, without
 their line-number tables unless --lines (a stock ESP32 loads .mpy code into its heap,
 where the tables of the resident modules cost ~3 KiB; tracebacks then name the file and
-the function, with "line 1"); with boot.py, main.py and the config they are copied with mpremote's transport, only the
-files whose sha256 differs from the device's; files of firmware/ and lib/ that are no
-longer part of the firmware are removed (a stale .py would be imported before its .mpy).
-Then the device is reset.
+the function, with "line 1"). With boot.py, main.py and the config they are copied with
+mpremote's transport, only the files whose sha256 differs from the device's; files of
+firmware/ and lib/ that are no longer part of the firmware are removed (a stale .py
+would be imported before its .mpy). Then the device is reset.
 
 With mqtt.tls on and mqtt.ca naming a file (ca.crt, as `farmctl provision` writes it),
 that CA goes to the device too, at the path mqtt.ca names: taken from beside the
