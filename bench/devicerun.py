@@ -52,10 +52,12 @@ class Build:
         self.frozen = ()
         self.path = self._path()
 
-    def _path(self):
-        folders = {"stubs": self.out / "stubs", "firmware": self.out, "lib": self.out / "lib"}
-        return [str(self.out / "harness"), *(str(folders[part]) for part in folders if part not in self.frozen),
-                ".frozen"]
+    def _path(self, firmware=None, lib=None):
+        """The import path: the harness, the parts not frozen in (firmware/ and lib/ from the
+        build unless given elsewhere), then the frozen modules."""
+        folders = {"stubs": str(self.out / "stubs"), "firmware": str(self.out) if firmware is None else firmware,
+                   "lib": str(self.out / "lib") if lib is None else lib}
+        return [str(self.out / "harness"), *(folders[part] for part in folders if part not in self.frozen), ".frozen"]
 
     def on_port(self, micropython, frozen=()):
         """This build run by another MicroPython binary, which has frozen in the parts that
@@ -76,9 +78,7 @@ class Build:
         for part in ("firmware", "lib"):
             if part not in self.frozen:
                 shutil.copytree(self.out / part, Path(root) / part, dirs_exist_ok=True)
-        run.path = [str(self.out / "harness"), *([str(self.out / "stubs")] if "stubs" not in self.frozen else []),
-                    *([""] if "firmware" not in self.frozen else []), *(["lib"] if "lib" not in self.frozen else []),
-                    ".frozen"]
+        run.path = self._path(firmware="", lib="lib")
         return run
 
     def misplaced(self, origins):
