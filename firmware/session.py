@@ -155,6 +155,14 @@ class Session:
             return False
         if not self._ours and hasattr(payload, "text"):
             payload = payload.text()
+        client = self.client
+        if self._ours and qos == 1 and not retain and len(client.inflight) >= client.max_inflight:
+            # Back-pressure, not a lost link: a flood of commands comes in ahead of the
+            # PUBACKs of their answers. This one waits its turn on the queue (flush).
+            if type(payload) not in (str, bytes):
+                payload = payload.text()
+            self.queue.push((topic, payload), len(topic) + len(payload))
+            return True
         try:
             self.client.publish(topic, payload, retain, qos)
             return True
@@ -198,7 +206,7 @@ class Session:
             if self._ours and len(client.inflight) >= client.max_inflight:
                 return  # wait for PUBACKs; the broker is slower than we are
             topic, payload = queue.peek()
-            if self.outgoing is not None:
+            if self.outgoing is not None:  # text: publish() queues a payload object as its text
                 payload = self.outgoing(payload)
             if self._ours:
                 # Our client keeps it from its in-flight table on, until the PUBACK and

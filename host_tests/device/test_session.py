@@ -1,5 +1,6 @@
 # The MQTT session's connection: what it says to the broker, in which order.
 from firmware.session import Session
+from mqtt_client import MQTTException
 from sessionkit import FakeClient
 from ticks import ticks_ms
 
@@ -119,3 +120,32 @@ def test_a_message_the_client_had_no_heap_to_take_is_sent_after_the_reconnect():
     session.poll(True)
     sent = [msg for topic, msg in client.delivered if topic == "farm/n1/telemetry"]
     assert session.connected and sent == ['{"seq": 0}', '{"seq": 1}'], sent  # none lost, in order
+
+
+class WindowClient(FakeClient):
+    """Refuses a QoS 1 publish while max_inflight await PUBACK, as ours does."""
+
+    def publish(self, topic, msg, retain=False, qos=0):
+        if qos == 1 and len(self.inflight) >= self.max_inflight:
+            raise MQTTException(-2, "%d publishes await PUBACK" % len(self.inflight))
+        super().publish(topic, msg, retain, qos)
+
+
+def test_answers_beyond_the_in_flight_window_wait_their_turn_without_a_reconnect():
+    # A flood of commands arrives ahead of the PUBACKs of their answers: the window fills.
+    client = WindowClient()
+    client.max_inflight = 2
+    logs = []
+    session = Session(client, "farm/n1/status", "offline", [], None, logs.append)
+    session.online_payload = lambda: "online"
+    session.poll(True)
+    client.ack()
+    for n in range(5):
+        assert session.publish("farm/n1/command_response", '{"n": %d}' % n) is True
+    assert session.connected and len(client.inflight) == 2, logs
+    while len(session.queue):
+        client.ack()  # the PUBACKs come
+        session.poll(True)
+    sent = [msg for topic, msg in client.delivered if topic == "farm/n1/command_response"]
+    assert sent == ['{"n": %d}' % n for n in range(5)], sent  # every answer, in order
+    assert [step for step in client.order if step[0] == "connect"] == [("connect", True)], client.order
