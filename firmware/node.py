@@ -46,7 +46,10 @@ class Node:
     process hands in instead of the chip's own (firmware/startup.py, host): heap (a Heap:
     when to collect, the free heap), idle(ms) (how the loop waits: Session.wait on a
     chip), print(line) (where console lines go).
-    root: where config.json lives (the device's "/")."""
+    root: where config.json lives (the device's "/").
+    What is under way, which a sleeping node's wake (firmware/sleep.py) waits for:
+    reading_pass (a pass's steps), held (readings waiting for the clock),
+    restart_requested, ha_due (a Home Assistant description due)."""
 
     def __init__(self, cfg, hw, problems=(), root=""):
         self.cfg = cfg
@@ -61,14 +64,14 @@ class Node:
         self.heap = hw.get("heap") or Heap()
         self._next_reading = now
         self._next_ntp = now
-        self._pass = None
+        self.reading_pass = None
         self._hold_asked = None  # when the pass asked for a step that holds the CPU
         self._heard = False  # a message came since the loop last looked (_may_hold)
         self._pass_uptime_s = 0  # when the last pass was taken
-        self._held = []  # (reading, uptime_s taken) waiting for the clock (profile.needs_time)
+        self.held = []  # (reading, uptime_s taken) waiting for the clock (profile.needs_time)
         self.loop_errors = 0
         self.interval_ms = cfg["interval_s"] * 1000
-        self._restart_requested = False
+        self.restart_requested = False
         self._offline_since = now
         self._failsafe_tripped = False
         self._values = {}
@@ -92,7 +95,7 @@ class Node:
         self.calibration_points = {}  # sensor -> points of a calibration in progress
         self._connects_seen = 0
         self.discovered = None  # the topic of the Home Assistant device config last sent
-        self._ha_due = None  # when to describe the node again to a Home Assistant that came online
+        self.ha_due = None  # when to describe the node again to a Home Assistant that came online
         spill_bytes = cfg["mqtt"]["spill_bytes"]
         self._outbox = Outbox(in_root(root, OUTBOX_PATH), spill_bytes) if spill_bytes else None
         self.sleeper = None  # a SleepCycle on a node that sleeps between readings
@@ -171,15 +174,15 @@ class Node:
             # Again now and then: the RTC drifts, and a first sync may have failed.
             synced = self.clock.sync()
             self._next_ntp = ticks_add(now, _NTP_RESYNC_MS if synced else _NTP_RETRY_MS)
-            if synced and self._held:
+            if synced and self.held:
                 self._send_held()
         session = link.session
         session.poll(link_up)
         if session.connects != self._connects_seen:
             self._connects_seen = session.connects
             self._on_connected()
-        if self._ha_due is not None and ticks_diff(now, self._ha_due) >= 0:
-            self._ha_due = None
+        if self.ha_due is not None and ticks_diff(now, self.ha_due) >= 0:
+            self.ha_due = None
             self._discover()
             self.read_now()  # its state: telemetry is not retained
         if self._link_to_try is not None:  # the config's answer has gone out on the old link
@@ -191,19 +194,19 @@ class Node:
                 self._discover()  # not during the trial: its config code was still loaded
         self._safety(ticks_ms())  # now: the turn's connect or NTP may have taken a while
         self.reader.poll()
-        if self.dispatcher.job is not None and self._pass is None:  # a job (calibration, OTA) has the buses
+        if self.dispatcher.job is not None and self.reading_pass is None:  # a job (calibration, OTA) has the buses
             self.dispatcher.step_job()
             self.heap.idle()  # a download's garbage, taken back as it goes
             self._wait(2)
             return
-        if self._pass is None and ticks_diff(now, self._next_reading) >= 0:
+        if self.reading_pass is None and ticks_diff(now, self._next_reading) >= 0:
             self._next_reading = ticks_add(self._next_reading, self.interval_ms)
             if ticks_diff(now, self._next_reading) >= 0:  # fell behind: do not catch up in a burst
                 self._next_reading = ticks_add(now, self.interval_ms)
-            self._pass = self.reader.pass_steps()
+            self.reading_pass = self.reader.pass_steps()
             self._hold_asked = None
             self._pass_uptime_s = self.uptime_s()  # when it was taken, not sent
-        if self._pass is None:
+        if self.reading_pass is None:
             self.heap.idle()
             self._wait(_LOOP_MS)
             return
@@ -211,12 +214,12 @@ class Node:
             self._wait(2)
             return
         try:
-            if next(self._pass) == HOLDS:
+            if next(self.reading_pass) == HOLDS:
                 self._hold_asked = now
                 self._heard = False
             self._wait(2)  # the pass is waiting on a bus: idle briefly, not spin
         except StopIteration as done:
-            self._pass = None
+            self.reading_pass = None
             values, errors = done.value
             # Kept for what is published between passes (a relay change); updated in
             # place, not copied: no new tables each pass.
@@ -263,8 +266,8 @@ class Node:
         if changes:
             self.publish_reading(self._values, self._errors)  # the new state, at once
             self._relay_changes(changes)
-        if self._restart_requested:
-            self._restart_requested = False
+        if self.restart_requested:
+            self.restart_requested = False
             self.shutdown("restart")
             self._hw["reset"]()
 
@@ -305,7 +308,7 @@ class Node:
             except Exception as exc:  # a bug must not stop the loop (and the safety rules)
                 self.loop_errors += 1
                 self.log("loop: %s %s" % (type(exc).__name__, exc))
-                self._pass = None
+                self.reading_pass = None
                 sleep_ms(200)  # not session.wait: what failed may be in the session
 
     def run_application(self):
@@ -345,17 +348,17 @@ class Node:
         reading = messages.reading(self, values, errors, taken, self._pass_uptime_s)
         self.seq += 1
         if not clock.synced and self.link.profile.needs_time:
-            if len(self._held) >= _HELD_MAX:
-                self._held.pop(0)
+            if len(self.held) >= _HELD_MAX:
+                self.held.pop(0)
                 self.link.session.queue.dropped += 1
-            self._held.append((reading, self._pass_uptime_s))
+            self.held.append((reading, self._pass_uptime_s))
             return
         messages.send_reading(self.link, reading)
 
     def _send_held(self):
         """The clock is set: the readings that waited for it, back-dated, in order."""
-        held = self._held
-        self._held = []
+        held = self.held
+        self.held = []
         for reading, taken_s in held:
             reading["ts"], reading["unix"] = self.clock.stamp(self.uptime_s() - taken_s)
             messages.send_reading(self.link, reading)
@@ -376,7 +379,7 @@ class Node:
                 # sleeps: it describes itself at each wake, where the retained "online"
                 # comes again with every subscription.
                 if msg == b"online" and self.sleeper is None:
-                    self._ha_due = ticks_add(ticks_ms(), _HA_REPLY_MAX_MS * os.urandom(1)[0] // 255)
+                    self.ha_due = ticks_add(ticks_ms(), _HA_REPLY_MAX_MS * os.urandom(1)[0] // 255)
                 return
             if topic == self.link.config_topic:  # bytes, as the client gives it
                 self.dispatcher.handle(msg, "config")
@@ -455,7 +458,7 @@ class Node:
         self._link_to_try = (cfg, restart)
 
     def restart_soon(self):
-        self._restart_requested = True  # after the answer has gone out
+        self.restart_requested = True  # after the answer has gone out
 
     def shutdown(self, reason="restart"):
         session = self.link.session

@@ -70,9 +70,9 @@ class SleepCycle:
             return False
         # A reading sent, nothing under way (a pass, a job, a link change, a restart, a
         # description, readings held for the clock), nothing unacknowledged.
-        return (node.seq > self._seq_at_wake and node._pass is None and node.dispatcher.job is None
-                and not node.link_change_pending() and not node._restart_requested and node._ha_due is None
-                and not node._held and not len(session.queue)
+        return (node.seq > self._seq_at_wake and node.reading_pass is None and node.dispatcher.job is None
+                and not node.link_change_pending() and not node.restart_requested and node.ha_due is None
+                and not node.held and not len(session.queue)
                 and not (session.outbox is not None and session.outbox.size)
                 and not getattr(session.client, "inflight", None))
 
@@ -84,9 +84,9 @@ class SleepCycle:
         # Readings every sleep_s: the wake's own time is taken off the sleep.
         sleep_ms = max(_SHORTEST_SLEEP_MS, self.sleep_ms - elapsed)
         next_wake_s = (sleep_ms + 999) // 1000
-        if node._held:  # a profile that needs a time: no NTP answer in this wake
-            session.queue.dropped += len(node._held)
-            node._held = []
+        if node.held:  # a profile that needs a time: no NTP answer in this wake
+            session.queue.dropped += len(node.held)
+            node.held = []
             node.log("sleep: readings held for the clock dropped")
         session.park()  # what did not reach the broker: on flash, sent at a later wake
         # The console only: a line on flash at every wake would wear it.

@@ -156,7 +156,7 @@ def test_the_replies_of_a_fleet_are_spread_not_at_once():
     chip, node, text = discovered()
     for _ in range(8):  # eight nodes hearing it: each draws its own delay
         node.on_message(b"homeassistant/status", b"online")
-        delays.append(ticks_diff(node._ha_due, ticks_ms()))
+        delays.append(ticks_diff(node.ha_due, ticks_ms()))
     assert all(-50 <= d <= 5000 for d in delays) and max(delays) - min(delays) > 100, delays
 
 

@@ -202,7 +202,7 @@ class Member:
                 return
             node.loop_errors += 1
             node.log("loop: %s %s" % (type(exc).__name__, exc))
-            node._pass = None  # Node.run drops the pass that failed too
+            node.reading_pass = None  # Node.run drops the pass that failed too
             self.due = ticks_add(now, ERROR_PAUSE_MS)
             return
         asked = self.asked
