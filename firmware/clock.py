@@ -9,8 +9,19 @@ _UNIX_OFFSET = 946684800 if time.gmtime(0)[0] == 2000 else 0
 
 
 # A placeholder is a JSON string: "@@t:<boot id>:<uptime s>" for an ISO time,
-# "@@u:..." for Unix seconds. Device ids, sensor names and reasons never start so.
+# "@@u:..." for Unix seconds. Device ids, sensor names and reasons never start so; a
+# command_id may (the backend's), so answers leave through literal().
 _MARK = '"@@'
+
+
+def literal(text):
+    """JSON text (str or bytes) that has its times already (an answer): a string in it
+    that looks like a placeholder gets '\\u0040' for its first '@', which a JSON parser
+    reads as '@' and fill() leaves alone, should the text wait in a queue or on flash."""
+    if type(text) is str:
+        return text.replace(_MARK, '"\\u0040@') if _MARK in text else text
+    return text.replace(b'"@@', b'"\\u0040@') if b'"@@' in text else text  # a remembered answer
+
 
 # ntptime waits this long for the server's answer (its default is 1 s): a sync holds the
 # loop at most this long (plus the DNS lookup, which lwIP bounds itself).

@@ -4,6 +4,7 @@
 import json
 
 from firmware import VERSION, unload
+from firmware.clock import literal
 from firmware.profiles import render
 from firmware.sensors import KEYS
 from jsontext import dumps as json_text
@@ -166,5 +167,6 @@ def send_response(node, answer, dialect, text=None):
         del TextPayload
         unload("text_payload")  # what is in flight keeps its class
     else:
-        link.session.publish(topic, text if text is not None and payload is answer else json.dumps(payload),
-                             False, 1)
+        if text is None or payload is not answer:
+            text = json.dumps(payload)
+        link.session.publish(topic, literal(text), False, 1)

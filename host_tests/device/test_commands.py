@@ -302,3 +302,21 @@ def test_a_profile_that_needs_a_time_holds_readings_until_the_clock_is_set():
     assert first["sensors"]["moisture"] == 41.5 and first["timestamp"] is not None, telemetry
     # back-dated to when it was taken, not when it was sent (2 s later)
     assert first["timestamp"] <= node.clock.stamp(2)[0], (first["timestamp"], node.clock.iso())
+
+
+def test_a_command_id_that_looks_like_a_time_placeholder_comes_back_as_it_was_sent():
+    # Queued behind a full in-flight window, or spilled to flash with the link, an answer
+    # leaves through the node's fill_times: what looks like a placeholder would be filled.
+    _, node = make_node()
+    answers = node.link.profile.topics["command_response"]
+
+    def answers_as_they_leave():
+        return [json.loads(node.fill_times(text)) for topic, text in node.link.session.texts if topic == answers]
+
+    for command_id in ("@@t:%s:0" % node.boot_id, "@@u:x:12", "a@@t:x:1"):
+        send(node, {"command_id": command_id, "command": "relay",
+                    "parameters": {"relay": "irrigation", "state": "off"}})
+        send(node, {"command_id": command_id, "command": "relay"})  # a redelivery: answered again
+        first, again = answers_as_they_leave()[-2:]
+        assert first["command_id"] == again["command_id"] == command_id and again["success"] is True, again
+    assert len(answers_as_they_leave()) == 6
