@@ -149,16 +149,20 @@ class Session:
     # --- messages ---
 
     def publish(self, topic, payload, retain=False, qos=1):
-        """Send now if connected; returns False (nothing queued) when not. payload: text,
-        or a TextPayload (lib/mqtt), which our client streams as it is written."""
+        """Send now if connected; True once sent or queued. False when not connected, or
+        for a retained QoS 1 message while the in-flight window is full (the queue sends
+        without retain; the caller sends it again later). payload: text, or a TextPayload
+        (lib/mqtt), which our client streams as it is written."""
         if not self.connected:
             return False
         if not self._ours and hasattr(payload, "text"):
             payload = payload.text()
         client = self.client
-        if self._ours and qos == 1 and not retain and len(client.inflight) >= client.max_inflight:
+        if self._ours and qos == 1 and len(client.inflight) >= client.max_inflight:
             # Back-pressure, not a lost link: a flood of commands comes in ahead of the
-            # PUBACKs of their answers. This one waits its turn on the queue (flush).
+            # PUBACKs of their answers. An answer waits its turn on the queue (flush).
+            if retain:
+                return False
             if type(payload) not in (str, bytes):
                 payload = payload.text()
             self.queue.push((topic, payload), len(topic) + len(payload))

@@ -143,9 +143,12 @@ def test_answers_beyond_the_in_flight_window_wait_their_turn_without_a_reconnect
     for n in range(5):
         assert session.publish("farm/n1/command_response", '{"n": %d}' % n) is True
     assert session.connected and len(client.inflight) == 2, logs
+    # A retained one cannot wait on the queue (it leaves without retain): not sent, said so.
+    assert session.publish("farm/n1/ha", b"", True, 1) is False and session.connected, logs
     while len(session.queue):
         client.ack()  # the PUBACKs come
         session.poll(True)
     sent = [msg for topic, msg in client.delivered if topic == "farm/n1/command_response"]
     assert sent == ['{"n": %d}' % n for n in range(5)], sent  # every answer, in order
+    assert "farm/n1/ha" not in [topic for topic, msg in client.delivered]
     assert [step for step in client.order if step[0] == "connect"] == [("connect", True)], client.order
