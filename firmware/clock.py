@@ -12,6 +12,7 @@ _UNIX_OFFSET = 946684800 if time.gmtime(0)[0] == 2000 else 0
 # "@@u:..." for Unix seconds. Device ids, sensor names and reasons never start so; a
 # command_id may (the backend's), so answers leave through literal().
 _MARK = '"@@'
+_MARK_BYTES = b'"@@'
 
 
 def literal(text):
@@ -20,7 +21,7 @@ def literal(text):
     reads as '@' and fill() leaves alone, should the text wait in a queue or on flash."""
     if type(text) is str:
         return text.replace(_MARK, '"\\u0040@') if _MARK in text else text
-    return text.replace(b'"@@', b'"\\u0040@') if b'"@@' in text else text  # a remembered answer
+    return text.replace(_MARK_BYTES, b'"\\u0040@') if _MARK_BYTES in text else text  # a remembered answer
 
 
 # ntptime waits this long for the server's answer (its default is 1 s): a sync holds the
@@ -75,7 +76,7 @@ class Clock:
         """text (str or bytes) with its placeholders replaced as it leaves: by the time
         back-dated from the uptime now (uptime_s) once the clock is set; by null before,
         and for an earlier boot's (its uptime says nothing of now)."""
-        mark = _MARK if type(text) is str else b'"@@'
+        mark = _MARK if type(text) is str else _MARK_BYTES
         at = text.find(mark)
         if at < 0:
             return text  # the usual case: no copy

@@ -163,12 +163,10 @@ class Session:
             # PUBACKs of their answers. An answer waits its turn on the queue (flush).
             if retain:
                 return False
-            if type(payload) not in (str, bytes):
-                payload = payload.text()
-            self.queue.push((topic, payload), len(topic) + len(payload))
+            self.enqueue(topic, payload.text() if hasattr(payload, "text") else payload)
             return True
         try:
-            self.client.publish(topic, payload, retain, qos)
+            client.publish(topic, payload, retain, qos)
             return True
         except Exception as exc:
             self._lost(exc)
